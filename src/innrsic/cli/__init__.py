@@ -1,0 +1,68 @@
+"""The `innrsic` command line: parse, call the library, print. No logic of its own.
+
+Each subcommand lives in a module of this package that defines ``register(subparsers)``;
+the modules are listed in COMMAND_MODULES in the order `--help` shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from innrsic import __version__
+from innrsic.errors import InnrsicError
+
+COMMAND_MODULES = (
+    "innrsic.cli.coding",
+    "innrsic.cli.demo",
+    "innrsic.cli.pairs",
+    "innrsic.cli.train",
+)
+
+EPILOG = """examples:
+  innrsic compress scene.png -o scene.rsic --codec jpeg2000:bpp=0.2
+  innrsic compress images/ -o bitstreams/ --codec heif:quality=30
+  innrsic decompress scene.rsic -o scene.png
+  innrsic info scene.rsic --json
+  innrsic demo --data ../shared/data --out demo-output
+run `innrsic COMMAND --help` for each command's options and examples."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="innrsic",
+        description="Perceptual remote-sensing image compression (codecs + invertible enhancer).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"innrsic {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: returns the process exit code (0 ok, 1 some inputs failed, 2 usage/error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s"
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except InnrsicError as exc:
+        print(f"innrsic {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"innrsic {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""`innrsic demo`: the main job (classical codecs at three rates on real aerial images)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from innrsic.demo import DEFAULT_RATES, run_demo
+
+EXAMPLES = """examples:
+  innrsic demo --data ../shared/data --out demo-output
+  innrsic demo --data my_images/ --out report/ --rates 0.2 0.4 0.8 --limit 10
+
+--data is either a folder holding ucmerced/ (the UC Merced test split is used, --per-class
+images of each class) or any folder of PNG/TIFF/JPEG images. Open OUT/index.html afterwards.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the demo command."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run every classical codec at three rates and write an HTML report",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, required=True, help="data folder (see below)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
+    parser.add_argument(
+        "--rates", type=float, nargs="+", default=list(DEFAULT_RATES), help="target bpp values"
+    )
+    parser.add_argument("--per-class", type=int, default=1, help="UC-M test images per class")
+    parser.add_argument("--limit", type=int, default=None, help="use at most this many images")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = run_demo(
+        args.data, args.out, tuple(args.rates), args.per_class, args.limit, workers=args.workers
+    )
+    failed = sum(1 for row in rows if str(row["status"]).startswith("failed"))
+    unreachable = sum(1 for row in rows if str(row["status"]).startswith("unreachable"))
+    print(
+        f"wrote {args.out / 'index.html'}: {len(rows)} encodes, {unreachable} target rates "
+        f"out of a codec's reach, {failed} failed"
+    )
+    return 1 if failed else 0

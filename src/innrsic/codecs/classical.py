@@ -1,0 +1,218 @@
+"""Classical codecs through maintained libraries: JPEG, JPEG 2000, WebP, AVIF (Pillow) and
+HEVC-intra / HEIF (pillow-heif, standing in for BPG, which is HEVC-intra too).
+
+Each takes its native quality knob or a target rate ``bpp=X``; with a target, the knob is
+searched so that the payload is at or below ``X`` bits per pixel and as close as the knob allows.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from innrsic.codecs.rate import Knob, fit_to_size
+from innrsic.codecs.spec import Param, canonical_spec, check_params
+from innrsic.errors import CodecError, CodecSpecError
+from innrsic.imageio import validate_rgb
+
+BPP_PARAM = Param("bpp", float, "target bits per pixel, searched over the knob", 1e-4, 64.0)
+
+
+class ClassicalCodec(ABC):
+    """A codec with one quality knob, encoding whole images through an image library."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    knob: ClassVar[Knob]
+    knob_param: ClassVar[Param]
+    default_knob: ClassVar[float]
+
+    def __init__(self, knob_value: float | None = None, bpp: float | None = None) -> None:
+        if knob_value is not None and bpp is not None:
+            raise CodecSpecError(
+                f"{self.name}: give either {self.knob_param.name} or bpp, not both"
+            )
+        self.bpp = bpp
+        self.knob_value = self.default_knob if knob_value is None and bpp is None else knob_value
+        value = {"bpp": bpp} if bpp is not None else {self.knob_param.name: self.knob_value}
+        self.spec = canonical_spec(self.name, value)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> ClassicalCodec:
+        """Build from raw spec parameters (native knob or ``bpp``)."""
+        values = check_params(
+            cls.name, params, {cls.knob_param.name: cls.knob_param, "bpp": BPP_PARAM}
+        )
+        return cls(values.get(cls.knob_param.name), values.get("bpp"))
+
+    def encode(self, image: np.ndarray) -> bytes:
+        validate_rgb(image)
+        height, width = image.shape[:2]
+        if self.bpp is None:
+            return self._encode_at(image, self._knob_from_param(self.knob_value))
+        max_bytes = self.bpp * height * width / 8.0
+        fit = fit_to_size(
+            lambda v: self._encode_at(image, v), self.knob, max_bytes, self._rate_guess(self.bpp)
+        )
+        return fit.payload
+
+    def decode(self, data: bytes) -> np.ndarray:
+        try:
+            image = self._decode(data)
+        except CodecError:
+            raise
+        except Exception as exc:  # the libraries raise many types on corrupt input
+            raise CodecError(f"{self.name}: cannot decode payload ({exc})") from exc
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise CodecError(f"{self.name}: payload decoded to {image.shape} {image.dtype}")
+        return np.ascontiguousarray(image)
+
+    def _knob_from_param(self, value: float) -> float:
+        """Map the user-facing knob value to the search knob's scale (identity by default)."""
+        return value
+
+    def _rate_guess(self, bpp: float) -> float | None:
+        """A knob value expected to land near `bpp`, to narrow the search (None: no guess)."""
+        return None
+
+    @abstractmethod
+    def _encode_at(self, image: np.ndarray, knob_value: float) -> bytes:
+        """Encode with the search knob set to `knob_value`."""
+
+    @abstractmethod
+    def _decode(self, data: bytes) -> np.ndarray:
+        """Decode a payload made by `_encode_at`."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec}>"
+
+
+class PillowCodec(ClassicalCodec):
+    """A codec Pillow both writes and reads; subclasses give the format and save options."""
+
+    pillow_format: ClassVar[str]
+
+    @abstractmethod
+    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
+        """Pillow save() keyword arguments for this knob value."""
+
+    def _encode_at(self, image: np.ndarray, knob_value: float) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(image, mode="RGB").save(
+            buffer, format=self.pillow_format, **self._save_options(image, knob_value)
+        )
+        return buffer.getvalue()
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data), formats=[self.pillow_format]) as img:
+            img.load()
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+class JpegCodec(PillowCodec):
+    name = "jpeg"
+    description = "JPEG (libjpeg via Pillow), 4:2:0, optimised Huffman tables"
+    pillow_format = "JPEG"
+    knob = Knob("quality", 1, 100, integer=True)
+    knob_param = Param("quality", int, "JPEG quality 1-100", 1, 100)
+    default_knob = 75
+
+    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
+        return {"quality": int(knob_value), "optimize": True, "subsampling": "4:2:0"}
+
+
+class Jpeg2000Codec(PillowCodec):
+    """JPEG 2000 codestream (OpenJPEG), 9/7 wavelet with the YCbCr colour transform (mct).
+
+    Native knob ``ratio``: compression ratio against 24-bit RGB (``ratio=48`` is about 0.5 bpp).
+    The search runs on ``1/ratio`` so that a larger knob means a larger payload.
+    """
+
+    name = "jpeg2000"
+    description = "JPEG 2000 codestream (OpenJPEG via Pillow), 9/7 wavelet"
+    pillow_format = "JPEG2000"
+    knob = Knob("1/ratio", 1e-4, 1.0, integer=False)
+    knob_param = Param("ratio", float, "compression ratio vs 24-bit RGB, 1-10000", 1.0, 1e4)
+    default_knob = 40.0
+
+    def _knob_from_param(self, value: float) -> float:
+        return 1.0 / value
+
+    def _rate_guess(self, bpp: float) -> float | None:
+        # OpenJPEG's rate allocation aims at the requested ratio, so 1/ratio = bpp / 24 is close.
+        return min(self.knob.high, bpp / 24.0)
+
+    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
+        shortest = min(image.shape[:2])
+        resolutions = max(1, min(6, int(math.log2(shortest)) + 1)) if shortest > 1 else 1
+        return {
+            "irreversible": True,
+            "mct": 1,
+            "no_jp2": True,
+            "quality_mode": "rates",
+            "quality_layers": [1.0 / knob_value],
+            "num_resolutions": resolutions,
+        }
+
+
+class WebpCodec(PillowCodec):
+    name = "webp"
+    description = "WebP lossy (libwebp via Pillow), method 6"
+    pillow_format = "WEBP"
+    knob = Knob("quality", 0, 100, integer=True)
+    knob_param = Param("quality", int, "WebP quality 0-100", 0, 100)
+    default_knob = 75
+
+    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
+        return {"quality": int(knob_value), "method": 6}
+
+
+class AvifCodec(PillowCodec):
+    name = "avif"
+    description = "AVIF / AV1-intra (libavif via Pillow), 4:2:0, speed 6"
+    pillow_format = "AVIF"
+    knob = Knob("quality", 0, 100, integer=True)
+    knob_param = Param("quality", int, "AVIF quality 0-100", 0, 100)
+    default_knob = 50
+
+    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
+        return {"quality": int(knob_value), "speed": 6, "subsampling": "4:2:0"}
+
+
+class HeifCodec(ClassicalCodec):
+    """HEVC-intra in a HEIF file (libheif + x265 via pillow-heif), the BPG-like anchor."""
+
+    name = "heif"
+    description = "HEVC-intra / HEIF (x265 via pillow-heif), 4:2:0"
+    knob = Knob("quality", 0, 100, integer=True)
+    knob_param = Param("quality", int, "HEIF quality 0-100", 0, 100)
+    default_knob = 50
+
+    def _encode_at(self, image: np.ndarray, knob_value: float) -> bytes:
+        import pillow_heif
+
+        heif = pillow_heif.from_bytes(
+            mode="RGB", size=(image.shape[1], image.shape[0]), data=image.tobytes()
+        )
+        buffer = io.BytesIO()
+        heif.save(buffer, quality=int(knob_value), chroma=420)
+        return buffer.getvalue()
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        import pillow_heif
+
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+        if heif.mode != "RGB":
+            raise CodecError(f"heif: payload holds a {heif.mode} image, expected RGB")
+        return np.asarray(heif, dtype=np.uint8)
+
+
+CLASSICAL_CODECS: dict[str, type[ClassicalCodec]] = {
+    codec.name: codec for codec in (JpegCodec, Jpeg2000Codec, WebpCodec, AvifCodec, HeifCodec)
+}

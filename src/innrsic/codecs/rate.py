@@ -1,0 +1,85 @@
+"""Searching a codec's quality knob so the payload lands at or just below a target size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from innrsic.errors import RateTargetError
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A codec's quality knob: larger values give larger payloads (monotone, up to noise)."""
+
+    name: str
+    low: float
+    high: float
+    integer: bool
+
+
+@dataclass(frozen=True)
+class RateFit:
+    """The result of a search: the payload, the knob value that made it, and its size."""
+
+    payload: bytes
+    knob_value: float
+
+
+def fit_to_size(
+    encode: Callable[[float], bytes],
+    knob: Knob,
+    max_bytes: float,
+    guess: float | None = None,
+    iterations: int = 14,
+) -> RateFit:
+    """Find the knob value whose payload is the largest one not exceeding `max_bytes`.
+
+    Integer knobs are bisected exactly (then the two values above the answer are tried too,
+    since real codecs are only nearly monotone). Continuous knobs are bisected on a log scale
+    for `iterations` steps, within [guess / 2, guess * 2] when a `guess` is given and that
+    bracket holds the answer. Raises RateTargetError if even the lowest knob value is too big.
+    """
+    cache: dict[float, bytes] = {}
+
+    def size_at(value: float) -> int:
+        if value not in cache:
+            cache[value] = encode(value)
+        return len(cache[value])
+
+    if size_at(knob.low) > max_bytes:
+        raise RateTargetError(
+            f"target of {max_bytes:.0f} bytes is unreachable: the smallest payload "
+            f"({knob.name}={knob.low:g}) is {size_at(knob.low)} bytes"
+        )
+    if knob.integer:
+        low, high = int(knob.low), int(knob.high)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if size_at(mid) <= max_bytes:
+                low = mid
+            else:
+                high = mid - 1
+        for above in range(low + 1, min(low + 3, int(knob.high)) + 1):
+            size_at(above)
+    else:
+        low_log, high_log = math.log(knob.low), math.log(knob.high)
+        if guess is not None:
+            below, above = max(knob.low, guess / 2), min(knob.high, guess * 2)
+            if size_at(below) <= max_bytes and (above == knob.high or size_at(above) > max_bytes):
+                low_log, high_log, iterations = (
+                    math.log(below),
+                    math.log(above),
+                    iterations // 2 + 2,
+                )
+        if size_at(math.exp(high_log)) > max_bytes:
+            for _ in range(iterations):
+                mid = math.exp((low_log + high_log) / 2)
+                if size_at(mid) <= max_bytes:
+                    low_log = math.log(mid)
+                else:
+                    high_log = math.log(mid)
+    feasible = [(len(data), value) for value, data in cache.items() if len(data) <= max_bytes]
+    _, best = max(feasible)
+    return RateFit(cache[best], best)

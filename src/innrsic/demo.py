@@ -1,0 +1,264 @@
+"""The demo job: every classical codec at three target rates on real aerial images.
+
+Writes, under the output directory: the `.rsic` bitstreams, `results.csv` (one row per image,
+codec and rate), `summary.csv` (means per codec and rate), `rd.png` (bpp vs PSNR and MS-SSIM),
+side-by-side crops, and `index.html` tying them together.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from innrsic.atomic import write_bytes_atomic
+from innrsic.codecs import make_codec
+from innrsic.codecs.classical import CLASSICAL_CODECS
+from innrsic.coding import compress_image, decompress_container
+from innrsic.container import pack_container, read_container
+from innrsic.errors import InnrsicError, MetricError, RateTargetError
+from innrsic.imageio import list_images, read_image, write_image
+from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
+from innrsic.report import (
+    html_figure_grid,
+    html_table,
+    plot_rate_distortion,
+    write_csv,
+    write_html_page,
+)
+
+DEFAULT_RATES = (0.25, 0.5, 1.0)
+RESULT_COLUMNS = (
+    "image",
+    "codec",
+    "target_bpp",
+    "spec",
+    "width",
+    "height",
+    "file_bytes",
+    "payload_bytes",
+    "bpp",
+    "payload_bpp",
+    "psnr",
+    "ms_ssim",
+    "encode_s",
+    "decode_s",
+    "status",
+)
+SUMMARY_COLUMNS = ("codec", "target_bpp", "images", "payload_bpp", "bpp", "psnr", "ms_ssim")
+CROP_SIZE = 128
+
+
+@dataclass(frozen=True)
+class DemoInputs:
+    """The images the demo runs on and a sentence saying where they came from."""
+
+    images: list[Path]
+    source: str
+
+
+def select_demo_images(data: Path, per_class: int, limit: int | None) -> DemoInputs:
+    """UC-M test-split images (indices 46-59, `per_class` per class) when `data` holds
+    `ucmerced/`; otherwise every image in `data`. `limit` caps the count."""
+    ucm = data / "ucmerced"
+    if ucm.is_dir():
+        images = []
+        for class_dir in sorted(p for p in ucm.iterdir() if p.is_dir()):
+            test = [p for p in sorted(class_dir.glob("*.png")) if 46 <= int(p.stem[-2:]) <= 59]
+            images.extend(test[:per_class])
+        source = f"UC Merced test split ({per_class} per class) from {ucm}"
+    else:
+        images = list_images(data)
+        source = f"images under {data}"
+    if limit is not None:
+        images = images[:limit]
+    if not images:
+        raise InnrsicError(f"no images found under {data}")
+    return DemoInputs(images, source)
+
+
+def _texture_crop(image: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the `size` square with the most gradient energy (a busy region)."""
+    grey = image.astype(np.float32).mean(axis=2)
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
+    height, width = energy.shape
+    if height < size or width < size:
+        return 0, 0
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = (
+        integral[size:, size:]
+        - integral[:-size, size:]
+        - integral[size:, :-size]
+        + integral[:-size, :-size]
+    )
+    row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(row), int(col)
+
+
+def run_demo(
+    data: Path,
+    out: Path,
+    rates: tuple[float, ...] = DEFAULT_RATES,
+    per_class: int = 1,
+    limit: int | None = None,
+    codecs: tuple[str, ...] = tuple(CLASSICAL_CODECS),
+    workers: int = 1,
+) -> list[dict[str, object]]:
+    """Run the demo grid (images spread over `workers` processes) and write its report.
+
+    Returns the per-image result rows. A rate a codec cannot reach for an image is a row with
+    status "unreachable: ..."; any other failure has status "failed: ...".
+    """
+    inputs = select_demo_images(data, per_class, limit)
+    showcase_path = inputs.images[0]
+    task = partial(_code_image, codecs=codecs, rates=rates, out=out, showcase=showcase_path)
+    rows: list[dict[str, object]] = []
+    crops: dict[str, np.ndarray] = {}
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_single_thread) as pool:
+        results = pool.map(task, inputs.images)
+        for image_rows in tqdm(results, total=len(inputs.images), desc="demo", unit="image"):
+            for row in image_rows:
+                decoded = row.pop("decoded", None)
+                if decoded is not None:
+                    caption = (
+                        f"{row['codec']} @ {row['target_bpp']} bpp target: "
+                        f"{row['payload_bpp']:.3f} bpp, {row['psnr']:.2f} dB"
+                    )
+                    crops[caption] = decoded
+                rows.append(row)
+    summary = summarise(rows)
+    write_csv(out / "results.csv", rows, RESULT_COLUMNS)
+    write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS)
+    curves: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for entry in summary:
+        curves[str(entry["codec"])].append(
+            {"bpp": entry["payload_bpp"], "psnr": entry["psnr"], "ms_ssim": entry["ms_ssim"]}
+        )
+    plot_rate_distortion(
+        curves,
+        [("psnr", "PSNR (dB)"), ("ms_ssim", "MS-SSIM")],
+        out / "rd.png",
+        title=f"{len(inputs.images)} images: {inputs.source}",
+    )
+    crop_items = _write_crops(out, read_image(showcase_path), showcase_path.stem, crops)
+    not_ok = [r for r in rows if r["status"] != "ok"]
+    sections = [
+        f"<p>{len(inputs.images)} images ({inputs.source}); codecs {', '.join(codecs)}; "
+        f"target rates {', '.join(map(str, rates))} bpp. bpp is measured from the payload "
+        "bytes; file bpp adds the .rsic header and checksums. Means are over the images "
+        "each codec reached the target on.</p>",
+        '<h2>Rate-distortion</h2><img class="plot" src="rd.png" alt="rate-distortion plot">',
+        "<h2>Mean per codec and rate</h2>" + html_table(summary, SUMMARY_COLUMNS),
+        f"<h2>Side by side: {showcase_path.stem}</h2>" + html_figure_grid(crop_items),
+        f"<h2>Targets not reached or failed ({len(not_ok)})</h2>"
+        + (
+            html_table(not_ok, ("image", "codec", "target_bpp", "status"))
+            if not_ok
+            else "<p>none</p>"
+        ),
+        '<p>Per-image numbers: <a href="results.csv">results.csv</a>, '
+        '<a href="summary.csv">summary.csv</a>.</p>',
+    ]
+    write_html_page(out / "index.html", "innrsic demo: classical codecs on aerial images", sections)
+    return rows
+
+
+def _single_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _code_image(
+    path: Path, codecs: tuple[str, ...], rates: tuple[float, ...], out: Path, showcase: Path
+) -> list[dict[str, object]]:
+    """All (codec, rate) rows for one image; decoded images are kept only for the showcase."""
+    image = read_image(path)
+    rows = []
+    for name in codecs:
+        for rate in rates:
+            row = _code_one(image, path.stem, name, rate, out)
+            if path != showcase:
+                row.pop("decoded", None)
+            rows.append(row)
+    return rows
+
+
+def _code_one(image: np.ndarray, stem: str, name: str, rate: float, out: Path) -> dict[str, object]:
+    height, width = image.shape[:2]
+    row: dict[str, object] = {
+        "image": stem,
+        "codec": name,
+        "target_bpp": rate,
+        "width": width,
+        "height": height,
+    }
+    try:
+        codec = make_codec(f"{name}:bpp={rate}")
+        row["spec"] = codec.spec
+        start = time.perf_counter()
+        data = pack_container(compress_image(image, codec))
+        row["encode_s"] = time.perf_counter() - start
+        write_bytes_atomic(out / "bitstreams" / name / f"{rate}" / f"{stem}.rsic", data)
+        start = time.perf_counter()
+        container = read_container(data)
+        decoded = decompress_container(container, codec)
+        row["decode_s"] = time.perf_counter() - start
+    except RateTargetError as exc:
+        row["status"] = f"unreachable: {exc}"
+        return row
+    except InnrsicError as exc:
+        row["status"] = f"failed: {exc}"
+        return row
+    row.update(
+        file_bytes=len(data),
+        payload_bytes=container.payload_size,
+        bpp=bits_per_pixel(len(data), height, width),
+        payload_bpp=bits_per_pixel(container.payload_size, height, width),
+        psnr=psnr(image, decoded),
+        status="ok",
+        decoded=decoded,
+    )
+    try:
+        row["ms_ssim"] = ms_ssim(image, decoded)
+    except MetricError:
+        row["ms_ssim"] = math.nan
+    return row
+
+
+def summarise(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Means per (codec, target rate) over the images that coded successfully."""
+    groups: dict[tuple[str, float], list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        if row["status"] == "ok":
+            groups[(str(row["codec"]), float(row["target_bpp"]))].append(row)
+    summary = []
+    for (name, rate), members in sorted(groups.items()):
+        entry: dict[str, object] = {"codec": name, "target_bpp": rate, "images": len(members)}
+        for key in ("payload_bpp", "bpp", "psnr", "ms_ssim"):
+            values = [float(m[key]) for m in members if math.isfinite(float(m[key]))]
+            entry[key] = statistics.fmean(values) if values else math.nan
+        summary.append(entry)
+    return summary
+
+
+def _write_crops(
+    out: Path, showcase: np.ndarray, stem: str, decoded: dict[str, np.ndarray]
+) -> list[tuple[str, str]]:
+    row, col = _texture_crop(showcase, CROP_SIZE)
+    window = np.s_[row : row + CROP_SIZE, col : col + CROP_SIZE]
+    items = [("crops/original.png", f"{stem} original, crop at ({col}, {row})")]
+    write_image(out / "crops" / "original.png", np.ascontiguousarray(showcase[window]))
+    for index, (caption, image) in enumerate(decoded.items()):
+        name = f"crops/{index:02d}.png"
+        write_image(out / name, np.ascontiguousarray(image[window]))
+        items.append((name, caption))
+    return items

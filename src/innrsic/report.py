@@ -1,0 +1,108 @@
+"""Readable results: rate-distortion plots and an offline HTML page."""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from innrsic.atomic import write_bytes_atomic
+
+
+def plot_rate_distortion(
+    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    metrics: Sequence[tuple[str, str]],
+    path: str | os.PathLike[str],
+    title: str = "",
+) -> None:
+    """One panel per (metric key, axis label); one line per curve name, bpp on the x axis.
+
+    Each curve is a sequence of points (dicts with "bpp" and the metric keys), plotted in
+    order of bpp. Points whose metric is missing or not finite are left out of that panel.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
+    for axis, (key, label) in zip(axes[0], metrics, strict=True):
+        for name, points in curves.items():
+            pairs = sorted((p["bpp"], p[key]) for p in points if key in p and np.isfinite(p[key]))
+            if pairs:
+                xs, ys = zip(*pairs, strict=True)
+                axis.plot(xs, ys, marker="o", label=name)
+        axis.set_xlabel("bits per pixel")
+        axis.set_ylabel(label)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def html_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """An HTML table of `rows` restricted to `columns`; floats shown with 4 decimals."""
+
+    def cell(value: object) -> str:
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        return f"<td>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(cell(r.get(c, "")) for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_figure_grid(items: Sequence[tuple[str, str]]) -> str:
+    """Side-by-side images: (relative image path, caption) pairs, shown pixel-exact at 2x."""
+    cells = "".join(
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for src, caption in items
+    )
+    return f'<div class="grid">{cells}</div>'
+
+
+PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+.grid { display: flex; flex-wrap: wrap; gap: 0.8em; }
+figure { margin: 0; }
+figure img { width: 256px; height: 256px; image-rendering: pixelated; border: 1px solid #999; }
+figcaption { font-size: 0.8em; max-width: 256px; }
+img.plot { max-width: 100%; }
+"""
+
+
+def write_html_page(path: str | os.PathLike[str], title: str, sections: Sequence[str]) -> None:
+    """A self-contained (offline) HTML page from pre-rendered section fragments."""
+    body = "\n".join(sections)
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{PAGE_STYLE}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
+    write_bytes_atomic(Path(path), page.encode("utf-8"))
+
+
+def write_csv(
+    path: str | os.PathLike[str], rows: Sequence[Mapping[str, object]], columns: Sequence[str]
+) -> None:
+    """Write `rows` as CSV (header first) atomically; missing fields are left empty."""
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
