@@ -59,7 +59,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
                     )
                 img.load()
                 rgb = img.convert("L").convert("RGB") if img.mode == "1" else img.convert("RGB")
-                array = np.asarray(rgb, dtype=np.uint8)
+                array = np.array(rgb, dtype=np.uint8)
     except ImageReadError:
         raise
     except FileNotFoundError as exc:

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from innrsic.demo import run_demo
+
+
+def test_demo_on_a_folder_writes_report(tmp_path: Path, ucm_test_paths) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in ucm_test_paths[:2]:
+        shutil.copy(path, data / path.name)
+    out = tmp_path / "out"
+    rows = run_demo(data, out, rates=(0.3, 0.6), codecs=("jpeg2000", "heif"), workers=2)
+    assert len(rows) == 2 * 2 * 2
+    with open(out / "results.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 8
+    for row in table:
+        assert row["status"] == "ok"
+        assert float(row["payload_bpp"]) <= float(row["target_bpp"])
+        assert 20 < float(row["psnr"]) < 50
+    with open(out / "summary.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
+    page = (out / "index.html").read_text()
+    assert 'src="rd.png"' in page and "crops/original.png" in page
+    assert (out / "rd.png").stat().st_size > 10_000
+    assert len(list((out / "crops").glob("*.png"))) == 1 + 4
+    assert len(list((out / "bitstreams").rglob("*.rsic"))) == 8
