@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/innrsic demo --data $(DATA) --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
+
+# The report test renders HTML in headless Chromium (Debian's package); install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (needs root and Debian's package registry)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
