@@ -1,0 +1,157 @@
+"""`INNEnhancer`: the invertible enhancer of INN-RSIC (the original code's `InvComNet`)."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from innrsic.enhancer.config import EnhancerConfig
+from innrsic.enhancer.coupling import AffineCoupling
+from innrsic.enhancer.expansion import ChannelExpansion
+from innrsic.enhancer.gaussianize import ConditionalGaussianization
+from innrsic.enhancer.haar import HaarTransform
+from innrsic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def _pad_to_even(t: torch.Tensor) -> torch.Tensor:
+    """Replicate the last row/column where height/width is odd (the Haar step needs even sizes).
+
+    Replicate rather than reflect: it works for a single row or column, and the 2x2 Haar block
+    that straddles the edge sees a flat pair instead of invented detail.
+    """
+    pad_h, pad_w = t.shape[-2] % 2, t.shape[-1] % 2
+    if not (pad_h or pad_w):
+        return t
+    return F.pad(t, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def _check_shape(t: torch.Tensor, channels: int, name: str) -> None:
+    if t.ndim != 4 or t.shape[1] != channels:
+        raise ValueError(f"{name} must be (B, {channels}, H, W), got {tuple(t.shape)}")
+
+
+class INNEnhancer(nn.Module):
+    """Invertible map ``x -> (y, z)``: ground truth to (decoded-looking image, Gaussian latent).
+
+    Pipeline: `ChannelExpansion` (3 -> 3(k+1) channels), `HaarTransform`, `blocks` x
+    `AffineCoupling` (split at the 3(k+1) low-pass channels), inverse Haar, then the first 3
+    channels are `y` and `ConditionalGaussianization` turns the other 3k into `z`.
+
+    Odd heights/widths are padded by replicating the last row/column and cropped back, in
+    `forward`, `inverse` and `enhance`. The round trip ``inverse(*forward(x)) == x`` is exact
+    (to float rounding) for even sizes only: cropping drops the padded row/column of ``(y, z)``
+    that the inverse would need, so for odd sizes it is not exact; the error is largest at that
+    edge and spreads inwards through the subnets' receptive fields. Training uses even crops.
+    """
+
+    def __init__(self, config: EnhancerConfig | None = None) -> None:
+        super().__init__()
+        config = EnhancerConfig() if config is None else config
+        if not isinstance(config, EnhancerConfig):
+            raise ConfigError(f"INNEnhancer needs an EnhancerConfig, got {type(config).__name__}")
+        self.config = config
+        channels = config.expanded_channels
+        self.expansion = ChannelExpansion(config.expansion)
+        self.haar = HaarTransform()
+        self.couplings = nn.ModuleList(
+            AffineCoupling(4 * channels, channels, config.growth, config.clamp)
+            for _ in range(config.blocks)
+        )
+        self.gaussianize = ConditionalGaussianization(
+            config.latent_channels, config.gaussian_growth
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ground truth ``x`` (B,3,H,W) in [0,1] -> ``(y, z)``: (B,3,H,W) and (B,3k,H,W)."""
+        _check_shape(x, 3, "x")
+        height, width = x.shape[-2:]
+        v = self.haar(self.expansion(_pad_to_even(x)))
+        for coupling in self.couplings:
+            v = coupling(v)
+        v = self.haar.inverse(v)
+        y, rest = v[:, :3], v[:, 3:]
+        z = self.gaussianize(y, rest)
+        return y[..., :height, :width], z[..., :height, :width]
+
+    def _inverse_even(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        v = torch.cat((y, self.gaussianize.inverse(y, z)), dim=1)
+        v = self.haar(v)
+        for coupling in reversed(self.couplings):
+            v = coupling.inverse(v)
+        return self.expansion.inverse(self.haar.inverse(v))
+
+    def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``(y, z)`` -> image (B,3,H,W); not clamped (training needs the raw values)."""
+        _check_shape(y, 3, "y")
+        _check_shape(z, self.config.latent_channels, "z")
+        if y.shape[0] != z.shape[0] or y.shape[-2:] != z.shape[-2:]:
+            raise ValueError(
+                f"y {tuple(y.shape)} and z {tuple(z.shape)} differ in batch or spatial size"
+            )
+        height, width = y.shape[-2:]
+        x = self._inverse_even(_pad_to_even(y), _pad_to_even(z))
+        return x[..., :height, :width]
+
+    @torch.no_grad()
+    def enhance(
+        self,
+        decoded: torch.Tensor,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Restore texture in a decoded image: ``inverse(decoded, z)``, ``z ~ N(0, T^2 I)``.
+
+        `z` is drawn at the padded (even) size from `generator` (the global RNG if None), on
+        the generator's device, then moved to `decoded`'s device, so one seed gives the same
+        output on any device `decoded` lives on. ``temperature=0`` uses ``z = 0`` and is
+        deterministic. Runs without autograd. The result is clamped to [0, 1] because it is an
+        image ready to write (the original clamps when saving); `inverse` is the unclamped path.
+        """
+        if (
+            not isinstance(temperature, int | float)
+            or not math.isfinite(temperature)
+            or temperature < 0
+        ):
+            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        _check_shape(decoded, 3, "decoded")
+        height, width = decoded.shape[-2:]
+        y = _pad_to_even(decoded)
+        shape = (y.shape[0], self.config.latent_channels, *y.shape[-2:])
+        if temperature == 0:
+            z = torch.zeros(shape, dtype=y.dtype, device=y.device)
+        else:
+            device = generator.device if generator is not None else y.device
+            z = torch.randn(shape, generator=generator, dtype=y.dtype, device=device)
+            z = z.to(y.device) * temperature
+        x = self._inverse_even(y, z)
+        return x[..., :height, :width].clamp(0.0, 1.0)
+
+    def save(self, path: str | os.PathLike[str], half: bool = False) -> None:
+        """Write weights + config as safetensors (float16 storage if `half`)."""
+        from innrsic.enhancer.checkpoint import save_enhancer
+
+        save_enhancer(self, path, half=half)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> INNEnhancer:
+        """Read a file written by `save`; weights come back as float32."""
+        from innrsic.enhancer.checkpoint import load_enhancer
+
+        return load_enhancer(path, device=device)
+
+    @classmethod
+    def from_original_checkpoint(
+        cls, source: str | os.PathLike[str] | Mapping[str, torch.Tensor]
+    ) -> INNEnhancer:
+        """Build from the authors' BasicSR ``*_G.pth`` (path or state dict); config inferred."""
+        from innrsic.enhancer.checkpoint import from_original_checkpoint
+
+        return from_original_checkpoint(source)
