@@ -71,3 +71,12 @@ def test_failed_write_leaves_no_file(tmp_path: Path, ucm_image: np.ndarray) -> N
     with pytest.raises(ValueError):
         write_image(tmp_path / "bad.xyz", ucm_image)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path, ucm_image: np.ndarray) -> None:
+    import os
+
+    write_image(tmp_path / "a.png", ucm_image)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~mask
