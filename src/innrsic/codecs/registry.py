@@ -18,6 +18,14 @@ CODECS: dict[str, tuple[str, str]] = {
     "webp": ("innrsic.codecs.classical", "WebpCodec"),
     "avif": ("innrsic.codecs.classical", "AvifCodec"),
     "heif": ("innrsic.codecs.classical", "HeifCodec"),
+    "elic": ("innrsic.codecs.learned", "ElicCodec"),
+    "bmshj2018-factorized": ("innrsic.codecs.learned", "Bmshj2018FactorizedCodec"),
+    "bmshj2018-factorized-relu": ("innrsic.codecs.learned", "Bmshj2018FactorizedReluCodec"),
+    "bmshj2018-hyperprior": ("innrsic.codecs.learned", "Bmshj2018HyperpriorCodec"),
+    "mbt2018-mean": ("innrsic.codecs.learned", "Mbt2018MeanCodec"),
+    "mbt2018": ("innrsic.codecs.learned", "Mbt2018Codec"),
+    "cheng2020-anchor": ("innrsic.codecs.learned", "Cheng2020AnchorCodec"),
+    "cheng2020-attn": ("innrsic.codecs.learned", "Cheng2020AttentionCodec"),
 }
 ALIASES = {"jp2": "jpeg2000", "j2k": "jpeg2000", "jpg": "jpeg", "hevc": "heif", "bpg": "heif"}
 

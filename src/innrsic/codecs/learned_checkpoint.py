@@ -1,0 +1,394 @@
+"""Weights for learned codecs: CompressAI architectures by name, and checkpoint files.
+
+Three checkpoint layouts are read, told apart by content rather than by file name:
+
+- **innrsic's format**: a safetensors file holding the model's whole state dict *after*
+  ``update(force=True)``, so the entropy coder's CDF tables load with the weights and are never
+  recomputed. Its metadata holds ``format`` (``innrsic-learned-codec``), ``format_version``,
+  ``arch`` (a key of :data:`ARCHITECTURES`), ``config`` (the constructor arguments as JSON,
+  e.g. ``{"N": 192, "M": 320, "groups": [16, 16, 32, 64, 192]}``), ``compressai_version`` and,
+  when known, ``lambda``. Written by :func:`save_learned_checkpoint`.
+- **The ELIC authors' layout** (their ``.pth.tar`` files, CompressAI 1.1 naming): a
+  ``torch.save`` of ``{"state_dict": ...}`` with ``g_a.*``, ``g_s.*``, ``h_a.*``, ``h_s.*``,
+  ``cc_transforms.{k}.*``, ``context_prediction.{k}.*``, ``ParamAggregation.{k}.*``,
+  ``entropy_bottleneck._matrix0`` ... and one shared ``gaussian_conditional.*``. The network
+  is CompressAI 1.2's ``Elic2022Chandelier``; only the names differ (see
+  :func:`elic_state_dict_from_authors`).
+- **CompressAI-native** state dicts, bare or under ``"state_dict"`` (CompressAI's training
+  example), with or without a DDP ``module.`` prefix.
+
+Pickled files may be xz-compressed (detected by magic bytes) and are read with
+``torch.load(weights_only=True)`` only: arbitrary pickled objects are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import lzma
+import os
+import pickle
+import re
+import struct
+import threading
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from innrsic.atomic import write_bytes_atomic
+from innrsic.errors import WeightsError
+
+with warnings.catch_warnings():  # compressai's optional point-cloud deps use torch.jit.script
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    import compressai
+    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+    from compressai.models import (
+        Cheng2020Anchor,
+        Cheng2020Attention,
+        CompressionModel,
+        Elic2022Chandelier,
+        FactorizedPrior,
+        FactorizedPriorReLU,
+        JointAutoregressiveHierarchicalPriors,
+        MeanScaleHyperprior,
+        ScaleHyperprior,
+    )
+
+FORMAT_NAME = "innrsic-learned-codec"
+FORMAT_VERSION = "1"
+
+ARCHITECTURES: dict[str, type[CompressionModel]] = {
+    "elic": Elic2022Chandelier,
+    "bmshj2018-factorized": FactorizedPrior,
+    "bmshj2018-factorized-relu": FactorizedPriorReLU,
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+    "mbt2018": JointAutoregressiveHierarchicalPriors,
+    "cheng2020-anchor": Cheng2020Anchor,
+    "cheng2020-attn": Cheng2020Attention,
+}
+"""Spec name -> CompressAI class (names as in ``compressai.zoo``; ``elic``: Elic2022Chandelier)."""
+
+CODEC_THREADS = 1
+"""Intra-op threads for every codec computation: the thread count changes floating-point
+results (reduction order), and encoder and decoder must agree bit for bit."""
+
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_COMPUTE_LOCK = threading.RLock()
+_ELIC_GROUP_KEY = "latent_codec.y.latent_codec.y{}.context_prediction.weight"
+_EB_OLD_NAMES = {"matrix": "matrices", "bias": "biases", "factor": "factors"}
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """A loaded model (eval mode, CDF tables ready) and what describes it."""
+
+    model: CompressionModel
+    arch: str
+    config: dict[str, Any]
+    lmbda: float | None
+    fingerprint: bytes
+    """SHA-256 over the whole state dict (names, dtypes, shapes, values; CDF tables included)."""
+
+
+@contextlib.contextmanager
+def deterministic_cpu() -> Iterator[None]:
+    """Run torch with :data:`CODEC_THREADS` threads and no autograd, then restore the setting.
+
+    The thread count is process-wide, so a lock keeps concurrent codec calls from interleaving.
+    """
+    with _COMPUTE_LOCK, torch.inference_mode():
+        previous = torch.get_num_threads()
+        torch.set_num_threads(CODEC_THREADS)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+
+def build_model(arch: str, config: Mapping[str, Any]) -> CompressionModel:
+    """A freshly initialised CompressAI model of architecture `arch` (see :data:`ARCHITECTURES`)."""
+    if arch not in ARCHITECTURES:
+        raise WeightsError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    try:
+        return ARCHITECTURES[arch](**config)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise WeightsError(f"{arch}: invalid configuration {dict(config)} ({exc})") from exc
+
+
+def infer_config(arch: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """The constructor arguments of `arch` that produce the shapes in a native state dict."""
+    try:
+        if arch == "elic":
+            groups = []
+            while (weight := state_dict.get(_ELIC_GROUP_KEY.format(len(groups)))) is not None:
+                groups.append(int(weight.shape[1]))
+            if not groups:
+                raise KeyError(_ELIC_GROUP_KEY.format(0))
+            return {
+                "N": int(state_dict["g_a.0.weight"].shape[0]),
+                "M": int(state_dict["g_a.13.weight"].shape[0]),
+                "groups": groups,
+            }
+        if arch.startswith("cheng2020"):
+            return {"N": int(state_dict["g_a.0.conv1.weight"].shape[0])}
+        return {
+            "N": int(state_dict["g_a.0.weight"].shape[0]),
+            "M": int(state_dict["g_a.6.weight"].shape[0]),
+        }
+    except (KeyError, IndexError) as exc:
+        raise WeightsError(f"the weights do not look like {arch}: no tensor {exc}") from exc
+
+
+def elic_state_dict_from_authors(
+    state_dict: Mapping[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """Rename the ELIC authors' checkpoint keys to CompressAI 1.2's ``Elic2022Chandelier``.
+
+    ``h_a``/``h_s``/``entropy_bottleneck`` move under ``latent_codec.hyper``;
+    ``cc_transforms.{k}`` becomes ``latent_codec.y.channel_context.y{k+1}`` (group k+1's channel
+    context); ``context_prediction.{k}`` and ``ParamAggregation.{k}`` become group k's
+    checkerboard ``context_prediction`` and ``entropy_parameters``; the single shared
+    ``gaussian_conditional`` is copied to every group; CompressAI 1.1's ``_matrix{i}``,
+    ``_bias{i}``, ``_factor{i}`` become ``matrices.{i}``, ``biases.{i}``, ``factors.{i}``.
+    Both implementations concatenate the entropy-parameter inputs as [spatial context, channel
+    context, hyperprior] and use even-parity checkerboard anchors, so no tensor is permuted.
+    """
+    groups = sum(1 for key in state_dict if re.fullmatch(r"context_prediction\.\d+\.weight", key))
+    renamed: dict[str, torch.Tensor] = {}
+    unknown = []
+    for key, tensor in state_dict.items():
+        if key.startswith(("g_a.", "g_s.")):
+            renamed[key] = tensor
+        elif key.startswith(("h_a.", "h_s.")):
+            renamed[f"latent_codec.hyper.{key}"] = tensor
+        elif match := re.fullmatch(r"cc_transforms\.(\d+)\.(.+)", key):
+            renamed[f"latent_codec.y.channel_context.y{int(match[1]) + 1}.{match[2]}"] = tensor
+        elif match := re.fullmatch(r"context_prediction\.(\d+)\.(.+)", key):
+            renamed[f"latent_codec.y.latent_codec.y{match[1]}.context_prediction.{match[2]}"] = (
+                tensor
+            )
+        elif match := re.fullmatch(r"ParamAggregation\.(\d+)\.(.+)", key):
+            renamed[f"latent_codec.y.latent_codec.y{match[1]}.entropy_parameters.{match[2]}"] = (
+                tensor
+            )
+        elif match := re.fullmatch(r"entropy_bottleneck\._(matrix|bias|factor)(\d+)", key):
+            name = _EB_OLD_NAMES[match[1]]
+            renamed[f"latent_codec.hyper.entropy_bottleneck.{name}.{match[2]}"] = tensor
+        elif key.startswith("entropy_bottleneck."):
+            renamed[f"latent_codec.hyper.{key}"] = tensor
+        elif key.startswith("gaussian_conditional."):
+            for k in range(groups):
+                renamed[f"latent_codec.y.latent_codec.y{k}.y.{key}"] = tensor
+        else:
+            unknown.append(key)
+    if unknown:
+        raise WeightsError(
+            f"unexpected keys in an ELIC checkpoint in the authors' layout: {_few(unknown)}"
+        )
+    return renamed
+
+
+def load_learned_checkpoint(
+    source: str | os.PathLike[str] | Mapping[str, Any], arch: str | None = None
+) -> LearnedModel:
+    """Load weights in any supported layout into a CompressAI model ready to compress.
+
+    `source` is a file path or an already loaded state dict (or checkpoint dict). `arch` is
+    required for CompressAI-native state dicts of architectures other than ELIC; if given for
+    other layouts it must match what the file holds. The model is in eval mode on the CPU and
+    its CDF tables are ready: read from innrsic's format, else computed by
+    ``update(force=True)``. Every failure is a :class:`WeightsError`.
+    """
+    where = "state dict" if isinstance(source, Mapping) else str(source)
+    metadata: dict[str, str] = {}
+    if isinstance(source, Mapping):
+        state_dict = _state_dict_from(source, where)
+    else:
+        state_dict, metadata = _read_file(Path(source).expanduser())
+    lmbda = None
+    if metadata.get("format") == FORMAT_NAME:
+        found, config, lmbda = _parse_metadata(metadata, where)
+        tables_stored = True
+    elif any(key.startswith(("cc_transforms.", "ParamAggregation.")) for key in state_dict):
+        found, tables_stored = "elic", False
+        state_dict = elic_state_dict_from_authors(state_dict)
+        config = infer_config(found, state_dict)
+    else:
+        tables_stored = False
+        if arch is None and "latent_codec.y.channel_context.y1.0.weight" in state_dict:
+            arch = "elic"
+        if arch is None:
+            raise WeightsError(f"{where}: a CompressAI-native state dict; say which architecture")
+        found = arch
+        config = infer_config(found, state_dict)
+    if arch is not None and arch != found:
+        raise WeightsError(f"{where}: holds {found} weights, not {arch}")
+    model = build_model(found, config)
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise WeightsError(f"{where}: weights do not fit {found} {config}: {_short(exc)}") from exc
+    model.eval()
+    if not (tables_stored and _tables_ready(model)):
+        with deterministic_cpu():
+            model.update(force=True)
+    return LearnedModel(model, found, config, lmbda, state_dict_fingerprint(model))
+
+
+def load_elic_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> Elic2022Chandelier:
+    """An ``Elic2022Chandelier`` in eval mode with CDF tables, from any supported layout.
+
+    Accepts the authors' ``.pth.tar`` (xz-compressed or not), a CompressAI-native state dict or
+    checkpoint file, and innrsic's safetensors format.
+    """
+    model = load_learned_checkpoint(source, arch="elic").model
+    assert isinstance(model, Elic2022Chandelier)
+    return model
+
+
+def save_learned_checkpoint(
+    model: CompressionModel, arch: str, path: str | os.PathLike[str], *, lmbda: float | None = None
+) -> None:
+    """Write `model` in innrsic's safetensors format, atomically.
+
+    Calls ``model.update(force=True)`` first, so the file carries the CDF tables and loading
+    never recomputes them. `lmbda` (the rate-distortion weight it was trained with) is recorded
+    in the metadata and checked against ``lambda=`` specs that use the file.
+    """
+    expected = ARCHITECTURES.get(arch)
+    if expected is None or not isinstance(model, expected):
+        raise WeightsError(f"cannot save a {type(model).__name__} as architecture {arch!r}")
+    with deterministic_cpu():
+        model.update(force=True)
+    # Contiguous private copies: safetensors refuses views and tensors that share storage.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "config": json.dumps(infer_config(arch, tensors)),
+        "compressai_version": compressai.__version__,
+    }
+    if lmbda is not None:
+        metadata["lambda"] = repr(float(lmbda))
+    write_bytes_atomic(path, safetensors_bytes(tensors, metadata=metadata))
+
+
+def convert_checkpoint(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    arch: str | None = None,
+    lmbda: float | None = None,
+) -> LearnedModel:
+    """Read a checkpoint in any supported layout and write it in innrsic's format."""
+    loaded = load_learned_checkpoint(source, arch)
+    save_learned_checkpoint(loaded.model, loaded.arch, target, lmbda=lmbda)
+    return loaded
+
+
+def state_dict_fingerprint(model: torch.nn.Module) -> bytes:
+    """SHA-256 of the state dict: names, dtypes, shapes and values, in name order."""
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.digest()
+
+
+def _read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(9)
+        if _looks_like_safetensors(head):
+            with safe_open(str(path), framework="pt", device="cpu") as handle:
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+                return tensors, dict(handle.metadata() or {})
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise WeightsError(f"{path}: no such weights file") from exc
+    except IsADirectoryError as exc:
+        raise WeightsError(f"{path}: is a directory, not a weights file") from exc
+    except (OSError, SafetensorError) as exc:
+        raise WeightsError(f"{path}: cannot read weights ({exc})") from exc
+    if data.startswith(_XZ_MAGIC):
+        try:
+            data = lzma.decompress(data)
+        except lzma.LZMAError as exc:
+            raise WeightsError(f"{path}: corrupt xz-compressed checkpoint ({exc})") from exc
+    try:
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{path}: refused: the file holds pickled objects other than tensors and plain "
+            f"containers, which are never unpickled ({_short(exc)})"
+        ) from exc
+    except Exception as exc:  # torch.load raises many types on foreign or damaged files
+        raise WeightsError(f"{path}: not a readable torch checkpoint ({_short(exc)})") from exc
+    return _state_dict_from(checkpoint, str(path)), {}
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    if len(head) < 9:
+        return False
+    (header_size,) = struct.unpack("<Q", head[:8])
+    return head[8:9] == b"{" and 2 <= header_size < 1 << 30
+
+
+def _state_dict_from(checkpoint: Any, where: str) -> dict[str, torch.Tensor]:
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("state_dict"), Mapping):
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, Mapping) or not checkpoint:
+        raise WeightsError(f"{where}: no state dict found (expected a dict of tensors)")
+    not_tensors = [str(k) for k, v in checkpoint.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise WeightsError(f"{where}: entries that are not tensors: {_few(not_tensors)}")
+    state = {str(k): v for k, v in checkpoint.items()}
+    if all(key.startswith("module.") for key in state):  # saved from a DDP-wrapped model
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    return state
+
+
+def _parse_metadata(metadata: Mapping[str, str], where: str) -> tuple[str, dict, float | None]:
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(
+            f"{where}: {FORMAT_NAME} version {metadata.get('format_version')!r}; "
+            f"this innrsic reads version {FORMAT_VERSION}"
+        )
+    try:
+        arch = metadata["arch"]
+        config = json.loads(metadata["config"])
+        lmbda = float(metadata["lambda"]) if "lambda" in metadata else None
+    except (KeyError, ValueError) as exc:
+        raise WeightsError(f"{where}: damaged {FORMAT_NAME} metadata ({exc})") from exc
+    if not isinstance(config, dict):
+        raise WeightsError(f"{where}: damaged {FORMAT_NAME} metadata (config is not an object)")
+    return arch, config, lmbda
+
+
+def _tables_ready(model: CompressionModel) -> bool:
+    return all(
+        module._quantized_cdf.numel() > 0
+        for module in model.modules()
+        if isinstance(module, EntropyBottleneck | GaussianConditional)
+    )
+
+
+def _few(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _short(exc: BaseException, limit: int = 400) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
