@@ -79,8 +79,16 @@ def test_corrupt_payload_is_codec_error(name: str, images: list[np.ndarray]) -> 
 
 
 @pytest.mark.parametrize(
-    "spec", ["jpeg:quality=20", "jpeg2000:bpp=0.1", "webp:quality=30", "avif:quality=40",
-             "heif:quality=30", "jpeg2000:ratio=48.0", "heif:bpp=0.25"]
+    "spec",
+    [
+        "jpeg:quality=20",
+        "jpeg2000:bpp=0.1",
+        "webp:quality=30",
+        "avif:quality=40",
+        "heif:quality=30",
+        "jpeg2000:ratio=48.0",
+        "heif:bpp=0.25",
+    ],
 )
 def test_spec_round_trips_through_registry(spec: str) -> None:
     codec = make_codec(spec)

@@ -34,8 +34,18 @@ def test_compress_jpeg2000_target_then_decompress(cli, tmp_path: Path, ucm_test_
 
 
 def test_corrupted_file_is_refused_without_output(cli, tmp_path: Path, ucm_test_paths) -> None:
-    assert run(cli, "compress", ucm_test_paths[0], "-o", tmp_path / "a.rsic", "--codec",
-               "jpeg:quality=30").returncode == 0
+    assert (
+        run(
+            cli,
+            "compress",
+            ucm_test_paths[0],
+            "-o",
+            tmp_path / "a.rsic",
+            "--codec",
+            "jpeg:quality=30",
+        ).returncode
+        == 0
+    )
     data = bytearray((tmp_path / "a.rsic").read_bytes())
     data[len(data) // 2] ^= 0x10
     (tmp_path / "bad.rsic").write_bytes(bytes(data))

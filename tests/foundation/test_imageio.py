@@ -38,7 +38,9 @@ def test_greyscale_is_expanded_to_three_channels(tmp_path: Path) -> None:
         ("F", ".tif", "floating-point"),
     ],
 )
-def test_refused_modes_name_file_and_mode(tmp_path: Path, mode: str, suffix: str, phrase: str) -> None:
+def test_refused_modes_name_file_and_mode(
+    tmp_path: Path, mode: str, suffix: str, phrase: str
+) -> None:
     path = tmp_path / f"img_{mode.replace(';', '')}{suffix}"
     Image.new(mode, (8, 8)).save(path)
     with pytest.raises(ImageReadError) as info:

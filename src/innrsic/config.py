@@ -1,0 +1,414 @@
+"""Typed configuration: dataclasses with the paper's published values as defaults, read from YAML.
+
+A YAML file states only what differs from the defaults; ``--set section.key=value`` overrides
+any field after the file is read. Loading is strict: an unknown key, a value of the wrong type or
+an invalid value raises :class:`ConfigError` naming the key (and, for unknown keys, the valid
+ones). YAML is read with ``yaml.safe_load`` only; override values follow YAML's safe scalar rules
+(``2e-4`` and ``[1, 2]`` work; strings need no quotes).
+
+YAML 1.1 reads ``1e-4`` (no dot) as a string; a float field accepts such a string when it is a
+plain decimal number, so ``lr: 1e-4`` means what it says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from innrsic.errors import ConfigError
+
+T = TypeVar("T")
+
+_FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+# --------------------------------------------------------------------------------------------
+# Schema: the enhancer training configuration (defaults = INN-RSIC's published configuration)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EnhancerModelConfig:
+    """The invertible enhancer's shape (`innrsic.enhancer.EnhancerConfig`)."""
+
+    blocks: int = 8
+    growth: int = 32
+    gaussian_growth: int = 64
+    expansion: int = 1
+    clamp: float = 1.0
+
+    def validate(self, where: str) -> None:
+        _positive(where, blocks=self.blocks, growth=self.growth,
+                  gaussian_growth=self.gaussian_growth, clamp=self.clamp)
+        if self.expansion not in (1, 2):
+            raise ConfigError(f"{where}.expansion must be 1 or 2, got {self.expansion}")
+
+
+@dataclass
+class PairsDataConfig:
+    """Training and validation pairs, as written by `innrsic pairs` (one directory each).
+
+    Relative directories resolve against `root` when it is set, else against the current
+    directory. `codec` must equal the codec spec recorded in every pairs manifest.
+    """
+
+    codec: str = ""
+    train: list[str] = field(default_factory=list)
+    val: str = ""
+    root: str = ""
+    crop_size: int = 128
+    workers: int = 4
+
+    def validate(self, where: str) -> None:
+        if not self.codec:
+            raise ConfigError(
+                f"{where}.codec is required (the codec spec the pairs were made with)"
+            )
+        if not self.train:
+            raise ConfigError(f"{where}.train is required: a list of pairs directories")
+        _positive(where, crop_size=self.crop_size)
+        if self.crop_size % 2:
+            raise ConfigError(f"{where}.crop_size must be even (Haar downsampling), got "
+                              f"{self.crop_size}")
+        if self.workers < 0:
+            raise ConfigError(f"{where}.workers must be >= 0, got {self.workers}")
+
+    def resolve(self, directory: str) -> Path:
+        """A pairs directory from this section, made absolute (see the class doc)."""
+        path = Path(directory).expanduser()
+        if not path.is_absolute() and self.root:
+            path = Path(self.root).expanduser() / path
+        return path.resolve()
+
+
+@dataclass
+class EnhancerLossConfig:
+    """INN-RSIC's loss. Weights are the effective ones (the feature weight is applied once).
+
+    `feature_weights` is a weights file; empty means: for ``vgg19`` the torch hub cache
+    (``vgg19-dcbb9e9d.pth``) or ``$INNRSIC_WEIGHTS_DIR``, for ``squeeze``
+    ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
+    """
+
+    forward_weight: float = 1.0
+    latent_weight: float = 200.0
+    reverse_weight: float = 0.05
+    feature_weight: float = 1e-4
+    feature_backbone: Literal["vgg19", "squeeze", "none"] = "vgg19"
+    feature_weights: str = ""
+    quantize_y: bool = True
+    y_noise_std: float = 0.01
+    y_noise_prob: float = 0.5
+
+    def validate(self, where: str) -> None:
+        _non_negative(where, forward_weight=self.forward_weight,
+                      latent_weight=self.latent_weight, reverse_weight=self.reverse_weight,
+                      feature_weight=self.feature_weight, y_noise_std=self.y_noise_std)
+        if not 0.0 <= self.y_noise_prob <= 1.0:
+            raise ConfigError(f"{where}.y_noise_prob must be in [0, 1], got {self.y_noise_prob}")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with a MultiStepLR schedule and gradient-norm clipping (0 disables clipping)."""
+
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 1e-5
+    milestones: list[int] = field(default_factory=lambda: [100_000, 200_000, 300_000, 400_000])
+    gamma: float = 0.5
+    grad_clip: float = 10.0
+
+    def validate(self, where: str) -> None:
+        _positive(where, lr=self.lr, gamma=self.gamma)
+        _non_negative(where, weight_decay=self.weight_decay, grad_clip=self.grad_clip)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"{where}.betas must be two numbers in [0, 1), got {self.betas}")
+        if list(self.milestones) != sorted(set(self.milestones)) or any(
+            m <= 0 for m in self.milestones
+        ):
+            raise ConfigError(
+                f"{where}.milestones must be strictly increasing positive steps, got "
+                f"{self.milestones}"
+            )
+
+
+@dataclass
+class TrainLoopConfig:
+    """The loop: total steps, global batch (split over DDP ranks), seed and intervals."""
+
+    steps: int = 500_000
+    batch_size: int = 16
+    seed: int = 10
+    device: str = "auto"
+    log_every: int = 100
+    image_every: int = 5_000
+    checkpoint_every: int = 5_000
+    keep_checkpoints: int = 3
+
+    def validate(self, where: str) -> None:
+        _positive(where, steps=self.steps, batch_size=self.batch_size, log_every=self.log_every,
+                  image_every=self.image_every, checkpoint_every=self.checkpoint_every,
+                  keep_checkpoints=self.keep_checkpoints)
+        if self.seed < 0:
+            raise ConfigError(f"{where}.seed must be >= 0, got {self.seed}")
+        if self.device != "auto" and not re.match(r"^(cpu|cuda(:\d+)?)$", self.device):
+            raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N, got "
+                              f"{self.device!r}")
+
+
+@dataclass
+class ValidationConfig:
+    """Validation on the val pairs: PSNR, MS-SSIM, LPIPS (squeeze) of decoded and enhanced.
+
+    `metric` picks `best.safetensors` (LPIPS: lower is better; PSNR, MS-SSIM: higher).
+    `max_images` > 0 validates on that many images spread evenly over the sorted set.
+    `lpips_weights` is the squeeze backbone file; empty means
+    ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
+    """
+
+    every: int = 5_000
+    temperature: float = 1.0
+    seed: int = 0
+    max_images: int = 0
+    metric: Literal["lpips", "psnr", "ms_ssim"] = "lpips"
+    lpips_weights: str = ""
+
+    def validate(self, where: str) -> None:
+        _positive(where, every=self.every)
+        _non_negative(where, temperature=self.temperature, max_images=self.max_images,
+                      seed=self.seed)
+
+
+@dataclass
+class EnhancerTrainingConfig:
+    """Everything `innrsic train enhancer` needs. `run_dir` receives all outputs."""
+
+    run_dir: str = "runs/enhancer"
+    model: EnhancerModelConfig = field(default_factory=EnhancerModelConfig)
+    data: PairsDataConfig = field(default_factory=PairsDataConfig)
+    loss: EnhancerLossConfig = field(default_factory=EnhancerLossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    val: ValidationConfig = field(default_factory=ValidationConfig)
+
+    def validate(self, where: str) -> None:
+        if not self.run_dir:
+            raise ConfigError("run_dir must not be empty")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading machinery (works for any dataclass schema)
+# --------------------------------------------------------------------------------------------
+
+
+def load_config(
+    schema: type[T],
+    path: str | os.PathLike[str] | None = None,
+    overrides: Iterable[str] = (),
+) -> T:
+    """Build `schema` from its defaults, the YAML file at `path` (if any), then `overrides`."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = read_yaml_mapping(path)
+    for item in overrides:
+        apply_override(data, item)
+    return from_dict(schema, data)
+
+
+def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping (an empty file is an empty mapping)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value`` into (["a", "b"], value parsed with YAML safe scalar rules)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not of the form section.key=value")
+    parts = key.split(".")
+    if any(not part for part in parts):
+        raise ConfigError(f"override {item!r}: key {key!r} has an empty part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from exc
+    if value is None and raw.strip() not in ("null", "~", "Null", "NULL"):
+        value = raw
+    return parts, value
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set the field named by ``a.b=value`` in the nested mapping `data` (in place)."""
+    parts, value = parse_override(item)
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"override {item!r}: {where!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Validate `data` against the dataclass `schema` and build it (missing keys keep defaults)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(schema)
+    known = {f.name: f for f in fields(schema)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in known:
+            name = f"{where}.{key}" if where else str(key)
+            section = f" in {where!r}" if where else ""
+            raise ConfigError(
+                f"unknown config key {name!r}; valid keys{section}: {', '.join(known)}"
+            )
+    values = {
+        key: _convert(hints[key], value, f"{where}.{key}" if where else key)
+        for key, value in data.items()
+    }
+    instance = schema(**values)
+    for name in known:
+        sub = getattr(instance, name)
+        if is_dataclass(sub) and name not in values:
+            _validate_tree(sub, f"{where}.{name}" if where else name)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate(where or "config")
+    return instance
+
+
+def _validate_tree(instance: Any, where: str) -> None:
+    for f in fields(instance):
+        sub = getattr(instance, f.name)
+        if is_dataclass(sub):
+            _validate_tree(sub, f"{where}.{f.name}")
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate(where)
+
+
+def _type_name(kind: Any) -> str:
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(kind))
+    if origin in (list, tuple):
+        return f"list of {_type_name(typing.get_args(kind)[0])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(kind))
+    if kind is type(None):
+        return "null"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _convert(kind: Any, value: Any, where: str) -> Any:
+    """Check `value` against the annotation `kind`; return it converted (int -> float etc.)."""
+    origin = typing.get_origin(kind)
+    if is_dataclass(kind):
+        return from_dict(kind, value, where)  # type: ignore[arg-type]
+    if origin is Literal:
+        choices = typing.get_args(kind)
+        if value not in choices or isinstance(value, bool):
+            raise ConfigError(f"{where} must be {_type_name(kind)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(kind):
+            try:
+                return _convert(option, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} must be {_type_name(kind)}, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a {_type_name(kind)}, got {value!r}")
+        item_kind = typing.get_args(kind)[0]
+        return [_convert(item_kind, item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if kind is type(None):
+        if value is not None:
+            raise ConfigError(f"{where} must be null, got {value!r}")
+        return None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported field type {kind!r}")  # a schema bug
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """The config as plain nested dicts and lists (YAML/JSON-safe)."""
+    return dataclasses.asdict(config)
+
+
+def config_to_yaml(config: Any) -> str:
+    """The full resolved config as YAML text (every field, defaults included)."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def config_differences(
+    old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
+) -> list[str]:
+    """Dotted names of the fields that differ between two `config_to_dict` results."""
+    names: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        name = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            names.extend(config_differences(a, b, f"{name}."))
+        elif a != b:
+            names.append(name)
+    return names
+
+
+def _positive(where: str, **values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"{where}.{name} must be > 0, got {value}")
+
+
+def _non_negative(where: str, **values: float) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ConfigError(f"{where}.{name} must be >= 0, got {value}")

@@ -1,0 +1,138 @@
+"""LPIPS (Zhang et al. 2018) with the SqueezeNet 1.1 backbone, loaded offline.
+
+The `lpips` package ships its linear calibration layers; the SqueezeNet backbone comes from
+``squeeze.backbone.pth`` (torchvision ``squeezenet1_1().features`` state dict without the
+``features.`` prefix). Nothing is downloaded. Where the file is found:
+
+1. the `weights` argument (the file itself, or a folder holding ``squeeze.backbone.pth``);
+2. else ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
+
+A missing file is a WeightsError that names every place looked at.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from innrsic.errors import MetricError, WeightsError
+
+SQUEEZE_BACKBONE = "squeeze.backbone.pth"
+WEIGHTS_ENV = "INNRSIC_WEIGHTS_DIR"
+
+# lpips' squeezenet wrapper keeps torchvision's module indices, split into 7 slices.
+_SQUEEZE_SLICES = ((0, 1, 1), (2, 4, 2), (5, 7, 3), (8, 9, 4), (10, 10, 5), (11, 11, 6),
+                   (12, 12, 7))
+
+
+def resolve_weights_file(
+    weights: str | os.PathLike[str] | None, filename: str, what: str
+) -> Path:
+    """The weights file `filename` from an explicit path/folder or ``$INNRSIC_WEIGHTS_DIR``."""
+    looked: list[str] = []
+    candidates: list[Path] = []
+    if weights is not None and str(weights) != "":
+        path = Path(weights).expanduser()
+        candidates.append(path / filename if path.is_dir() else path)
+    else:
+        looked.append(f"no path given, ${WEIGHTS_ENV} "
+                      + ("is not set" if not os.environ.get(WEIGHTS_ENV) else "is set"))
+        if os.environ.get(WEIGHTS_ENV):
+            candidates.append(Path(os.environ[WEIGHTS_ENV]).expanduser() / filename)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+        looked.append(f"{candidate} does not exist")
+    raise WeightsError(
+        f"{what} weights ({filename}) not found: {'; '.join(looked)}. Pass the file or its "
+        f"folder, or set ${WEIGHTS_ENV} to the folder holding it"
+    )
+
+
+def squeeze_features_state_dict(weights: str | os.PathLike[str] | None = None) -> dict:
+    """The SqueezeNet 1.1 `features` state dict (keys ``0.weight`` ... ``12.expand3x3.bias``)."""
+    path = resolve_weights_file(weights, SQUEEZE_BACKBONE, "SqueezeNet 1.1 backbone")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: cannot load as a weights-only torch file ({exc})") from exc
+    if not isinstance(state, dict) or "0.weight" not in state:
+        raise WeightsError(f"{path}: not a SqueezeNet `features` state dict")
+    return dict(state)
+
+
+def _lpips_state_for_squeeze(features: dict) -> dict:
+    mapped = {}
+    for key, tensor in features.items():
+        index = int(key.split(".", 1)[0])
+        for low, high, slice_no in _SQUEEZE_SLICES:
+            if low <= index <= high:
+                mapped[f"net.slice{slice_no}.{key}"] = tensor
+                break
+        else:
+            raise WeightsError(f"unexpected SqueezeNet layer index in key {key!r}")
+    return mapped
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str, device: str) -> torch.nn.Module:
+    import lpips
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchvision's deprecated `pretrained=` argument
+        model = lpips.LPIPS(net="squeeze", pretrained=True, pnet_rand=True, verbose=False)
+    backbone = _lpips_state_for_squeeze(squeeze_features_state_dict(path))
+    expected = {k for k in model.state_dict() if k.startswith("net.")}
+    if set(backbone) != expected:
+        raise WeightsError(f"{path}: backbone layers do not match LPIPS-squeeze "
+                           f"(missing {sorted(expected - set(backbone))[:3]})")
+    try:
+        model.load_state_dict(backbone, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: backbone tensors do not fit SqueezeNet 1.1 ({exc})") from exc
+    model.eval().requires_grad_(False)
+    return model.to(device)
+
+
+def lpips_model(
+    weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
+) -> torch.nn.Module:
+    """The cached LPIPS-squeeze module (eval mode, frozen) on `device`."""
+    path = resolve_weights_file(weights, SQUEEZE_BACKBONE, "SqueezeNet 1.1 backbone")
+    return _cached_model(str(path.resolve()), str(torch.device(device)))
+
+
+def lpips_tensor(
+    reference: torch.Tensor,
+    test: torch.Tensor,
+    weights: str | os.PathLike[str] | None = None,
+) -> torch.Tensor:
+    """Per-image LPIPS of (B,3,H,W) tensors in [0, 1] -> (B,) tensor. No gradient."""
+    if reference.shape != test.shape or reference.ndim != 4 or reference.shape[1] != 3:
+        raise MetricError(f"LPIPS needs two (B,3,H,W) tensors of one shape, got "
+                          f"{tuple(reference.shape)} and {tuple(test.shape)}")
+    model = lpips_model(weights, reference.device)
+    with torch.no_grad():
+        value = model(reference.float(), test.float(), normalize=True)
+    return value.reshape(reference.shape[0])
+
+
+def lpips_distance(
+    reference: np.ndarray, test: np.ndarray, weights: str | os.PathLike[str] | None = None
+) -> float:
+    """LPIPS-squeeze between two HxWx3 uint8 images (0 for identical images)."""
+    for name, image in (("reference", reference), ("test", test)):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+            raise MetricError(f"{name} image must be an HxWx3 uint8 array")
+    if reference.shape != test.shape:
+        raise MetricError(f"image shapes differ: {reference.shape} vs {test.shape}")
+
+    def to_tensor(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
+
+    return float(lpips_tensor(to_tensor(reference), to_tensor(test), weights)[0])

@@ -1,0 +1,305 @@
+"""Step I of INN-RSIC for any codec: (ground truth, decoded) image pairs on disk.
+
+Layout of a pairs directory::
+
+    gt/<name>.png          ground truth (the image, or its crop for cropped splits)
+    decoded/<name>.png     Codec.decode(Codec.encode(ground truth))
+    manifest.json          {"format", "version", "codec", "entries": [...]}: the source of truth
+    manifest.csv           the same entries as a table
+
+Each entry records the source file and box, the image size, the payload size in bytes and the
+achieved payload bpp. Generation is cached and resumable: a rerun skips entries already in the
+manifest whose files exist, and refuses a directory made with another codec. Images that cannot
+be read or coded are reported and skipped; the result lists them so the caller can exit
+non-zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from innrsic.atomic import write_bytes_atomic
+from innrsic.codecs import make_codec
+from innrsic.data.splits import ImageRef
+from innrsic.errors import ConfigError, InnrsicError
+from innrsic.imageio import write_image
+from innrsic.metrics import bits_per_pixel
+
+log = logging.getLogger(__name__)
+
+MANIFEST_JSON = "manifest.json"
+MANIFEST_CSV = "manifest.csv"
+FORMAT_NAME = "innrsic-pairs"
+FORMAT_VERSION = 1
+_SAVE_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True)
+class PairEntry:
+    """One pair: file paths are relative to the pairs directory."""
+
+    name: str
+    source: str
+    box: tuple[int, int, int, int] | None
+    gt: str
+    decoded: str
+    height: int
+    width: int
+    payload_bytes: int
+    bpp: float
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["box"] = list(self.box) if self.box is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairEntry:
+        box = data.get("box")
+        return cls(
+            name=str(data["name"]),
+            source=str(data["source"]),
+            box=tuple(int(v) for v in box) if box is not None else None,  # type: ignore[arg-type]
+            gt=str(data["gt"]),
+            decoded=str(data["decoded"]),
+            height=int(data["height"]),
+            width=int(data["width"]),
+            payload_bytes=int(data["payload_bytes"]),
+            bpp=float(data["bpp"]),
+        )
+
+
+@dataclass
+class PairsManifest:
+    """A pairs directory's manifest: the codec spec and its entries in generation order."""
+
+    codec: str
+    entries: list[PairEntry] = field(default_factory=list)
+
+    @property
+    def mean_bpp(self) -> float:
+        return sum(e.bpp for e in self.entries) / len(self.entries) if self.entries else 0.0
+
+
+@dataclass
+class PairsResult:
+    """What one `generate_pairs` call did."""
+
+    out_dir: Path
+    codec: str
+    total: int
+    generated: int
+    skipped: int
+    failures: list[tuple[str, str]]
+    seconds: float
+    mean_bpp: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def read_pairs_manifest(directory: str | os.PathLike[str]) -> PairsManifest:
+    """Read ``manifest.json`` of a pairs directory (ConfigError if absent or malformed)."""
+    path = Path(directory) / MANIFEST_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path.parent}: not a pairs directory (no {MANIFEST_JSON}); make one with "
+            "`innrsic pairs --codec SPEC --data SPLIT_OR_DIR --out DIR`"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable pairs manifest ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise ConfigError(f"{path}: not an innrsic pairs manifest")
+    if data.get("version") != FORMAT_VERSION:
+        raise ConfigError(f"{path}: pairs manifest version {data.get('version')!r}; this innrsic "
+                          f"reads version {FORMAT_VERSION}")
+    try:
+        entries = [PairEntry.from_json(item) for item in data["entries"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed manifest entry ({exc})") from exc
+    return PairsManifest(str(data["codec"]), entries)
+
+
+def write_pairs_manifest(directory: str | os.PathLike[str], manifest: PairsManifest) -> None:
+    """Write ``manifest.json`` and ``manifest.csv`` atomically."""
+    directory = Path(directory)
+    payload = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "codec": manifest.codec,
+        "count": len(manifest.entries),
+        "mean_bpp": manifest.mean_bpp,
+        "entries": [e.to_json() for e in manifest.entries],
+    }
+    write_bytes_atomic(directory / MANIFEST_JSON, (json.dumps(payload, indent=1) + "\n").encode())
+    buffer = io.StringIO()
+    columns = ["name", "gt", "decoded", "height", "width", "payload_bytes", "bpp", "source", "box"]
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for entry in manifest.entries:
+        row = entry.to_json()
+        row["box"] = " ".join(map(str, entry.box)) if entry.box is not None else ""
+        row["bpp"] = f"{entry.bpp:.6f}"
+        writer.writerow({key: row[key] for key in columns})
+    write_bytes_atomic(directory / MANIFEST_CSV, buffer.getvalue().encode())
+
+
+_WORKER_CODECS: dict[str, Any] = {}
+
+
+def make_pair(codec_spec: str, ref: ImageRef, out_dir: str | os.PathLike[str]) -> PairEntry:
+    """Encode + decode one image with the codec and write both PNGs (atomically)."""
+    codec = _WORKER_CODECS.get(codec_spec)
+    if codec is None:
+        codec = _WORKER_CODECS[codec_spec] = make_codec(codec_spec)
+    image = ref.load()
+    payload = codec.encode(image)
+    decoded = codec.decode(payload)
+    if decoded.shape != image.shape:
+        raise InnrsicError(f"{ref.name}: codec returned {decoded.shape}, expected {image.shape}")
+    gt_rel, decoded_rel = f"gt/{ref.name}.png", f"decoded/{ref.name}.png"
+    write_image(Path(out_dir) / gt_rel, image)
+    write_image(Path(out_dir) / decoded_rel, decoded)
+    height, width = image.shape[:2]
+    return PairEntry(
+        name=ref.name,
+        source=str(ref.path),
+        box=ref.box,
+        gt=gt_rel,
+        decoded=decoded_rel,
+        height=height,
+        width=width,
+        payload_bytes=len(payload),
+        bpp=bits_per_pixel(len(payload), height, width),
+    )
+
+
+def _as_refs(items: Iterable[ImageRef | str | os.PathLike[str]]) -> list[ImageRef]:
+    refs = [
+        item if isinstance(item, ImageRef) else ImageRef(Path(item), Path(item).stem)
+        for item in items
+    ]
+    seen: dict[str, ImageRef] = {}
+    for ref in refs:
+        if ref.name in seen and seen[ref.name] != ref:
+            raise ConfigError(f"two inputs map to the same pair name {ref.name!r}: "
+                              f"{seen[ref.name].path} and {ref.path}")
+        seen[ref.name] = ref
+    return list(seen.values())
+
+
+def generate_pairs(
+    codec_spec: str,
+    image_paths: Sequence[ImageRef | str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    progress: bool = True,
+) -> PairsResult:
+    """Write (ground truth, decoded) pairs for `image_paths` into `out_dir` (see module doc).
+
+    `image_paths` are files (named by their stem) or `ImageRef`s (split members, crops).
+    Entries already in the manifest with both files present are skipped. A directory made
+    with another codec spec is refused with ConfigError. Unreadable images and codec failures
+    are logged and listed in the result's `failures`.
+    """
+    from tqdm import tqdm
+
+    start = time.monotonic()
+    codec = make_codec(codec_spec)
+    spec = codec.spec
+    out = Path(out_dir)
+    refs = _as_refs(image_paths)
+
+    if (out / MANIFEST_JSON).exists():
+        manifest = read_pairs_manifest(out)
+        if manifest.codec != spec:
+            raise ConfigError(
+                f"{out} holds pairs made with codec {manifest.codec!r}; refusing to mix them "
+                f"with {spec!r} (use another --out directory)"
+            )
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        manifest = PairsManifest(spec)
+    done = {entry.name: entry for entry in manifest.entries}
+    todo = []
+    for ref in refs:
+        entry = done.get(ref.name)
+        if entry is None or not ((out / entry.gt).is_file() and (out / entry.decoded).is_file()):
+            todo.append(ref)
+        elif entry.source != str(ref.path) or entry.box != ref.box:
+            raise ConfigError(
+                f"{out}: pair {ref.name!r} was made from {entry.source} {entry.box or ''}, not "
+                f"from {ref.path} {ref.box or ''}; use another --out directory"
+            )
+    skipped = len(refs) - len(todo)
+    failures: list[tuple[str, str]] = []
+    last_save = time.monotonic()
+
+    def record(entry: PairEntry) -> None:
+        nonlocal last_save
+        done[entry.name] = entry
+        if time.monotonic() - last_save > _SAVE_INTERVAL_S:
+            _save(out, spec, done)
+            last_save = time.monotonic()
+
+    def fail(ref: ImageRef, exc: BaseException, bar: Any) -> None:
+        message = str(exc) if isinstance(exc, InnrsicError) else f"{type(exc).__name__}: {exc}"
+        failures.append((ref.name, message))
+        bar.write(f"skipped {ref.name} ({ref.path}): {message}")
+        log.debug("pair %s failed", ref.name, exc_info=exc)
+
+    bar = tqdm(total=len(todo), desc=f"pairs {spec}", unit="img", disable=not progress)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for ref in todo:
+                try:
+                    record(make_pair(spec, ref, out))
+                except Exception as exc:  # reported per image; the run goes on
+                    fail(ref, exc, bar)
+                bar.update()
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures: list[tuple[ImageRef, Future[PairEntry]]] = [
+                    (ref, pool.submit(make_pair, spec, ref, out)) for ref in todo
+                ]
+                for ref, future in futures:
+                    try:
+                        record(future.result())
+                    except Exception as exc:
+                        fail(ref, exc, bar)
+                    bar.update()
+    finally:
+        bar.close()
+        _save(out, spec, done)
+    manifest = read_pairs_manifest(out)
+    return PairsResult(
+        out_dir=out,
+        codec=spec,
+        total=len(refs),
+        generated=len(todo) - len(failures),
+        skipped=skipped,
+        failures=failures,
+        seconds=time.monotonic() - start,
+        mean_bpp=manifest.mean_bpp,
+    )
+
+
+def _save(out: Path, spec: str, done: dict[str, PairEntry]) -> None:
+    entries = sorted(done.values(), key=lambda e: e.name)
+    write_pairs_manifest(out, PairsManifest(spec, entries))

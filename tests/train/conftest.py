@@ -1,0 +1,58 @@
+"""Fixtures for the training-side tests: the shared data/weights folders and tiny real pairs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from innrsic.data import ucmerced_split
+from innrsic.pairs import generate_pairs
+
+CODEC = "jpeg2000:bpp=0.1"
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("INNRSIC_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    path = shared_dir()
+    if not (path / "data" / "ucmerced").is_dir():
+        pytest.fail(f"shared data not found at {path} (set INNRSIC_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_root(shared: Path) -> Path:
+    return shared / "data"
+
+
+@pytest.fixture(scope="session")
+def weights_dir(shared: Path) -> Path:
+    path = shared / "weights"
+    if not (path / "squeeze.backbone.pth").is_file():
+        pytest.fail(f"squeeze.backbone.pth not found in {path}")
+    return path
+
+
+@pytest.fixture
+def weights_env(weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("INNRSIC_WEIGHTS_DIR", str(weights_dir))
+    return weights_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_pairs(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real UC-M pairs (JPEG 2000 at 0.1 bpp): 6 train images of different classes, 2 test."""
+    out = tmp_path_factory.mktemp("pairs")
+    train = ucmerced_split(data_root, "train")[::161][:6]
+    test = ucmerced_split(data_root, "test")[::147][:2]
+    dirs = {"train": out / "train", "val": out / "val"}
+    for key, refs in (("train", train), ("val", test)):
+        result = generate_pairs(CODEC, refs, dirs[key], progress=False)
+        assert result.ok and result.generated == len(refs)
+    return dirs

@@ -1,0 +1,107 @@
+"""The INN-RSIC loss: QM and noise on the reverse input, sum reductions, weights, backbones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from innrsic.config import EnhancerLossConfig
+from innrsic.errors import WeightsError
+from innrsic.train.losses import (
+    EnhancerLoss,
+    FeatureExtractor,
+    build_feature_extractor,
+    reverse_input,
+    sample_reverse_noise,
+)
+
+
+def test_reverse_input_is_qm_with_straight_through_gradient() -> None:
+    y = torch.tensor([[-0.2, 0.1234, 0.5, 0.99999, 1.3]], requires_grad=True)
+    out = reverse_input(y, None, quantize=True)
+    expected = torch.tensor([[0.0, round(0.1234 * 255) / 255, 128 / 255, 1.0, 1.0]])
+    assert torch.allclose(out, expected, atol=0, rtol=0)
+    assert torch.equal(out * 255, (out * 255).round())
+    out.sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(y))  # identity gradient, clamp included
+    noise = torch.full_like(y, 0.003)
+    assert torch.allclose(reverse_input(y, noise, quantize=True), expected + 0.003)
+    assert torch.equal(reverse_input(y, None, quantize=False), y)
+
+
+def test_reverse_noise_probability_and_scale() -> None:
+    config = EnhancerLossConfig()
+    generator = torch.Generator().manual_seed(0)
+    draws = [sample_reverse_noise(config, (2, 3, 16, 16), 3, generator) for _ in range(400)]
+    with_noise = [d.y_noise for d in draws if d.y_noise is not None]
+    assert 160 < len(with_noise) < 240  # p = 0.5
+    stacked = torch.stack(with_noise)
+    assert stacked.std().item() == pytest.approx(0.01, rel=0.02)
+    assert stacked.mean().abs().item() < 1e-4
+    z = torch.stack([d.z for d in draws])
+    assert draws[0].z.shape == (2, 3, 16, 16)
+    assert z.std().item() == pytest.approx(1.0, rel=0.01)
+    never = EnhancerLossConfig(y_noise_prob=0.0)
+    assert all(sample_reverse_noise(never, (1, 3, 4, 4), 6, generator).y_noise is None
+               for _ in range(20))
+    assert sample_reverse_noise(never, (1, 3, 4, 4), 6, generator).z.shape == (1, 6, 4, 4)
+    again = sample_reverse_noise(config, (2, 3, 16, 16), 3, torch.Generator().manual_seed(0))
+    assert torch.equal(again.z, draws[0].z)
+
+
+class Doubler(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x
+
+
+def test_loss_terms_are_sums_with_effective_weights() -> None:
+    torch.manual_seed(0)
+    gt, decoded, y, reverse = (torch.rand(2, 3, 8, 8) for _ in range(4))
+    z = torch.randn(2, 3, 8, 8)
+    features = FeatureExtractor("doubler", Doubler())
+    loss = EnhancerLoss(EnhancerLossConfig(feature_backbone="squeeze"), features)
+    terms = loss(gt, decoded, y, z, reverse)
+    assert terms["forward"].item() == pytest.approx(((y - decoded) ** 2).sum().item(), rel=1e-6)
+    assert terms["latent"].item() == pytest.approx(200 * (z**2).sum().item() / 2, rel=1e-6)
+    assert terms["reverse"].item() == pytest.approx(0.05 * ((reverse - gt) ** 2).sum().item(),
+                                                    rel=1e-6)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    feature = ((2 * (reverse - gt) / std) ** 2).sum().item()
+    assert terms["feature"].item() == pytest.approx(1e-4 * feature, rel=1e-5)  # not 1e-8
+    total = sum(terms[k] for k in ("forward", "latent", "reverse", "feature"))
+    assert terms["total"].item() == pytest.approx(total.item(), rel=1e-6)
+    # DDP: each of W ranks holds 1/W of the batch; sums are scaled back to the global batch
+    scaled = EnhancerLoss(EnhancerLossConfig(feature_backbone="none"), None, sum_scale=2.0)
+    half = scaled(gt[:1], decoded[:1], y[:1], z[:1], reverse[:1])
+    assert half["forward"].item() == pytest.approx(2 * ((y[:1] - decoded[:1]) ** 2).sum().item(),
+                                                   rel=1e-6)
+    assert half["latent"].item() == pytest.approx(200 * (z[:1] ** 2).sum().item(), rel=1e-6)
+    assert "feature" not in half
+
+
+def test_feature_backbones_missing_weights_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INNRSIC_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    with pytest.raises(WeightsError, match=r"vgg19.*vgg19-dcbb9e9d\.pth.*torch-home"):
+        build_feature_extractor("vgg19")
+    with pytest.raises(WeightsError, match=r"squeeze\.backbone\.pth"):
+        build_feature_extractor("squeeze")
+    with pytest.raises(WeightsError, match=r"nowhere\.pth does not exist"):
+        build_feature_extractor("squeeze", tmp_path / "nowhere.pth")
+    assert build_feature_extractor("none") is None
+
+
+def test_squeeze_feature_backbone_loads_and_is_frozen(weights_dir: Path) -> None:
+    extractor = build_feature_extractor("squeeze", weights_dir)
+    extractor.train()
+    assert not extractor.layers.training
+    assert all(not p.requires_grad for p in extractor.parameters())
+    image = torch.rand(1, 3, 64, 64, requires_grad=True)
+    features = extractor(image)
+    assert features.shape == (1, 512, 3, 3)
+    features.sum().backward()  # gradients reach the image, not the backbone
+    assert image.grad is not None and image.grad.abs().sum() > 0
