@@ -24,6 +24,7 @@ from innrsic.codecs import make_codec
 from innrsic.codecs.classical import CLASSICAL_CODECS
 from innrsic.coding import compress_image, decompress_container
 from innrsic.container import pack_container, read_container
+from innrsic.data.splits import ucmerced_split
 from innrsic.errors import InnrsicError, MetricError, RateTargetError
 from innrsic.imageio import list_images, read_image, write_image
 from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
@@ -66,15 +67,17 @@ class DemoInputs:
 
 
 def select_demo_images(data: Path, per_class: int, limit: int | None) -> DemoInputs:
-    """UC-M test-split images (indices 46-59, `per_class` per class) when `data` holds
-    `ucmerced/`; otherwise every image in `data`. `limit` caps the count."""
-    ucm = data / "ucmerced"
-    if ucm.is_dir():
+    """UC-M test-split images (`per_class` per class) when `data` holds `ucmerced/`;
+    otherwise every image in `data`. `limit` caps the count."""
+    if (data / "ucmerced").is_dir():
+        taken: dict[str, int] = defaultdict(int)
         images = []
-        for class_dir in sorted(p for p in ucm.iterdir() if p.is_dir()):
-            test = [p for p in sorted(class_dir.glob("*.png")) if 46 <= int(p.stem[-2:]) <= 59]
-            images.extend(test[:per_class])
-        source = f"UC Merced test split ({per_class} per class) from {ucm}"
+        for ref in ucmerced_split(data, "test"):
+            image_class = ref.path.parent.name
+            if taken[image_class] < per_class:
+                taken[image_class] += 1
+                images.append(ref.path)
+        source = f"UC Merced test split ({per_class} per class) from {data / 'ucmerced'}"
     else:
         images = list_images(data)
         source = f"images under {data}"
