@@ -32,6 +32,7 @@ from innrsic.report import (
     html_figure_grid,
     html_table,
     plot_rate_distortion,
+    texture_crop,
     write_csv,
     write_html_page,
 )
@@ -86,24 +87,6 @@ def select_demo_images(data: Path, per_class: int, limit: int | None) -> DemoInp
     if not images:
         raise InnrsicError(f"no images found under {data}")
     return DemoInputs(images, source)
-
-
-def _texture_crop(image: np.ndarray, size: int) -> tuple[int, int]:
-    """Top-left corner of the `size` square with the most gradient energy (a busy region)."""
-    grey = image.astype(np.float32).mean(axis=2)
-    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
-    height, width = energy.shape
-    if height < size or width < size:
-        return 0, 0
-    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    sums = (
-        integral[size:, size:]
-        - integral[:-size, size:]
-        - integral[size:, :-size]
-        + integral[:-size, :-size]
-    )
-    row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return int(row), int(col)
 
 
 def run_demo(
@@ -256,7 +239,7 @@ def summarise(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 def _write_crops(
     out: Path, showcase: np.ndarray, stem: str, decoded: dict[str, np.ndarray]
 ) -> list[tuple[str, str]]:
-    row, col = _texture_crop(showcase, CROP_SIZE)
+    row, col = texture_crop(showcase, CROP_SIZE)
     window = np.s_[row : row + CROP_SIZE, col : col + CROP_SIZE]
     items = [("crops/original.png", f"{stem} original, crop at ({col}, {row})")]
     write_image(out / "crops" / "original.png", np.ascontiguousarray(showcase[window]))

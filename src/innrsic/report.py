@@ -39,7 +39,8 @@ def plot_rate_distortion(
         axis.set_xlabel("bits per pixel")
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
+        if axis.has_data():
+            axis.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -47,6 +48,24 @@ def plot_rate_distortion(
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def texture_crop(image: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the `size` square with the most gradient energy (a busy region)."""
+    grey = image.astype(np.float32).mean(axis=2)
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
+    height, width = energy.shape
+    if height < size or width < size:
+        return 0, 0
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = (
+        integral[size:, size:]
+        - integral[:-size, size:]
+        - integral[size:, :-size]
+        + integral[:-size, :-size]
+    )
+    row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(row), int(col)
 
 
 def html_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "innrsic.cli.demo",
     "innrsic.cli.pairs",
     "innrsic.cli.train",
+    "innrsic.cli.evaluate",
+    "innrsic.cli.weights",
 )
 
 EPILOG = """examples:

@@ -61,7 +61,7 @@ def ms_ssim(reference: np.ndarray, test: np.ndarray) -> float:
         )
 
     def to_tensor(image: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).to(torch.float64)
+        return torch.tensor(image, dtype=torch.float64).permute(2, 0, 1).unsqueeze(0)
 
     with torch.no_grad():
         value = _ms_ssim(to_tensor(reference), to_tensor(test), data_range=255.0, size_average=True)

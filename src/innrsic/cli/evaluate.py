@@ -1,0 +1,132 @@
+"""`innrsic evaluate`: codec x enhancer x temperature grids over a dataset, with a report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+EXAMPLES = """examples:
+  innrsic evaluate --data ucmerced-test --data-root ../shared/data --out eval/ \\
+      --codec jpeg2000:bpp=0.2 jpeg2000:bpp=0.4 heif:bpp=0.2 heif:bpp=0.4 \\
+      --weights-dir ../shared/weights
+  innrsic evaluate --data ucmerced-test --data-root ../shared/data --out eval/ \\
+      --codec jpeg2000:bpp=0.2 jpeg2000:bpp=0.4 --enhancer enh.safetensors --temperature 0 1
+  innrsic evaluate ... --shard 0/2 &  innrsic evaluate ... --shard 1/2   # two processes
+  innrsic evaluate --out eval/ --report-only --anchor heif
+
+--data is a split name (ucmerced-train, ucmerced-test, dota-test; needs --data-root or
+$INNRSIC_DATA_ROOT) or a folder of images. Every codec spec is run, then every enhancer at
+every temperature on its decoded image. Bitstreams, decoded and enhanced images and result rows
+are cached under OUT: a rerun, or a rerun with more codecs, enhancers or temperatures, computes
+only what is missing, and an interrupted run resumes. --shard i/n (or torchrun's RANK and
+WORLD_SIZE) processes images[i::n]; the shard that completes the grid writes the report, or
+run --report-only. Curves: one per codec family (the spec without its rate parameter) and
+enhancer/temperature; BD-rate and BD-PSNR are against --anchor (remembered in OUT/grid.json;
+default: the first codec family).
+LPIPS-squeeze needs squeeze.backbone.pth in --weights-dir or $INNRSIC_WEIGHTS_DIR; other
+perceptual metrics are listed as unavailable with what is missing. Open OUT/index.html.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the evaluate command."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate codecs (and enhancers) on a dataset: tables, BD-rates, plots, HTML",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", help="split name or image folder (see below)")
+    parser.add_argument(
+        "--data-root", type=Path, default=None,
+        help="shared data folder for split names (default: $INNRSIC_DATA_ROOT)",
+    )
+    parser.add_argument("--codec", nargs="+", default=[], metavar="SPEC",
+                        help="codec specs, e.g. jpeg2000:bpp=0.2 heif:bpp=0.2")
+    parser.add_argument("--enhancer", nargs="+", type=Path, default=[], metavar="W",
+                        help="enhancer weights files (.safetensors)")
+    parser.add_argument("--temperature", nargs="+", type=float, default=[0.0, 1.0],
+                        metavar="T", help="sampling temperatures of the enhancer (default 0 1)")
+    parser.add_argument("--out", type=Path, required=True, help="output and cache folder")
+    parser.add_argument("--anchor", default=None,
+                        help="codec family (or a spec of it) the BD deltas are against "
+                             "(default: the last --anchor given for OUT, else the first family)")
+    parser.add_argument("--shard", default=None, metavar="i/n",
+                        help="process images[i::n] (default: torchrun's RANK/WORLD_SIZE, or all)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the enhancer's latent draws (per image: hash of seed, name)")
+    parser.add_argument("--weights-dir", type=Path, default=None,
+                        help="folder of metric weights (default: $INNRSIC_WEIGHTS_DIR)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only merge the row files under OUT and rebuild the report")
+    parser.add_argument("--device", default="cpu", help="torch device for enhancers (cpu)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per process (default 1; use shards for parallelism)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from innrsic.errors import ConfigError
+    from innrsic.evaluation import EvaluationSettings, build_report, run_evaluation
+    from innrsic.evaluation.grid import parse_shard
+
+    if args.report_only:
+        report = build_report(args.out, anchor=args.anchor, weights_dir=args.weights_dir)
+        print(f"wrote {args.out / 'index.html'}: {report.rows} rows, {report.combinations} "
+              f"combinations, BD anchor {report.anchor}")
+        return 0
+    if not args.data or not args.codec:
+        raise ConfigError("--data and --codec are required (unless --report-only)")
+    refs = _images(args.data, args.data_root)
+    if args.limit is not None:
+        refs = refs[: max(0, args.limit)]
+    settings = EvaluationSettings(
+        codecs=tuple(args.codec),
+        enhancers=tuple(args.enhancer),
+        temperatures=tuple(args.temperature),
+        seed=args.seed,
+        weights_dir=args.weights_dir,
+        anchor=args.anchor,
+        device=args.device,
+        threads=args.threads,
+        data_label=_data_label(args.data, args.data_root, len(refs)),
+    )
+    shard = parse_shard(args.shard) if args.shard else None
+    result = run_evaluation(refs, args.out, settings, shard=shard, progress=not args.no_progress)
+    index, count = result.shard
+    print(
+        f"shard {index}/{count}: {result.images} images; rows: {result.rows_computed} new, "
+        f"{result.rows_updated} with metrics added, {result.rows_reused} reused; "
+        f"{result.bitstreams_encoded} encoded, {result.images_enhanced} enhanced; "
+        f"{len(result.failures)} failed"
+    )
+    for image, codec, message in result.failures:
+        print(f"  failed: {image} {codec}: {message}")
+    if result.report_written:
+        print(f"wrote {args.out / 'index.html'}")
+    else:
+        print(f"report not written: {result.missing_rows} rows of other shards missing; the "
+              f"shard completing the grid writes it, or run --report-only")
+    return 0 if result.ok else 1
+
+
+def _images(data: str, data_root: Path | None) -> list:
+    from innrsic.data import SPLITS, folder_images, resolve_split
+    from innrsic.data.splits import RESERVED
+
+    if data in SPLITS or data in RESERVED:
+        return resolve_split(data, data_root or os.environ.get("INNRSIC_DATA_ROOT"))
+    return folder_images(data)
+
+
+def _data_label(data: str, data_root: Path | None, count: int) -> str:
+    from innrsic.data import SPLITS
+
+    if data in SPLITS:
+        root = data_root or os.environ.get("INNRSIC_DATA_ROOT")
+        return f"{data} ({count} images of the split, data root {root})"
+    folder = Path(data).resolve()
+    return f"{folder.name} ({count} images under {folder})"

@@ -1,0 +1,478 @@
+"""The evaluation report, rebuilt from every row file under the output folder.
+
+Writes ``rows.csv`` (one row per image and combination), ``summary.json`` / ``summary.csv``
+(per combination: n, means and 95% Student-t confidence intervals), ``bd.csv`` (Bjøntegaard
+deltas of every curve against the anchor), ``rate_distortion.png`` (bpp vs PSNR, MS-SSIM),
+``rate_perception.png`` (bpp vs LPIPS), side-by-side crops under ``crops/`` and ``index.html``.
+bpp is the codec payload's bits per pixel; ``file_bpp`` adds the .rsic header and checksums.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from innrsic.atomic import write_bytes_atomic
+from innrsic.data.splits import ImageRef
+from innrsic.errors import InnrsicError
+from innrsic.evaluation.grid import slug, temperature_text
+from innrsic.evaluation.runner import ALWAYS_COMPUTED, read_grid_file
+from innrsic.evaluation.store import Row, read_rows
+from innrsic.evaluation.summary import (
+    LOWER_IS_BETTER,
+    QUALITY_METRICS,
+    RATE_METRICS,
+    Combination,
+    Curve,
+    bd_json,
+    bd_table,
+    build_curves,
+    compute_stats,
+    group_rows,
+    resolve_anchor,
+)
+from innrsic.imageio import read_image, write_image
+from innrsic.metrics.optional import PER_IMAGE_METRICS, SET_METRICS, MetricProbe, probe_metrics
+from innrsic.report import (
+    html_figure_grid,
+    html_table,
+    plot_rate_distortion,
+    write_csv,
+    write_html_page,
+)
+
+CROP_SIZE = 128
+CROP_TEMPERATURES = (0.0, 1.0)
+METRIC_TITLES = {
+    "payload_bpp": "bpp",
+    "file_bpp": "file bpp",
+    "psnr": "PSNR (dB)",
+    "ms_ssim": "MS-SSIM",
+    **PER_IMAGE_METRICS,
+    **SET_METRICS,
+}
+ROW_COLUMNS = (
+    "image", "codec", "family", "rate", "enhancer", "enhancer_name", "temperature", "seed",
+    "image_seed", "width", "height", "payload_bytes", "file_bytes", "payload_bpp", "file_bpp",
+)
+ROW_TAIL_COLUMNS = ("status", "notes", "bitstream", "image_file", "source", "box")
+COMBO_COLUMNS = ("codec", "family", "rate", "enhancer", "enhancer_name", "temperature", "seed")
+
+
+@dataclass
+class ReportResult:
+    """What `build_report` wrote and the anchor it used."""
+
+    out: Path
+    rows: int
+    combinations: int
+    anchor: str
+    files: list[Path] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def metric_status(rows: list[Row], probes: dict[str, MetricProbe]) -> dict[str, str]:
+    """Each metric: "computed ..." or "unavailable: <what is missing, where it looked>"."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    status = {name: "computed (no weights needed)" for name in ALWAYS_COMPUTED}
+    for name, probe in probes.items():
+        if name in SET_METRICS:
+            status[name] = probe.status
+            continue
+        done = sum(1 for r in ok if name in r)
+        files = ", ".join(str(p) for p in probe.files.values())
+        if ok and done == len(ok):
+            status[name] = "computed" + (f" with {files}" if files else "")
+        elif done:
+            rest = ("rerun without --report-only to fill the rest" if probe.available
+                    else probe.status)
+            status[name] = f"computed for {done} of {len(ok)} rows; {rest}"
+        elif probe.available:
+            status[name] = (f"available ({files}) but not computed yet: rerun without "
+                            "--report-only")
+        else:
+            status[name] = probe.status
+    return status
+
+
+def _fmt(stat: Any, digits: int) -> str:
+    if stat is None or stat.mean is None:
+        return "—"
+    if stat.half_width is None:
+        return f"{stat.mean:.{digits}f}"
+    return f"{stat.mean:.{digits}f} ± {stat.half_width:.{digits}f}"
+
+
+DIGITS = {"payload_bpp": 4, "file_bpp": 4, "psnr": 2, "ms_ssim": 4}
+
+
+def _digits(metric: str) -> int:
+    return DIGITS.get(metric, 4)
+
+
+def _enhancer_text(combo: Combination) -> str:
+    if not combo.enhancer:
+        return "— (decoded)"
+    return f"{combo.enhancer_name} ({combo.enhancer[:8]})"
+
+
+def build_report(
+    out: str | os.PathLike[str],
+    anchor: str | None = None,
+    weights_dir: str | os.PathLike[str] | None = None,
+    probes: dict[str, MetricProbe] | None = None,
+) -> ReportResult:
+    """Merge every row file under `out` and write the tables, plots, crops and index.html."""
+    out = Path(out)
+    rowset = read_rows(out)
+    if not rowset.rows:
+        raise InnrsicError(f"no result rows under {out / 'rows'}; run `innrsic evaluate` first")
+    grid = read_grid_file(out)
+    codec_order = list(grid.get("codecs", []))
+    enhancer_order = [e["id"] for e in grid.get("enhancers", [])]
+    anchor = anchor or grid.get("anchor")
+    probes = probes if probes is not None else probe_metrics(weights_dir)
+    rows = list(rowset.rows.values())
+    metrics = [m for m in QUALITY_METRICS if any(m in r for r in rows)]
+    combos = group_rows(rows, codec_order, enhancer_order)
+    compute_stats(combos, metrics)
+    curves = build_curves(combos)
+    anchor_curve = resolve_anchor(anchor, curves, codec_order)
+    bd = bd_table(curves, anchor_curve, metrics)
+    status = metric_status(rows, probes)
+    result = ReportResult(out, len(rows), len(combos), anchor_curve.label,
+                          bad_lines=list(rowset.bad_lines))
+
+    order = {id(row): i for i, combo in enumerate(combos) for row in combo.rows}
+    sorted_rows = sorted(rows, key=lambda r: (str(r["image"]), order[id(r)]))
+    row_columns = [*ROW_COLUMNS, *metrics, *ROW_TAIL_COLUMNS]
+    write_csv(out / "rows.csv", sorted_rows, row_columns)
+    summary_rows = _summary_csv_rows(combos, metrics)
+    summary_columns = list(summary_rows[0]) if summary_rows else []
+    write_csv(out / "summary.csv", summary_rows, summary_columns)
+    bd_rows, bd_columns = _bd_csv_rows(bd, metrics)
+    write_csv(out / "bd.csv", bd_rows, bd_columns)
+    summary = _summary_json(grid, rows, combos, curves, anchor_curve, bd, metrics, status,
+                            rowset.bad_lines)
+    text = json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n"
+    write_bytes_atomic(out / "summary.json", text.encode())
+    plots = _write_plots(out, curves, metrics, grid, rows)
+    crops = _write_crops(out, rows, combos)
+    _write_index(out, grid, rows, combos, curves, anchor_curve, bd, metrics, status, plots,
+                 crops, rowset.bad_lines)
+    names = ["rows.csv", "summary.csv", "summary.json", "bd.csv", *plots, "index.html"]
+    result.files = [out / name for name in names]
+    return result
+
+
+def _summary_csv_rows(combos: list[Combination], metrics: list[str]) -> list[dict[str, Any]]:
+    table = []
+    for combo in combos:
+        entry: dict[str, Any] = {c: getattr(combo, c) for c in COMBO_COLUMNS}
+        entry.update(images=len(combo.rows), n=len(combo.ok_rows),
+                     unreachable=combo.count("unreachable"), failed=combo.count("failed"))
+        for metric in (*RATE_METRICS, *metrics):
+            stat = combo.stats.get(metric)
+            values = stat.to_dict() if stat is not None else {}
+            for part in ("mean", "ci_low", "ci_high", "ci_half_width", "n"):
+                entry[f"{metric}_{part}"] = values.get(part)
+        table.append(entry)
+    return table
+
+
+def _bd_csv_rows(bd: list[dict[str, Any]], metrics: list[str]) -> tuple[list[dict], list[str]]:
+    columns = ["curve", "anchor", "points", "fit_anchor", "fit_test"]
+    for metric in metrics:
+        columns += [f"bd_rate_{metric}_percent", f"bd_{metric}"]
+    rows = []
+    for entry in bd:
+        row: dict[str, Any] = {"curve": entry["curve"], "anchor": entry["anchor"],
+                               "points": entry["points"]}
+        fits = entry[f"bd_rate_{metrics[0]}"].fits if metrics else ("", "")
+        row["fit_anchor"], row["fit_test"] = fits
+        for metric in metrics:
+            for name, column in ((f"bd_rate_{metric}", f"bd_rate_{metric}_percent"),
+                                 (f"bd_{metric}", f"bd_{metric}")):
+                result = entry[name]
+                row[column] = result.value if result.value is not None else f"n/a: {result.reason}"
+        rows.append(row)
+    return rows, columns
+
+
+def _summary_json(
+    grid: dict[str, Any],
+    rows: list[Row],
+    combos: list[Combination],
+    curves: list[Curve],
+    anchor: Curve,
+    bd: list[dict[str, Any]],
+    metrics: list[str],
+    status: dict[str, str],
+    bad_lines: list[str],
+) -> dict[str, Any]:
+    unavailable = {name: text for name, text in status.items() if text.startswith("unavailable")}
+    combinations = []
+    for combo in combos:
+        entry: dict[str, Any] = {c: getattr(combo, c) for c in COMBO_COLUMNS}
+        entry.update(images=len(combo.rows), n=len(combo.ok_rows),
+                     unreachable=combo.count("unreachable"), failed=combo.count("failed"))
+        entry["metrics"] = {m: s.to_dict() for m, s in combo.stats.items()}
+        entry["metrics"].update(unavailable)
+        combinations.append(entry)
+    return {
+        "format": "innrsic-evaluation-summary",
+        "version": 1,
+        "data": grid.get("data", ""),
+        "images": len({r["image"] for r in rows}),
+        "rows": len(rows),
+        "rate": "payload_bpp: codec payload bits per pixel (the curves and BD use it); "
+                "file_bpp adds the .rsic header and checksums",
+        "confidence_interval": "95% two-sided Student-t interval of the mean",
+        "metrics": status,
+        "combinations": combinations,
+        "curves": [
+            {"label": c.label, "family": c.key[0], "enhancer": c.key[1],
+             "temperature": c.key[2], "seed": c.key[3],
+             "points": [p.codec for p in c.points]}
+            for c in curves
+        ],
+        "bd": {
+            "anchor": anchor.label,
+            "method": "Bjøntegaard on mean payload bpp and mean metric per point: log-rate; "
+                      "cubic polynomial fit for >= 4 points, PCHIP for 2-3 points; integrated "
+                      "over the overlapping interval; BD-rate in percent, BD-<metric> is test "
+                      "minus anchor in the metric's unit",
+            "curves": [
+                {"curve": e["curve"], "points": e["points"],
+                 **{name: bd_json(value) for name, value in e.items()
+                    if name.startswith("bd_")}}
+                for e in bd
+            ],
+        },
+        "unreadable_row_lines": bad_lines,
+    }
+
+
+def _write_plots(
+    out: Path, curves: list[Curve], metrics: list[str], grid: dict[str, Any], rows: list[Row]
+) -> list[str]:
+    images = len({r["image"] for r in rows})
+    # The data label reads "<name> (<details>)"; a plot's title keeps it short.
+    name = str(grid.get("data") or "").split(" (")[0]
+    title = f"{name}: {images} images" if name else f"{images} images"
+    written = []
+    fidelity = [m for m in metrics if m not in LOWER_IS_BETTER]
+    perception = [m for m in metrics if m in LOWER_IS_BETTER]
+    for name, group in (("rate_distortion.png", fidelity), ("rate_perception.png", perception)):
+        if not group:
+            continue
+        points = {}
+        for curve in curves:
+            points[curve.label] = []
+            for point in curve.points:
+                rate = point.stats.get("payload_bpp")
+                if rate is None or rate.mean is None:
+                    continue
+                values = {m: point.stats[m].mean for m in group if m in point.stats}
+                points[curve.label].append(
+                    {"bpp": rate.mean, **{m: v for m, v in values.items() if v is not None}}
+                )
+        drawn = [m for m in group if any(m in p for curve in points.values() for p in curve)]
+        if not drawn:
+            continue
+        labels = [(m, METRIC_TITLES.get(m, m) + (" (lower is better)"
+                                                 if m in LOWER_IS_BETTER else "")) for m in drawn]
+        plot_rate_distortion(points, labels, out / name, title=title)
+        written.append(name)
+    return written
+
+
+def _crop_images(rows: list[Row], combos: list[Combination]) -> list[str]:
+    """Up to two images (the first, and the middle one) decoded OK by every codec spec."""
+    specs = {c.codec for c in combos if not c.enhancer}
+    decoded_ok: dict[str, set[str]] = {}
+    for row in rows:
+        if not row.get("enhancer") and row.get("status") == "ok":
+            decoded_ok.setdefault(str(row["image"]), set()).add(str(row["codec"]))
+    names = sorted(name for name, done in decoded_ok.items() if done == specs)
+    if not names:
+        return []
+    chosen = [names[0], names[len(names) // 2]]
+    return list(dict.fromkeys(chosen))
+
+
+def _caption(kind: str, row: Row) -> str:
+    parts = [f"{row['payload_bpp']:.3f} bpp"]
+    if isinstance(row.get("psnr"), float):
+        parts.append(f"{row['psnr']:.2f} dB")
+    if isinstance(row.get("lpips_squeeze"), float):
+        parts.append(f"LPIPS {row['lpips_squeeze']:.3f}")
+    return f"{kind}: {', '.join(parts)}"
+
+
+def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[str]:
+    """HTML sections of side-by-side crops: ground truth, decoded, enhanced at T = 0 and 1."""
+    from innrsic.report import texture_crop
+
+    by_key = {(str(r["image"]), str(r["codec"]), str(r.get("enhancer") or ""),
+               r.get("temperature")): r for r in rows}
+    sections = []
+    for index, name in enumerate(_crop_images(rows, combos)):
+        sample = next(r for r in rows if r["image"] == name)
+        box = tuple(sample["box"]) if sample.get("box") else None
+        try:
+            gt = ImageRef(Path(sample["source"]), name, box).load()  # type: ignore[arg-type]
+        except InnrsicError as exc:
+            sections.append(f"<p>No crops of {html.escape(name)}: {html.escape(str(exc))}</p>")
+            continue
+        top, left = texture_crop(gt, CROP_SIZE)
+        window = np.s_[top : top + CROP_SIZE, left : left + CROP_SIZE]
+        folder = f"crops/{index}"
+        write_image(out / folder / "ground_truth.png", np.ascontiguousarray(gt[window]))
+        parts = [f"<h3>{html.escape(name)}: {CROP_SIZE}x{CROP_SIZE} crop at x={left}, y={top} "
+                 "(its busiest region), shown at 2x</h3>"]
+        for combo in combos:
+            if combo.enhancer:
+                continue
+            decoded = by_key.get((name, combo.codec, "", None))
+            if decoded is None or decoded.get("status") != "ok":
+                continue
+            items = [(f"{folder}/ground_truth.png", f"ground truth {name}")]
+            wanted = [(f"decoded {combo.codec}", decoded)]
+            for other in combos:
+                if (other.codec == combo.codec and other.enhancer
+                        and other.temperature in CROP_TEMPERATURES):
+                    row = by_key.get((name, other.codec, other.enhancer, other.temperature))
+                    if row is not None and row.get("status") == "ok":
+                        label = (f"enhanced {other.enhancer_name} ({other.enhancer[:8]}) "
+                                 f"T={temperature_text(other.temperature or 0.0)}")
+                        wanted.append((label, row))
+            for number, (label, row) in enumerate(wanted):
+                try:
+                    image = read_image(out / row["image_file"])
+                except InnrsicError:
+                    continue
+                rel = f"{folder}/{slug(combo.codec)}/{number}.png"
+                write_image(out / rel, np.ascontiguousarray(image[window]))
+                items.append((rel, _caption(label, row)))
+            parts.append(f"<h4>{html.escape(combo.codec)}</h4>" + html_figure_grid(items))
+        sections.append("".join(parts))
+    return sections
+
+
+def _write_index(
+    out: Path,
+    grid: dict[str, Any],
+    rows: list[Row],
+    combos: list[Combination],
+    curves: list[Curve],
+    anchor: Curve,
+    bd: list[dict[str, Any]],
+    metrics: list[str],
+    status: dict[str, str],
+    plots: list[str],
+    crops: list[str],
+    bad_lines: list[str],
+) -> None:
+    images = sorted({str(r["image"]) for r in rows})
+    not_ok = [r for r in rows if r.get("status") != "ok"]
+    enhancers = grid.get("enhancers", [])
+    enhancer_text = ", ".join(f"{e['name']} ({e['id'][:8]})" for e in enhancers)
+    intro = (
+        f"<p>{len(images)} images ({html.escape(str(grid.get('data') or 'data not recorded'))}),"
+        f" {len(combos)} combinations, {len(rows)} rows. Codec specs: "
+        f"{html.escape(', '.join(dict.fromkeys(c.codec for c in combos)))}. "
+        + (f"Enhancers: {html.escape(enhancer_text)}"
+           f"; temperatures {html.escape(', '.join(map(str, grid.get('temperatures', []))))}; "
+           f"seeds {html.escape(', '.join(map(str, grid.get('seeds', []))))}. "
+           if enhancers else "No enhancer. ")
+        + "bpp is the codec payload's bits per pixel (file bpp, with the .rsic header and "
+        "checksums, is in the CSV); enhanced images have their codec's rate, the enhancer adds "
+        "no bits. Means are over the images a combination coded successfully; ± is the "
+        "half-width of the 95% Student-t confidence interval of the mean.</p>"
+    )
+    sizes = {len(c.ok_rows) for c in combos}
+    if len(sizes) > 1:
+        intro += ("<p><b>Note:</b> combinations are averaged over different numbers of images "
+                  f"({', '.join(map(str, sorted(sizes)))}); see the table of rows not OK.</p>")
+    expected = grid.get("images")
+    if isinstance(expected, int) and expected > len(images):
+        intro += (f"<p><b>Incomplete:</b> the last run covered {expected} images; rows exist "
+                  f"for {len(images)}. Shards may still be running.</p>")
+    metric_items = "".join(
+        f"<li><b>{html.escape(METRIC_TITLES.get(name, name))}</b> (<code>{name}</code>): "
+        f"{html.escape(text)}</li>" for name, text in status.items()
+    )
+    columns = ["codec", "enhancer", "T", "n", *[METRIC_TITLES.get(m, m) for m in
+                                                ("payload_bpp", *metrics)]]
+    table_rows = []
+    for combo in combos:
+        entry = {"codec": combo.codec, "enhancer": _enhancer_text(combo),
+                 "T": "" if combo.temperature is None else temperature_text(combo.temperature),
+                 "n": str(len(combo.ok_rows))}
+        for metric in ("payload_bpp", *metrics):
+            entry[METRIC_TITLES.get(metric, metric)] = _fmt(combo.stats.get(metric),
+                                                            _digits(metric))
+        table_rows.append(entry)
+    bd_columns = ["curve", "points", "fits (anchor / test)"]
+    bd_rows = []
+    for entry in bd:
+        first = entry[f"bd_rate_{metrics[0]}"] if metrics else None
+        row = {"curve": entry["curve"], "points": str(entry["points"]),
+               "fits (anchor / test)": " / ".join(first.fits) if first and first.fits[0] else ""}
+        for metric in metrics:
+            title = METRIC_TITLES.get(metric, metric)
+            unit = " (dB)" if metric == "psnr" else ""
+            row[f"BD-rate {title} (%)"] = entry[f"bd_rate_{metric}"].text(2)
+            row[f"BD-{title.split(' (')[0]}{unit}"] = entry[f"bd_{metric}"].text(
+                3 if metric == "psnr" else 4)
+        bd_rows.append(row)
+    if bd_rows:
+        bd_columns += [c for c in bd_rows[0] if c not in bd_columns]
+    sections = [
+        intro,
+        f"<h2>Metrics</h2><ul>{metric_items}</ul>",
+        "<h2>Rate-distortion and rate-perception</h2>"
+        + "".join(f'<img class="plot" src="{p}" alt="{p}">' for p in plots),
+        "<h2>Mean per combination (95% CI)</h2>" + html_table(table_rows, columns),
+        f"<h2>Bjøntegaard deltas against {html.escape(anchor.label)}</h2>"
+        "<p>On each point's mean payload bpp and mean metric; log-rate; cubic polynomial fit "
+        "for curves of 4 or more points, PCHIP (monotone piecewise cubic) for 2-3 points; "
+        "integrated over the interval both curves cover. BD-rate: negative means fewer bits "
+        "for the same quality. BD-metric: test minus anchor at the same rate (higher PSNR / "
+        "MS-SSIM is better, lower LPIPS is better).</p>" + html_table(bd_rows, bd_columns),
+        "<h2>Side by side (same bitstream, same bpp)</h2>"
+        + ("".join(crops) if crops else "<p>no image was decoded by every codec spec</p>"),
+        f"<h2>Rows not OK ({len(not_ok)})</h2>"
+        + (html_table(not_ok[:200], ("image", "codec", "enhancer", "temperature", "status"))
+           if not_ok else "<p>none</p>"),
+    ]
+    if bad_lines:
+        sections.append(f"<p><b>{len(bad_lines)} unreadable row line(s) skipped:</b> "
+                        f"{html.escape('; '.join(bad_lines[:10]))}</p>")
+    sections.append(
+        '<p>Files: <a href="rows.csv">rows.csv</a>, <a href="summary.csv">summary.csv</a>, '
+        '<a href="summary.json">summary.json</a>, <a href="bd.csv">bd.csv</a>.</p>'
+    )
+    write_html_page(out / "index.html", "innrsic evaluation", sections)

@@ -1,0 +1,550 @@
+"""Running an evaluation grid over images: every codec spec, then every enhancer x temperature
+on its decoded image, with everything cached under the output folder.
+
+Layout of the output folder::
+
+    cache/bitstreams/<codec>/<image>.rsic            the real bitstream (.rsic container)
+    cache/decoded/<codec>/<image>.png                its decoded image
+    cache/enhanced/<enhancer id>/T<t>/<seed>/<codec>/<image>.png
+                                                     <seed> is seed<S> or deterministic (T=0)
+    rows/shard-<i>-of-<n>.jsonl                      result rows (see `store`)
+    grid.json                                        codecs, enhancers, temperatures seen so far
+    rows.csv, summary.json, summary.csv, bd.csv, *.png, crops/, index.html   (see `page`)
+
+A rerun computes only what is missing: a row already present is reused; a row lacking a metric
+that has become available gets that metric added; a missing decoded or enhanced image is made
+from the cached bitstream or decoded image when those exist. Enhanced rows report the codec's
+rate: the enhancer adds no bits. The enhancement seed of an image is derived from (seed, image
+name), so sharding does not change any result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from innrsic.atomic import write_bytes_atomic
+from innrsic.codecs import make_codec
+from innrsic.coding import compress_image, decompress_container
+from innrsic.container import pack_container, read_container
+from innrsic.data.splits import ImageRef
+from innrsic.errors import (
+    ConfigError,
+    ContainerError,
+    ImageReadError,
+    InnrsicError,
+    MetricError,
+    RateTargetError,
+)
+from innrsic.evaluation.grid import (
+    CodecEntry,
+    EnhancerEntry,
+    check_temperatures,
+    codec_entries,
+    enhancer_entry,
+    image_seed,
+    shard_from_env,
+    temperature_text,
+)
+from innrsic.evaluation.store import (
+    Row,
+    RowKey,
+    RowSet,
+    RowWriter,
+    is_failed,
+    make_key,
+    merge_row,
+    read_rows,
+    shard_path,
+)
+from innrsic.imageio import read_image, write_image
+from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
+from innrsic.metrics.optional import MetricProbe, lpips_torchvision, probe_metrics
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = "cache"
+GRID_FILE = "grid.json"
+ALWAYS_COMPUTED = ("psnr", "ms_ssim")
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What to run: codec specs, enhancer weights files and temperatures, and how."""
+
+    codecs: tuple[str, ...]
+    enhancers: tuple[Path, ...] = ()
+    temperatures: tuple[float, ...] = (0.0, 1.0)
+    seed: int = 0
+    weights_dir: Path | None = None
+    anchor: str | None = None
+    device: str = "cpu"
+    data_label: str = ""
+    # torch threads while running. 1 by default: the per-image work is small, parallelism comes
+    # from shards (processes), and on a busy machine extra threads spin instead of working.
+    threads: int | None = 1
+
+
+@dataclass
+class EvaluationResult:
+    """What one run did. `rows_computed` counts new rows, `rows_updated` rows that gained a
+    metric, `rows_reused` rows taken from earlier runs unchanged."""
+
+    out: Path
+    shard: tuple[int, int]
+    images: int
+    rows_computed: int = 0
+    rows_updated: int = 0
+    rows_reused: int = 0
+    bitstreams_encoded: int = 0
+    images_decoded: int = 0
+    images_enhanced: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    missing_rows: int = 0
+    report_written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def per_image_metrics(probes: dict[str, MetricProbe]) -> list[str]:
+    """The per-image metrics this run computes: PSNR, MS-SSIM and every available optional one."""
+    from innrsic.metrics.optional import PER_IMAGE_METRICS
+
+    return [*ALWAYS_COMPUTED, *(m for m in PER_IMAGE_METRICS if probes[m].available)]
+
+
+def compute_metrics(
+    reference: np.ndarray, test: np.ndarray, names: Sequence[str], probes: dict[str, MetricProbe]
+) -> tuple[dict[str, float | None], list[str]]:
+    """The metrics `names` of `test` against `reference`; None (with a note) where undefined."""
+    from innrsic.metrics.perceptual import lpips_distance
+
+    values: dict[str, float | None] = {}
+    notes: list[str] = []
+    for name in names:
+        if name == "psnr":
+            values[name] = psnr(reference, test)
+        elif name == "ms_ssim":
+            try:
+                values[name] = ms_ssim(reference, test)
+            except MetricError as exc:
+                values[name] = None
+                notes.append(f"ms_ssim undefined: {exc}")
+        elif name == "lpips_squeeze":
+            (weights,) = probes[name].files.values()
+            values[name] = lpips_distance(reference, test, weights)
+        elif name in ("lpips_alex", "lpips_vgg"):
+            (weights,) = probes[name].files.values()
+            values[name] = lpips_torchvision(name, reference, test, weights)
+        else:
+            raise MetricError(f"no per-image implementation for metric {name!r}")
+    return values, notes
+
+
+def _writable(image: np.ndarray) -> np.ndarray:
+    return image if image.flags.writeable else image.copy()
+
+
+def _load_png(path: Path) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        return read_image(path)
+    except ImageReadError as exc:
+        log.warning("recomputing %s: %s", path, exc)
+        return None
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(1,3,H,W) float in [0,1] -> HxWx3 uint8, rounded (as the enhancer's QM rounds)."""
+    scaled = torch.round(image[0].detach().float().clamp(0.0, 1.0) * 255.0)
+    return scaled.to(torch.uint8).permute(1, 2, 0).cpu().numpy().copy()
+
+
+class _GridRunner:
+    """The per-image work of one shard; holds codecs, enhancers, probes and the row writer."""
+
+    def __init__(
+        self,
+        out: Path,
+        entries: list[CodecEntry],
+        enhancers: list[tuple[EnhancerEntry, torch.nn.Module]],
+        temperatures: tuple[float, ...],
+        seed: int,
+        probes: dict[str, MetricProbe],
+        existing: RowSet,
+        writer: RowWriter,
+        result: EvaluationResult,
+        device: str,
+    ) -> None:
+        self.out = out
+        self.entries = entries
+        self.enhancers = enhancers
+        self.temperatures = temperatures
+        self.seed = seed
+        self.probes = probes
+        self.wanted = per_image_metrics(probes)
+        self.existing = existing
+        self.writer = writer
+        self.result = result
+        self.device = device
+        self.codecs = {entry.spec: make_codec(entry.spec) for entry in entries}
+
+    # -- cache paths (relative to out) --
+    @staticmethod
+    def bitstream_rel(entry: CodecEntry, name: str) -> str:
+        return f"{CACHE_DIR}/bitstreams/{entry.slug}/{name}.rsic"
+
+    @staticmethod
+    def decoded_rel(entry: CodecEntry, name: str) -> str:
+        return f"{CACHE_DIR}/decoded/{entry.slug}/{name}.png"
+
+    def enhanced_rel(
+        self, enhancer: EnhancerEntry, temperature: float, entry: CodecEntry, name: str
+    ) -> str:
+        draw = "deterministic" if temperature == 0 else f"seed{self.seed}"
+        return (f"{CACHE_DIR}/enhanced/{enhancer.id}/T{temperature_text(temperature)}/{draw}/"
+                f"{entry.slug}/{name}.png")
+
+    def _needs(self, key: RowKey) -> list[str] | None:
+        """Metrics to compute for `key`: all (None means a new row), some, or [] (reuse)."""
+        row = self.existing.rows.get(key)
+        if row is None or is_failed(row):
+            return None
+        if row.get("status") != "ok":
+            return []
+        return [m for m in self.wanted if m not in row]
+
+    def run_image(self, ref: ImageRef) -> None:
+        gt: np.ndarray | None = None
+        unreadable: InnrsicError | None = None
+        for entry in self.entries:
+            jobs: list[tuple[RowKey, EnhancerEntry | None, float | None, list[str] | None]] = []
+            decoded_key = make_key(ref.name, entry.spec)
+            jobs.append((decoded_key, None, None, self._needs(decoded_key)))
+            for enhancer, _ in self.enhancers:
+                for temperature in self.temperatures:
+                    key = make_key(ref.name, entry.spec, enhancer.id, temperature, self.seed)
+                    jobs.append((key, enhancer, temperature, self._needs(key)))
+            todo = [job for job in jobs if job[3] is None or job[3]]
+            self.result.rows_reused += len(jobs) - len(todo)
+            if not todo:
+                continue
+            if gt is None and unreadable is None:
+                try:
+                    gt = _writable(ref.load())
+                except InnrsicError as exc:
+                    unreadable = exc
+            try:
+                if gt is None:
+                    raise unreadable or InnrsicError(f"{ref.name}: not loaded")
+                coded = self._coded(ref, entry, gt)
+            except InnrsicError as exc:
+                for key, enhancer, temperature, _ in todo:
+                    self._write_error(ref, entry, key, enhancer, temperature, gt, exc)
+                continue
+            decoded = coded.pop("decoded")
+            for key, enhancer, temperature, missing in todo:
+                if enhancer is None:
+                    image, image_rel = decoded, self.decoded_rel(entry, ref.name)
+                else:
+                    image_rel = self.enhanced_rel(enhancer, temperature, entry, ref.name)
+                    image = self._enhanced(enhancer, temperature, ref.name, decoded, image_rel)
+                row = self._base_row(ref, entry, key, enhancer, temperature, gt.shape)
+                row.update(coded, image_file=image_rel, status="ok")
+                self._emit(key, row, image, gt, missing)
+
+    def _coded(self, ref: ImageRef, entry: CodecEntry, gt: np.ndarray) -> dict[str, Any]:
+        """Bitstream sizes and the decoded image, from the cache where possible."""
+        bitstream_path = self.out / self.bitstream_rel(entry, ref.name)
+        decoded_path = self.out / self.decoded_rel(entry, ref.name)
+        data = bitstream_path.read_bytes() if bitstream_path.is_file() else None
+        container = None
+        if data is not None:
+            try:
+                container = read_container(data)
+            except ContainerError as exc:
+                log.warning("re-encoding %s: %s", bitstream_path, exc)
+        if container is None:
+            container = compress_image(gt, self.codecs[entry.spec])
+            data = pack_container(container)
+            write_bytes_atomic(bitstream_path, data)
+            self.result.bitstreams_encoded += 1
+            decoded = None
+        else:
+            decoded = _load_png(decoded_path)
+        if decoded is None:
+            decoded = _writable(decompress_container(container, self.codecs[entry.spec]))
+            write_image(decoded_path, decoded)
+            self.result.images_decoded += 1
+        if decoded.shape != gt.shape:
+            raise InnrsicError(f"decoded image is {decoded.shape}, ground truth {gt.shape}")
+        height, width = gt.shape[:2]
+        assert data is not None
+        return {
+            "decoded": decoded,
+            "payload_bytes": container.payload_size,
+            "file_bytes": len(data),
+            "payload_bpp": bits_per_pixel(container.payload_size, height, width),
+            "file_bpp": bits_per_pixel(len(data), height, width),
+            "bitstream": self.bitstream_rel(entry, ref.name),
+        }
+
+    def _enhanced(
+        self,
+        enhancer: EnhancerEntry,
+        temperature: float,
+        name: str,
+        decoded: np.ndarray,
+        image_rel: str,
+    ) -> np.ndarray:
+        path = self.out / image_rel
+        cached = _load_png(path)
+        if cached is not None:
+            return cached
+        net = next(net for entry, net in self.enhancers if entry is enhancer)
+        x = torch.from_numpy(decoded).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
+        generator = None
+        if temperature > 0:
+            generator = torch.Generator().manual_seed(image_seed(self.seed, name))
+        image = to_uint8(net.enhance(x, temperature=temperature, generator=generator))
+        write_image(path, image)
+        self.result.images_enhanced += 1
+        return image
+
+    def _base_row(
+        self,
+        ref: ImageRef,
+        entry: CodecEntry,
+        key: RowKey,
+        enhancer: EnhancerEntry | None,
+        temperature: float | None,
+        shape: tuple[int, ...] | None,
+    ) -> Row:
+        _, _, enhancer_id, key_temperature, key_seed = key
+        return {
+            "image": ref.name,
+            "source": str(ref.path.resolve()),
+            "box": list(ref.box) if ref.box is not None else None,
+            "height": int(shape[0]) if shape else None,
+            "width": int(shape[1]) if shape else None,
+            "codec": entry.spec,
+            "family": entry.family,
+            "rate": entry.rate,
+            "enhancer": enhancer_id,
+            "enhancer_name": enhancer.name if enhancer is not None else "",
+            "temperature": key_temperature,
+            "seed": key_seed,
+            "image_seed": image_seed(key_seed, ref.name) if key_seed is not None else None,
+        }
+
+    def _emit(
+        self, key: RowKey, row: Row, image: np.ndarray, gt: np.ndarray, missing: list[str] | None
+    ) -> None:
+        names = self.wanted if missing is None else missing
+        values, notes = compute_metrics(gt, image, names, self.probes)
+        row.update(values)
+        if notes:
+            row["notes"] = "; ".join(notes)
+        if missing is None:
+            self.result.rows_computed += 1
+        else:
+            row = merge_row(self.existing.rows[key], row)
+            self.result.rows_updated += 1
+        self.writer.write(row)
+        self.existing.add(row)
+
+    def _write_error(
+        self,
+        ref: ImageRef,
+        entry: CodecEntry,
+        key: RowKey,
+        enhancer: EnhancerEntry | None,
+        temperature: float | None,
+        gt: np.ndarray | None,
+        exc: InnrsicError,
+    ) -> None:
+        kind = "unreachable" if isinstance(exc, RateTargetError) else "failed"
+        row = self._base_row(ref, entry, key, enhancer, temperature,
+                             gt.shape if gt is not None else None)
+        row["status"] = f"{kind}: {exc}"
+        if kind == "failed":
+            self.result.failures.append((ref.name, entry.spec, str(exc)))
+        self.result.rows_computed += 1
+        self.writer.write(row)
+        self.existing.add(row)
+
+
+def _check_sources(images: Sequence[ImageRef], existing: RowSet) -> None:
+    """Refuse an output folder whose rows came from other files under the same image names."""
+    sources: dict[str, tuple[str, Any]] = {}
+    for row in existing.rows.values():
+        sources.setdefault(row["image"], (row.get("source"), row.get("box")))
+    for ref in images:
+        known = sources.get(ref.name)
+        here = (str(ref.path.resolve()), list(ref.box) if ref.box is not None else None)
+        if known is not None and known != here:
+            raise ConfigError(
+                f"the output folder holds results for image {ref.name!r} from {known[0]} "
+                f"(box {known[1]}), not {here[0]} (box {here[1]}); use another --out"
+            )
+
+
+def update_grid_file(
+    out: Path,
+    entries: list[CodecEntry],
+    enhancers: list[EnhancerEntry],
+    settings: EvaluationSettings,
+    temperatures: tuple[float, ...],
+    image_count: int,
+) -> dict[str, Any]:
+    """Merge this run's grid into ``grid.json`` (the order the report uses) and return it."""
+    path = out / GRID_FILE
+    grid: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            grid = json.loads(path.read_text())
+        except ValueError:
+            grid = {}
+
+    def union(old: list, new: list) -> list:
+        return list(old) + [item for item in new if item not in old]
+
+    grid["format"] = "innrsic-evaluation-grid"
+    grid["codecs"] = union(grid.get("codecs", []), [e.spec for e in entries])
+    known = {e["id"] for e in grid.get("enhancers", [])}
+    grid["enhancers"] = grid.get("enhancers", []) + [
+        {"id": e.id, "name": e.name, "path": str(e.path)} for e in enhancers if e.id not in known
+    ]
+    if enhancers:
+        grid["temperatures"] = union(grid.get("temperatures", []), list(temperatures))
+        grid["seeds"] = union(grid.get("seeds", []), [settings.seed])
+    if settings.anchor:
+        grid["anchor"] = settings.anchor
+    grid["data"] = settings.data_label
+    grid["images"] = image_count
+    write_bytes_atomic(path, (json.dumps(grid, indent=2) + "\n").encode())
+    return grid
+
+
+def read_grid_file(out: Path) -> dict[str, Any]:
+    path = out / GRID_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {}
+
+
+def expected_keys(
+    images: Sequence[ImageRef],
+    entries: list[CodecEntry],
+    enhancers: list[EnhancerEntry],
+    temperatures: tuple[float, ...],
+    seed: int,
+) -> list[RowKey]:
+    """Every row key of the grid over all images (all shards)."""
+    keys = []
+    for ref in images:
+        for entry in entries:
+            keys.append(make_key(ref.name, entry.spec))
+            for enhancer in enhancers:
+                for temperature in temperatures:
+                    keys.append(make_key(ref.name, entry.spec, enhancer.id, temperature, seed))
+    return keys
+
+
+def run_evaluation(
+    images: Sequence[ImageRef],
+    out: str | Path,
+    settings: EvaluationSettings,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    build_report: bool = True,
+) -> EvaluationResult:
+    """Compute this shard's missing rows of the grid, then (re)build the report.
+
+    `shard` (i, n) processes ``images[i::n]``; None takes torchrun's RANK/WORLD_SIZE from the
+    environment, else (0, 1). With several shards the report is built by a shard that finds
+    every row of the grid present (so the last one to finish), or later with
+    `innrsic.evaluation.build_report` (``innrsic evaluate --report-only``).
+    """
+    from innrsic.enhancer import INNEnhancer
+
+    out = Path(out)
+    if not images:
+        raise ConfigError("no images to evaluate")
+    if not settings.codecs:
+        raise ConfigError("no codec specs given")
+    names = [ref.name for ref in images]
+    if len(set(names)) != len(names):
+        raise ConfigError("two images share a name; names key the cache and the rows")
+    entries = codec_entries(list(settings.codecs))
+    enhancers = [enhancer_entry(path) for path in settings.enhancers]
+    enhancers = list({e.id: e for e in enhancers}.values())
+    temperatures = check_temperatures(list(settings.temperatures)) if enhancers else ()
+    if enhancers and not temperatures:
+        raise ConfigError("enhancers given but no temperatures")
+    index, count = shard if shard is not None else shard_from_env()
+    if not 0 <= index < count:
+        raise ConfigError(f"shard {index}/{count}: need 0 <= i < n")
+    probes = probe_metrics(settings.weights_dir)
+    existing = read_rows(out)
+    mine = list(images)[index::count]
+    _check_sources(mine, existing)
+    update_grid_file(out, entries, enhancers, settings, temperatures, len(images))
+    nets = [(e, INNEnhancer.load(e.path, device=settings.device).eval()) for e in enhancers]
+    result = EvaluationResult(out, (index, count), len(mine))
+    threads_before = torch.get_num_threads()
+    if settings.threads is not None:
+        torch.set_num_threads(max(1, settings.threads))
+    try:
+        _run_shard(out, mine, entries, nets, temperatures, settings, probes, existing, result,
+                   progress)
+    finally:
+        torch.set_num_threads(threads_before)
+    present = read_rows(out).rows
+    keys = expected_keys(images, entries, enhancers, temperatures, settings.seed)
+    result.missing_rows = sum(1 for key in keys if key not in present)
+    if build_report and (count == 1 or result.missing_rows == 0):
+        from innrsic.evaluation.page import build_report as build
+
+        build(out, anchor=settings.anchor, weights_dir=settings.weights_dir, probes=probes)
+        result.report_written = True
+    return result
+
+
+def _run_shard(
+    out: Path,
+    mine: list[ImageRef],
+    entries: list[CodecEntry],
+    nets: list[tuple[EnhancerEntry, torch.nn.Module]],
+    temperatures: tuple[float, ...],
+    settings: EvaluationSettings,
+    probes: dict[str, MetricProbe],
+    existing: RowSet,
+    result: EvaluationResult,
+    progress: bool,
+) -> None:
+    index, count = result.shard
+    with RowWriter(shard_path(out, index, count)) as writer:
+        runner = _GridRunner(out, entries, nets, temperatures, settings.seed, probes, existing,
+                             writer, result, settings.device)
+        bar = tqdm(mine, desc=f"evaluate {index}/{count}", unit="image", file=sys.stderr,
+                   disable=not progress)
+        for ref in bar:
+            runner.run_image(ref)
+            bar.set_postfix(new=result.rows_computed + result.rows_updated,
+                            reused=result.rows_reused, refresh=False)
