@@ -1,17 +1,85 @@
-"""File-level coding: image -> codec payload -> `.rsic` container, and back."""
+"""File-level coding: image -> codec payloads (one per tile) -> `.rsic` container, and back.
+
+**Tiles.** An image is coded whole or as a grid of independently decodable tiles (the
+container's tile grid), so `decompress_file(..., region=...)` decodes only the tiles a region
+touches, and a large scene is read, coded, decoded and written one tile at a time. With a target
+rate (``bpp=X``) each tile's knob is searched independently, so every tile lands at or below X
+(the whole image too, apart from 8 bytes of record per tile and the nodata masks); busy tiles
+do not borrow bits from flat ones as they would within one whole-image codestream.
+
+**Default tile size** (``tile="auto"``): images up to `WHOLE_IMAGE_MAX_SIDE` px per side are
+coded whole (best rate-distortion, as before tiles existed); larger ones in `DEFAULT_TILE` px
+tiles. 1024 comes from this measurement on three DOTA scenes (P0168, P0770, P1088, 6.2 Mpx),
+each tile coded on its own at a fixed knob, against the untiled image (2-core machine shared
+with other jobs, so times are rough)::
+
+    tile   jpeg2000 ratio=48      jpeg2000 ratio=96      jpeg q=75    webp q=75   j2k encode
+           bpp     PSNR           bpp     PSNR           bpp          bpp         (ratio=48)
+    whole  0.500   34.94          0.250   31.87          1.175        0.697       2.4 s
+    1024   0.499   34.85 (-0.09)  0.249   31.76 (-0.11)  1.178 (+0.3%) 0.699 (+0.3%) 1.5 s
+    512    0.498   34.59 (-0.36)  0.249   31.50 (-0.37)  1.187 (+1.0%) 0.707 (+1.4%) 1.5 s
+    256    0.493   34.01 (-0.93)  0.247   30.79 (-1.08)  1.217 (+3.6%) 0.722 (+3.6%) 1.9 s
+    128    0.502   32.63 (-2.31)  0.258   28.85 (-3.02)  1.334 (+14%)  0.760 (+9.1%) 2.5 s
+
+(JPEG and WebP PSNR moved by at most 0.09 dB.) 1024 px tiles cost about 0.1 dB (JPEG 2000)
+or 0.3% of the rate (JPEG, WebP); 512 px already costs 0.36 dB / 1-1.4%. Encoding is no
+slower than whole-image coding, a tile is 3 MiB of RGB, and a 1024x1024 region needs at most
+four tiles.
+
+**Nodata.** With a nodata value (GeoTIFF nodata, or ``nodata=`` for PNG/JPEG) the container
+uses tile records (`innrsic.container`): each tile carries a compact mask of its nodata pixels,
+restored exactly on decode, and a tile that is all nodata is not coded at all. Georeferencing,
+nodata and the sample mapping travel in the container metadata (`innrsic.geo`).
+
+**Learned codecs** may batch tiles through the network: a codec with ``encode_batch(images)
+-> list[bytes]`` and ``decode_batch(payloads) -> list[ndarray]`` gets up to `TILE_BATCH` tiles
+per call instead of one `encode`/`decode` each (tiles at the right and bottom edges are smaller
+than the others, so a batch may mix sizes).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from innrsic.codecs import Codec, make_codec
-from innrsic.container import Container, read_container_file, write_container_file
+from innrsic.container import (
+    FLAG_TILE_RECORDS,
+    Container,
+    ContainerReader,
+    ContainerWriter,
+    TileRecord,
+    pack_mask,
+    pack_tile_record,
+    unpack_mask,
+    unpack_tile_record,
+)
 from innrsic.errors import CodecError
-from innrsic.imageio import read_image, validate_rgb, write_image
+from innrsic.geo import (
+    ArraySource,
+    RasterMetadata,
+    RasterSource,
+    is_geotiff,
+    open_sink,
+    open_source,
+    restore_samples,
+)
+from innrsic.imageio import validate_rgb
 from innrsic.metrics.rate import bits_per_pixel
+from innrsic.tiling import TileGrid, TilingError, Window
+
+DEFAULT_TILE = 1024
+WHOLE_IMAGE_MAX_SIDE = 4096
+MIN_TILE = 64
+TILE_BATCH = 8
+
+TileSize = int | Literal["auto"] | None
 
 
 @dataclass(frozen=True)
@@ -22,6 +90,8 @@ class CompressResult:
     height: int
     file_bytes: int
     payload_bytes: int
+    tile_size: int = 0
+    tiles: int = 1
 
     @property
     def bpp(self) -> float:
@@ -30,40 +100,301 @@ class CompressResult:
 
     @property
     def payload_bpp(self) -> float:
-        """Bits per pixel of the codec payload alone."""
+        """Bits per pixel of the tile payloads alone."""
         return bits_per_pixel(self.payload_bytes, self.height, self.width)
 
 
-def compress_image(image: np.ndarray, codec: Codec) -> Container:
-    """Encode an HxWx3 uint8 image into a container."""
+@dataclass(frozen=True)
+class DecompressResult:
+    """What decompressing one file produced."""
+
+    region: Window
+    tiles_decoded: int
+    tiles_total: int
+    georeference_dropped: bool = False
+
+    @property
+    def width(self) -> int:
+        return self.region.width
+
+    @property
+    def height(self) -> int:
+        return self.region.height
+
+
+def resolve_tile(tile: TileSize, width: int, height: int) -> int:
+    """The tile size to use: an int as given (0: whole image), "auto"/None per the module doc."""
+    if tile is None or tile == "auto":
+        return 0 if max(width, height) <= WHOLE_IMAGE_MAX_SIDE else DEFAULT_TILE
+    if not isinstance(tile, int) or isinstance(tile, bool):
+        raise TilingError(f"tile size must be an integer or 'auto', got {tile!r}")
+    if tile != 0 and (tile < MIN_TILE or tile % 16):
+        raise TilingError(
+            f"tile size {tile} must be 0 (whole image) or a multiple of 16 of at least "
+            f"{MIN_TILE} (whole JPEG/chroma blocks)"
+        )
+    return tile
+
+
+def _progress(items: Iterable, total: int, enabled: bool, what: str) -> Iterable:
+    if not enabled or total <= 1:
+        return items
+    # disable=None: shown on a terminal only, so logs and captured output stay clean.
+    return tqdm(
+        items, total=total, desc=what, unit="tile", file=sys.stderr, leave=False, disable=None
+    )
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _encode_many(codec: Codec, images: list[np.ndarray]) -> list[bytes]:
+    encode_batch = getattr(codec, "encode_batch", None)
+    if encode_batch is not None and len(images) > 1:
+        return list(encode_batch(images))
+    return [codec.encode(image) for image in images]
+
+
+def _decode_many(codec: Codec, payloads: list[bytes]) -> list[np.ndarray]:
+    decode_batch = getattr(codec, "decode_batch", None)
+    if decode_batch is not None and len(payloads) > 1:
+        return list(decode_batch(payloads))
+    return [codec.decode(payload) for payload in payloads]
+
+
+def _encode_tiles(
+    source: RasterSource, grid: TileGrid, codec: Codec, records: bool, progress: bool
+) -> Iterator[bytes]:
+    """Read, encode and yield the payload (or record) of every tile, in order."""
+    windows = _progress(iter(grid), len(grid), progress, "compress")
+    batch_size = TILE_BATCH if hasattr(codec, "encode_batch") else 1
+    for batch in _batched(windows, batch_size):
+        tiles = [source.read(window) for window in batch]
+        to_code = [rgb for rgb, mask in tiles if mask is None or not mask.all()]
+        payloads = iter(_encode_many(codec, [np.ascontiguousarray(t) for t in to_code]))
+        for _, mask in tiles:
+            coded = mask is None or not mask.all()
+            payload = next(payloads) if coded else b""
+            if not records:
+                yield payload
+            else:
+                packed = pack_mask(mask) if mask is not None and coded else b""
+                yield pack_tile_record(TileRecord(payload, packed))
+
+
+def compress_image(
+    image: np.ndarray, codec: Codec, tile: TileSize = 0, nodata: float | None = None
+) -> Container:
+    """Encode an HxWx3 uint8 image into a container held in memory (whole image by default).
+
+    `tile` as in `compress_file`; `nodata` marks pixels whose three channels all equal it.
+    """
     validate_rgb(image)
-    payload = codec.encode(image)
-    return Container(codec.spec, image.shape[1], image.shape[0], (payload,))
-
-
-def decompress_container(container: Container, codec: Codec | None = None) -> np.ndarray:
-    """Decode a container with `codec`, or with one built from the container's codec spec."""
-    codec = codec if codec is not None else make_codec(container.codec_spec)
-    image = codec.decode(container.payload)
-    expected = (container.height, container.width, 3)
-    if image.shape != expected:
-        raise CodecError(f"payload decoded to {image.shape}, header says {expected}")
-    return image
+    height, width = image.shape[:2]
+    size = resolve_tile(tile, width, height)
+    source = ArraySource(image, nodata)
+    records = size > 0 or nodata is not None
+    grid = TileGrid(width, height, size, size)
+    payloads = tuple(_encode_tiles(source, grid, codec, records, progress=False))
+    return Container(
+        codec.spec,
+        width,
+        height,
+        payloads,
+        size,
+        size,
+        source.metadata.to_json(),
+        FLAG_TILE_RECORDS if records else 0,
+    )
 
 
 def compress_file(
-    source: str | os.PathLike[str], target: str | os.PathLike[str], codec: Codec
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    codec: Codec,
+    tile: TileSize = "auto",
+    *,
+    bands: Sequence[int] | None = None,
+    scale: tuple[float, float] | Literal["auto"] | None = None,
+    nodata: float | None = None,
+    progress: bool = False,
 ) -> CompressResult:
-    """Read an image file, encode it and write the `.rsic` file atomically."""
-    container = compress_image(read_image(source), codec)
-    size = write_container_file(target, container)
-    return CompressResult(container.width, container.height, size, container.payload_size)
+    """Read an image file tile by tile, encode each tile and write the `.rsic` file atomically.
+
+    `tile`: tile side in px (a multiple of 16, at least 64), 0 for the whole image, "auto" for
+    the default (module doc). TIFF/GeoTIFF sources are read one tile at a time, so memory does
+    not grow with the scene; PNG/JPEG are read whole. `bands`, `scale` and `nodata` map the
+    source samples as `innrsic.geo` documents; the mapping, nodata and georeferencing are
+    stored in the container. `progress` shows a bar over tiles on stderr.
+    """
+    with open_source(source, bands, scale, nodata) as raster:
+        width, height = raster.width, raster.height
+        size = resolve_tile(tile, width, height)
+        metadata = raster.metadata
+        records = size > 0 or metadata.nodata is not None
+        grid = TileGrid(width, height, size, size)
+        with ContainerWriter(
+            target,
+            codec.spec,
+            width,
+            height,
+            size,
+            size,
+            metadata.to_json(),
+            FLAG_TILE_RECORDS if records else 0,
+        ) as writer:
+            for payload in _encode_tiles(raster, grid, codec, records, progress):
+                writer.add(payload)
+    return CompressResult(width, height, writer.file_bytes, writer.payload_bytes, size, len(grid))
+
+
+def _fill_value(metadata: RasterMetadata) -> np.ndarray:
+    """The 8-bit RGB value nodata pixels take before the samples are restored."""
+    if metadata.nodata is None:
+        return np.zeros(3, np.uint8)
+    bands = len(metadata.mapping.bands)
+    samples = np.full((bands, 1, 1), metadata.nodata, np.float64)
+    return metadata.mapping.to_rgb(samples)[0, 0]
+
+
+def _decode_tiles(
+    read_tile: Callable[[int], bytes],
+    grid: TileGrid,
+    records: bool,
+    codec: Codec,
+    indices: Sequence[int],
+    metadata: RasterMetadata,
+    progress: bool = False,
+) -> Iterator[tuple[Window, np.ndarray, np.ndarray | None]]:
+    """Decode tiles `indices`: yield (tile window, HxWx3 uint8, nodata mask or None)."""
+    fill = _fill_value(metadata)
+    batch_size = TILE_BATCH if hasattr(codec, "decode_batch") else 1
+    for batch in _batched(_progress(indices, len(indices), progress, "decompress"), batch_size):
+        tiles = []
+        for index in batch:
+            data = read_tile(index)
+            record = unpack_tile_record(data, index) if records else TileRecord(data)
+            tiles.append((index, grid.window(index), record))
+        decoded = iter(_decode_many(codec, [r.payload for _, _, r in tiles if r.coded]))
+        for index, window, record in tiles:
+            expected = (window.height, window.width, 3)
+            if record.coded:
+                image = next(decoded)
+                if not image.flags.writeable:
+                    image = image.copy()
+                if image.shape != expected:
+                    raise CodecError(
+                        f"tile {index} decoded to {image.shape}, header says {expected}"
+                    )
+            else:
+                image = np.broadcast_to(fill, expected).copy()
+            mask = None
+            if records and metadata.nodata is not None:
+                mask = (
+                    unpack_mask(record.mask, window.height, window.width)
+                    if record.coded
+                    else np.ones(expected[:2], bool)
+                )
+                image[mask] = fill
+            yield window, image, mask
+
+
+def _check_region(region: Window | None, width: int, height: int) -> Window:
+    if region is None:
+        return Window(0, 0, width, height)
+    if not region.within(width, height):
+        raise TilingError(f"region {region} reaches outside the {width}x{height} image")
+    return region
+
+
+def decompress_container(
+    container: Container, codec: Codec | None = None, region: Window | None = None
+) -> np.ndarray:
+    """Decode a container held in memory (or `region` of it) to an HxWx3 uint8 image.
+
+    Nodata pixels come back exactly. For a source that was scaled from another sample type
+    or reduced from one band, this is the 8-bit RGB the codec saw; `decompress_file` to a
+    TIFF restores the source samples.
+    """
+    codec = codec if codec is not None else make_codec(container.codec_spec)
+    metadata = RasterMetadata.from_json(container.metadata)
+    region = _check_region(region, container.width, container.height)
+    grid = container.grid
+    out = np.empty((region.height, region.width, 3), np.uint8)
+    tiles = _decode_tiles(
+        container.payloads.__getitem__,
+        grid,
+        container.tile_records,
+        codec,
+        grid.indices(region),
+        metadata,
+    )
+    for window, image, mask in tiles:
+        part = window.intersection(region)
+        assert part is not None
+        local = part.relative_to(window).slices
+        rgb, part_mask = image[local], None if mask is None else mask[local]
+        if metadata.mapping.identity and len(metadata.mapping.bands) == 3:
+            rgb = restore_samples(rgb, part_mask, metadata).transpose(1, 2, 0)
+        out[part.relative_to(region).slices] = rgb
+    return out
 
 
 def decompress_file(
-    source: str | os.PathLike[str], target: str | os.PathLike[str], codec: Codec | None = None
-) -> np.ndarray:
-    """Read a `.rsic` file, decode it and write the image file atomically; returns the image."""
-    image = decompress_container(read_container_file(source), codec)
-    write_image(target, image)
-    return image
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    codec: Codec | None = None,
+    region: Window | None = None,
+    *,
+    progress: bool = False,
+    tiff_compression: str | None = "deflate",
+) -> DecompressResult:
+    """Decode a `.rsic` file, or only `region` of it, tile by tile into an image file.
+
+    Only the tiles that intersect `region` are read and decoded. A full decode checks the file
+    checksum first (one streaming pass); a region decode of a file with tile records relies on
+    the header checksum and the checksums of the tiles it reads. A .tif/.tiff target is written
+    window by window with georeferencing (moved to the region's corner), nodata, band
+    descriptions and the source sample type restored; PNG/JPEG targets are assembled whole and
+    carry none of those (`DecompressResult.georeference_dropped` says when some was dropped).
+    """
+    with ContainerReader(source) as reader:
+        codec = codec if codec is not None else make_codec(reader.codec_spec)
+        metadata = RasterMetadata.from_json(reader.metadata)
+        full = region is None or (region.width, region.height) == (reader.width, reader.height)
+        region = _check_region(region, reader.width, reader.height)
+        if full or not reader.tile_records:
+            reader.verify()
+        grid = reader.grid
+        indices = grid.indices(region)
+        block = reader.tile_width if reader.tile_width else DEFAULT_TILE // 2
+        with open_sink(
+            target,
+            region.width,
+            region.height,
+            metadata.for_window(region),
+            block,
+            tiff_compression,
+        ) as sink:
+            tiles = _decode_tiles(
+                reader.read_tile, grid, reader.tile_records, codec, indices, metadata, progress
+            )
+            for window, image, mask in tiles:
+                part = window.intersection(region)
+                assert part is not None
+                local = part.relative_to(window).slices
+                sink.write(
+                    part.relative_to(region),
+                    image[local],
+                    None if mask is None else mask[local],
+                )
+    dropped = metadata.georeference is not None and not is_geotiff(target)
+    return DecompressResult(region, len(indices), len(grid), dropped)

@@ -8,23 +8,45 @@ from pathlib import Path
 
 from innrsic.batch import plan_jobs, run_jobs
 from innrsic.codecs import describe_codecs, make_codec
-from innrsic.coding import compress_file, decompress_file
-from innrsic.container import FORMAT_VERSION, SUFFIX, read_container_file
+from innrsic.coding import (
+    DEFAULT_TILE,
+    WHOLE_IMAGE_MAX_SIDE,
+    compress_file,
+    decompress_file,
+    resolve_tile,
+)
+from innrsic.container import FORMAT_VERSION, SUFFIX, ContainerReader
 from innrsic.imageio import IMAGE_SUFFIXES
 from innrsic.metrics.rate import bits_per_pixel
+from innrsic.tiling import Window
 
 COMPRESS_EXAMPLES = """examples:
   innrsic compress scene.png -o scene.rsic --codec jpeg2000:bpp=0.2
   innrsic compress scene.tif -o out/ --codec jpeg:quality=20
   innrsic compress images/ -o bitstreams/ --codec heif:bpp=0.3 --force
+  innrsic compress scene.tif -o scene.rsic --codec jpeg2000:ratio=40 --tile 1024
+  innrsic compress ms.tif -o ms.rsic --codec jpeg:quality=80 --bands 3,2,1 --scale auto
+  innrsic compress dota.png -o dota.rsic --codec jpeg:quality=60 --nodata 0
 
 codec specs are NAME or NAME:KEY=VALUE[,KEY=VALUE]; every codec takes its quality knob
-or a target rate bpp=X (the knob is searched to land at or below X bits per pixel).
+or a target rate bpp=X (the knob is searched to land at or below X bits per pixel; with
+tiles, each tile is searched on its own).
+
+large scenes: give a GeoTIFF/TIFF; it is read, coded and written one tile at a time
+(PNG/JPEG are read whole). CRS, geotransform, nodata and band descriptions are stored and
+written back by `decompress -o out.tif`. Nodata pixels are restored exactly.
+16-bit, float and multispectral rasters need --bands and/or --scale (lossy: 256 levels
+over the range, restored on decode); without them they are refused.
 """
 
 DECOMPRESS_EXAMPLES = """examples:
   innrsic decompress scene.rsic -o scene.png
   innrsic decompress bitstreams/ -o decoded/ --format tif
+  innrsic decompress scene.rsic -o part.tif --region 4096,2048,1024,1024
+
+--region x,y,w,h decodes only the tiles that region touches. A .tif output keeps the
+georeferencing (moved to the region's corner), nodata and the source sample type; PNG and
+JPEG outputs are 8-bit RGB without georeferencing.
 """
 
 INFO_EXAMPLES = """examples:
@@ -47,6 +69,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, required=True, help=".rsic file or directory"
     )
     compress.add_argument("--codec", required=True, help="codec spec, e.g. jpeg2000:bpp=0.2")
+    compress.add_argument(
+        "--tile",
+        type=_tile_size,
+        default="auto",
+        metavar="N",
+        help=f"code in independently decodable NxN tiles (a multiple of 16, >= 64; 0: whole "
+        f"image; default auto: whole up to {WHOLE_IMAGE_MAX_SIDE} px per side, else "
+        f"{DEFAULT_TILE})",
+    )
+    compress.add_argument(
+        "--bands",
+        type=_bands,
+        metavar="B[,G,R]",
+        help="TIFF bands to code, 1-based, in RGB order (one or three), e.g. 3,2,1",
+    )
+    compress.add_argument(
+        "--scale",
+        type=_scale,
+        metavar="MIN,MAX|auto",
+        help="map TIFF samples in MIN..MAX (or the data's range: auto) linearly to 8 bit; "
+        "the range is stored and decode restores it (lossy)",
+    )
+    compress.add_argument(
+        "--nodata",
+        type=float,
+        metavar="V",
+        help="pixels whose bands all equal V are nodata, restored exactly (overrides a "
+        "GeoTIFF's own nodata value; e.g. 0 for the black borders of a PNG scene)",
+    )
     compress.add_argument("--force", action="store_true", help="replace existing output files")
     compress.set_defaults(handler=run_compress)
 
@@ -60,6 +111,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decompress.add_argument("-o", "--output", type=Path, required=True, help="image file or dir")
     decompress.add_argument(
         "--format", default="png", choices=["png", "tif", "jpg"], help="image format in dir mode"
+    )
+    decompress.add_argument(
+        "--region", type=_region, metavar="X,Y,W,H", help="decode only this region (pixels)"
     )
     decompress.add_argument("--force", action="store_true", help="replace existing output files")
     decompress.set_defaults(handler=run_decompress)
@@ -79,9 +133,19 @@ def run_compress(args: argparse.Namespace) -> int:
     codec = make_codec(args.codec)
 
     def compress_one(source: Path, target: Path) -> str:
-        result = compress_file(source, target, codec)
+        result = compress_file(
+            source,
+            target,
+            codec,
+            args.tile,
+            bands=args.bands,
+            scale=args.scale,
+            nodata=args.nodata,
+            progress=True,
+        )
+        tiles = f", {result.tiles} tiles of {result.tile_size}" if result.tile_size else ""
         return (
-            f"{target}: {result.width}x{result.height}, {result.file_bytes} bytes, "
+            f"{target}: {result.width}x{result.height}{tiles}, {result.file_bytes} bytes, "
             f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {codec.spec}"
         )
 
@@ -93,8 +157,14 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def run_decompress(args: argparse.Namespace) -> int:
     def decompress_one(source: Path, target: Path) -> str:
-        image = decompress_file(source, target)
-        return f"{target}: {image.shape[1]}x{image.shape[0]}"
+        result = decompress_file(source, target, region=args.region, progress=True)
+        text = f"{target}: {result.width}x{result.height}"
+        if args.region is not None:
+            text += f" (region {args.region}, {result.tiles_decoded} of "
+            text += f"{result.tiles_total} tiles decoded)"
+        if result.georeference_dropped:
+            text += "; georeferencing not written (write a .tif to keep it)"
+        return text
 
     jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
     report = run_jobs(jobs, decompress_one, "decompress", overwrite=args.force)
@@ -103,7 +173,8 @@ def run_decompress(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    container = read_container_file(args.input)
+    with ContainerReader(args.input) as container:
+        container.verify()
     file_bytes = args.input.stat().st_size
     fields = {
         "file": str(args.input),
@@ -113,7 +184,8 @@ def run_info(args: argparse.Namespace) -> int:
         "height": container.height,
         "tile_width": container.tile_width,
         "tile_height": container.tile_height,
-        "tiles": len(container.payloads),
+        "tiles": len(container.tile_lengths),
+        "tile_records": container.tile_records,
         "file_bytes": file_bytes,
         "payload_bytes": container.payload_size,
         "bpp": bits_per_pixel(file_bytes, container.height, container.width),
@@ -127,6 +199,39 @@ def run_info(args: argparse.Namespace) -> int:
         for key, value in fields.items():
             print(f"{key:14s} {value:.4f}" if isinstance(value, float) else f"{key:14s} {value}")
     return 0
+
+
+def _tile_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return resolve_tile(int(text), 1, 1)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _bands(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of band numbers") from None
+
+
+def _scale(text: str) -> tuple[float, float] | str:
+    if text == "auto":
+        return text
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX or auto") from None
+    return low, high
+
+
+def _region(text: str) -> Window:
+    try:
+        return Window.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _no_inputs(source: Path) -> int:

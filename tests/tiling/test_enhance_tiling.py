@@ -1,0 +1,132 @@
+"""Tiled enhancement: no seams, no dependence on the tile size, files in and out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.transform import Affine
+from torch import nn
+
+from innrsic.enhance import enhance_file, enhance_image, latent_noise
+from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.imageio import read_image
+from innrsic.tiling import BlendGrid, TilingError, Window, seam_ratio
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiles are small ops; on 2 busy cores, 2 threads spend most time waiting on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def net() -> INNEnhancer:
+    """The small random enhancer, made to behave like a trained one where tiling is concerned.
+
+    A fresh `INNEnhancer` has zero output convs (every coupling is the identity), so its
+    output at a pixel depends on that pixel alone and tiling could never show. Here every conv
+    is random (Xavier, gain 0.3), so the output depends on a neighbourhood of tens of pixels,
+    and the colour matrices are set so the output stays close to the input plus texture
+    (``x = y + (mu(y) + z * sigma(y)) / 10`` before the couplings).
+    """
+    torch.manual_seed(0)
+    model = INNEnhancer(EnhancerConfig(blocks=2, growth=8, gaussian_growth=8)).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.xavier_normal_(module.weight, gain=0.3)
+                nn.init.zeros_(module.bias)
+        model.expansion.matrices.copy_(torch.stack([torch.eye(3), 10 * torch.eye(3)]))
+    return model
+
+
+@pytest.fixture(scope="module")
+def crop(shared: Path) -> np.ndarray:
+    return read_image(shared / "data" / "dota" / "P0168.png")[256:768, 512:1280].copy()
+
+
+@pytest.fixture(scope="module")
+def whole(net, crop) -> np.ndarray:
+    return enhance_image(crop, net, seed=3, tile=0)
+
+
+def test_latent_depends_only_on_seed_and_position() -> None:
+    big = latent_noise(Window(0, 0, 200, 150), 3, seed=7)
+    assert np.array_equal(latent_noise(Window(37, 61, 100, 70), 3, seed=7), big[:, 61:131, 37:137])
+    assert not np.array_equal(latent_noise(Window(0, 0, 200, 150), 3, seed=8), big)
+    assert abs(big.mean()) < 0.02 and abs(big.std() - 1) < 0.02
+
+
+def test_tiled_enhancement_has_no_seams(net, crop, whole) -> None:
+    height, width = crop.shape[:2]
+    for tile, overlap in [(128, 16), (192, 32)]:
+        out = enhance_image(crop, net, seed=3, tile=tile, overlap=overlap)
+        xs, ys = BlendGrid(width, height, tile, overlap).seams()
+        assert abs(seam_ratio(out, xs, ys) - 1) < 0.05
+        assert abs(seam_ratio(out, xs, ys) - seam_ratio(whole, xs, ys)) < 0.01
+    # The check can fail: the same tiles without overlap show their edges.
+    naive = enhance_image(crop, net, seed=3, tile=128, overlap=0)
+    assert abs(seam_ratio(naive, *BlendGrid(width, height, 128, 0).seams()) - 1) > 0.05
+
+
+@pytest.mark.slow
+def test_result_does_not_depend_on_the_tile_size(net, crop, whole) -> None:
+    for tile, overlap in [(128, 16), (256, 32)]:
+        diff = np.abs(
+            enhance_image(crop, net, seed=3, tile=tile, overlap=overlap) - whole.astype(int)
+        )
+        assert diff.mean() < 0.05 and diff.max() <= 3
+    naive = np.abs(enhance_image(crop, net, seed=3, tile=128, overlap=0) - whole.astype(int))
+    assert naive.mean() > 0.3
+    assert not np.array_equal(enhance_image(crop, net, seed=4, tile=0), whole)
+
+
+def test_bad_settings_are_refused(net, crop) -> None:
+    with pytest.raises(TilingError, match="twice the overlap"):
+        enhance_image(crop, net, tile=64, overlap=48)
+    with pytest.raises(TilingError, match="even"):
+        enhance_image(crop, net, tile=128, overlap=15)
+
+
+def test_enhance_geotiff_region_with_nodata(net, crop, whole, tmp_path: Path) -> None:
+    image = crop.copy()
+    image[:100, :150] = 0  # nodata corner
+    transform = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4100000.0)
+    source = tmp_path / "in.tif"
+    with rasterio.open(
+        source,
+        "w",
+        driver="GTiff",
+        width=768,
+        height=512,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=transform,
+        nodata=0,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    ) as dataset:
+        dataset.write(image.transpose(2, 0, 1))
+    result = enhance_file(source, tmp_path / "full.tif", net, seed=3, tile=128, overlap=16)
+    assert (result.width, result.height, result.tiles) == (768, 512, 24)
+    region = Window(51, 33, 400, 300)
+    enhance_file(source, tmp_path / "part.tif", net, seed=3, tile=128, overlap=16, region=region)
+    with rasterio.open(tmp_path / "full.tif") as full, rasterio.open(tmp_path / "part.tif") as part:
+        assert full.transform == transform and full.nodata == 0 and full.crs.to_epsg() == 32633
+        assert part.transform == transform @ Affine.translation(51, 33)
+        enhanced, piece = full.read().transpose(1, 2, 0), part.read().transpose(1, 2, 0)
+    black = np.all(image == 0, axis=2)
+    assert np.array_equal(np.all(enhanced == 0, axis=2), black)  # nodata exact, both ways
+    valid = ~black
+    assert np.abs(enhanced.astype(int) - whole)[valid].mean() < 3
+    inner = np.abs(piece.astype(int) - enhanced[region.slices])[64:-64, 64:-64]
+    assert inner.mean() < 0.05

@@ -1,0 +1,185 @@
+"""Tiled coding of a real DOTA scene: full and region decodes, per-tile rate search, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from innrsic.codecs import make_codec
+from innrsic.coding import compress_file, compress_image, decompress_container, decompress_file
+from innrsic.container import ContainerReader, unpack_tile_record
+from innrsic.imageio import read_image
+from innrsic.tiling import TileGrid, TilingError, Window
+
+
+class CountingCodec:
+    """Wraps a codec and records every payload it decodes."""
+
+    def __init__(self, spec: str) -> None:
+        self.inner = make_codec(spec)
+        self.spec = self.inner.spec
+        self.decoded: list[bytes] = []
+
+    def encode(self, image: np.ndarray) -> bytes:
+        return self.inner.encode(image)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        self.decoded.append(data)
+        return self.inner.decode(data)
+
+
+class BatchingCodec(CountingCodec):
+    """A codec with the optional batch methods, recording the batch sizes."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(spec)
+        self.batches: list[int] = []
+
+    def encode_batch(self, images: list[np.ndarray]) -> list[bytes]:
+        self.batches.append(len(images))
+        return [self.inner.encode(image) for image in images]
+
+    def decode_batch(self, payloads: list[bytes]) -> list[np.ndarray]:
+        self.batches.append(len(payloads))
+        return [self.decode(p) for p in payloads]
+
+
+@pytest.fixture(scope="module")
+def p0168(shared: Path) -> Path:
+    path = shared / "data" / "dota" / "P0168.png"
+    assert path.is_file(), f"missing {path}"
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiled(p0168: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """P0168 coded in 512 px tiles, and its full decode."""
+    folder = tmp_path_factory.mktemp("tiled")
+    stream = folder / "p0168.rsic"
+    result = compress_file(p0168, stream, make_codec("jpeg:quality=60"), tile=512)
+    assert (result.width, result.height, result.tiles, result.tile_size) == (2304, 1792, 20, 512)
+    assert result.file_bytes == stream.stat().st_size
+    decoded = decompress_file(stream, folder / "full.png")
+    assert (decoded.width, decoded.height, decoded.tiles_decoded) == (2304, 1792, 20)
+    return stream, read_image(folder / "full.png")
+
+
+def test_full_decode_is_close_to_the_source(p0168: Path, tiled) -> None:
+    _, full = tiled
+    source = read_image(p0168)
+    assert full.shape == source.shape
+    mse = np.mean((full.astype(float) - source) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 30
+
+
+@pytest.mark.parametrize(
+    ("region", "tiles"),
+    [
+        (Window(700, 300, 600, 500), [1, 2, 6, 7]),  # across four tiles
+        (Window(1030, 1100, 100, 60), [12]),  # inside one tile
+        (Window(2048, 1600, 256, 192), [19]),  # the clipped corner tile
+        (Window(0, 0, 2304, 1792), list(range(20))),
+    ],
+)
+def test_region_decode_equals_the_full_decode_and_reads_only_its_tiles(
+    tiled, tmp_path: Path, region: Window, tiles: list[int]
+) -> None:
+    stream, full = tiled
+    codec = CountingCodec("jpeg:quality=60")
+    result = decompress_file(stream, tmp_path / "part.png", codec, region)
+    assert (result.tiles_decoded, result.tiles_total) == (len(tiles), 20)
+    part = read_image(tmp_path / "part.png")
+    assert np.array_equal(part, full[region.slices])
+    with ContainerReader(stream) as reader:
+        expected = [unpack_tile_record(reader.read_tile(i)).payload for i in tiles]
+    assert codec.decoded == expected
+    assert TileGrid(2304, 1792, 512, 512).indices(region) == tiles
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_region_decode_to_geotiff_and_in_memory_agree(tiled, tmp_path: Path) -> None:
+    import rasterio
+
+    stream, full = tiled
+    region = Window(511, 513, 700, 300)
+    decompress_file(stream, tmp_path / "part.tif", region=region)
+    with rasterio.open(tmp_path / "part.tif") as dataset:
+        assert (dataset.width, dataset.height, dataset.count) == (700, 300, 3)
+        assert np.array_equal(dataset.read().transpose(1, 2, 0), full[region.slices])
+    container = compress_image(full, make_codec("jpeg:quality=60"), tile=512)
+    assert container.grid == TileGrid(2304, 1792, 512, 512)
+    assert decompress_container(container, region=region).shape == (300, 700, 3)
+
+
+def test_region_outside_the_image_is_refused(tiled, tmp_path: Path) -> None:
+    stream, _ = tiled
+    with pytest.raises(TilingError, match="outside"):
+        decompress_file(stream, tmp_path / "x.png", region=Window(2300, 0, 10, 10))
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_rate_target_is_searched_per_tile(p0168: Path, tmp_path: Path) -> None:
+    image = read_image(p0168)[:1024, :1536]
+    container = compress_image(image, make_codec("jpeg:bpp=0.6"), tile=512)
+    sizes = [len(unpack_tile_record(p).payload) for p in container.payloads]
+    assert len(sizes) == 6
+    for size, window in zip(sizes, container.grid, strict=True):
+        assert size * 8 <= 0.6 * window.width * window.height
+        assert size * 8 > 0.4 * window.width * window.height  # searched, not just small
+    whole = decompress_container(container)
+    assert whole.shape == image.shape
+
+
+def test_batching_codec_gets_several_tiles_per_call(p0168: Path) -> None:
+    image = read_image(p0168)[:768, :1280]
+    codec = BatchingCodec("jpeg:quality=50")
+    container = compress_image(image, codec, tile=256)
+    assert codec.batches == [8, 7]
+    plain = compress_image(image, make_codec("jpeg:quality=50"), tile=256)
+    assert container.payloads == plain.payloads
+    codec.batches.clear()
+    assert np.array_equal(decompress_container(container, codec), decompress_container(plain))
+    assert codec.batches == [8, 7]
+
+
+def test_tile_size_rules() -> None:
+    from innrsic.coding import resolve_tile
+
+    assert resolve_tile("auto", 4096, 300) == 0
+    assert resolve_tile("auto", 4097, 300) == 1024
+    assert resolve_tile(0, 20000, 20000) == 0
+    for bad in (100, 32, -16):
+        with pytest.raises(TilingError, match="multiple of 16"):
+            resolve_tile(bad, 1000, 1000)
+
+
+def run(cli: list[str], *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_tile_and_region(cli, p0168: Path, tiled, tmp_path: Path) -> None:
+    _, full = tiled
+    stream = tmp_path / "a.rsic"
+    result = run(
+        cli, "compress", p0168, "-o", stream, "--codec", "jpeg:quality=60", "--tile", "512"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "20 tiles of 512" in result.stdout
+    result = run(cli, "decompress", stream, "-o", tmp_path / "r.png", "--region", "700,300,600,500")
+    assert result.returncode == 0, result.stderr
+    assert "4 of 20 tiles decoded" in result.stdout
+    assert np.array_equal(read_image(tmp_path / "r.png"), full[300:800, 700:1300])
+
+    result = run(cli, "decompress", stream, "-o", tmp_path / "bad.png", "--region", "1,2,3")
+    assert result.returncode == 2 and "x,y,w,h" in result.stderr
+    result = run(cli, "decompress", stream, "-o", tmp_path / "out.png", "--region", "2300,0,10,10")
+    assert result.returncode == 1 and "outside" in result.stderr
+    result = run(
+        cli, "compress", p0168, "-o", tmp_path / "b.rsic", "--codec", "jpeg", "--tile", "100"
+    )
+    assert result.returncode == 2 and "multiple of 16" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "r.png"]
