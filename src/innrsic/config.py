@@ -207,6 +207,202 @@ class EnhancerTrainingConfig:
 
 
 # --------------------------------------------------------------------------------------------
+# Schema: learned-codec training (ELIC as the paper uses it; CompressAI's recipe where it is
+# silent)
+# --------------------------------------------------------------------------------------------
+
+PUBLISHED_ELIC_LAMBDAS = (0.0004, 0.0008, 0.0016, 0.0032, 0.01, 0.045)
+ELIC_GROUPS_HEAD = (16, 16, 32, 64)  # ELIC's uneven groups; the last one takes M - 128
+
+
+@dataclass
+class CodecModelConfig:
+    """A CompressAI architecture by name and its size; the defaults are ELIC as published.
+
+    `arch` is a learned codec name (`elic`, `bmshj2018-hyperprior`, `mbt2018-mean`, ...; see
+    `innrsic.codecs.learned`). `N` and `M` are CompressAI's constructor arguments (main and
+    latent channels). `groups` (ELIC only) splits the M latent channels; empty means ELIC's
+    16, 16, 32, 64, M - 128. cheng2020 models have N latent channels, so their M must equal N.
+    """
+
+    arch: str = "elic"
+    N: int = 192
+    M: int = 320
+    groups: list[int] = field(default_factory=list)
+
+    def validate(self, where: str) -> None:
+        from innrsic.codecs.learned import ARCH_IDS  # torch-free
+
+        if self.arch not in ARCH_IDS:
+            raise ConfigError(f"{where}.arch must be one of {', '.join(ARCH_IDS)}, got "
+                              f"{self.arch!r}")
+        _positive(where, N=self.N, M=self.M)
+        if self.arch == "elic":
+            groups = self.resolved_groups()
+            if not groups:
+                raise ConfigError(f"{where}.groups must be given when M <= {sum(ELIC_GROUPS_HEAD)} "
+                                  f"(ELIC's default split needs more channels), got M={self.M}")
+            if any(g <= 0 for g in groups) or sum(groups) != self.M:
+                raise ConfigError(f"{where}.groups must be positive and sum to M={self.M}, got "
+                                  f"{groups}")
+        elif self.groups:
+            raise ConfigError(f"{where}.groups applies to elic only, not {self.arch}")
+        if self.arch.startswith("cheng2020") and self.M != self.N:
+            raise ConfigError(f"{where}: {self.arch} has N latent channels; set M={self.N} "
+                              f"(got M={self.M})")
+
+    def resolved_groups(self) -> list[int]:
+        """ELIC's channel groups: as configured, else the published split (empty if M too small)."""
+        if self.groups:
+            return list(self.groups)
+        rest = self.M - sum(ELIC_GROUPS_HEAD)
+        return [*ELIC_GROUPS_HEAD, rest] if rest > 0 else []
+
+    def constructor_args(self) -> dict[str, Any]:
+        """Keyword arguments of the CompressAI class."""
+        if self.arch == "elic":
+            return {"N": self.N, "M": self.M, "groups": self.resolved_groups()}
+        if self.arch.startswith("cheng2020"):
+            return {"N": self.N}
+        return {"N": self.N, "M": self.M}
+
+    @property
+    def pad_multiple(self) -> int:
+        """Training crops must be multiples of this (the networks' total downsampling)."""
+        return 16 if self.arch.startswith("bmshj2018-factorized") else 64
+
+
+@dataclass
+class ImageDataConfig:
+    """Ground-truth images for learned-codec training and validation.
+
+    Entries of `train` and `val` are split names (``ucmerced-train``, ``ucmerced-test``,
+    ``dota-test``; see `innrsic.data.splits`), found in `root` (the shared data folder; empty
+    means ``$INNRSIC_DATA_ROOT``), or folders of images (relative ones resolve against `root`
+    when it is set, else the current directory). An empty `val` disables validation. Training
+    images smaller than `crop_size` on a side are skipped (a few UC Merced images are).
+    """
+
+    train: list[str] = field(default_factory=lambda: ["ucmerced-train"])
+    val: str = "ucmerced-test"
+    root: str = ""
+    crop_size: int = 256
+    workers: int = 4
+
+    def validate(self, where: str) -> None:
+        if not self.train:
+            raise ConfigError(f"{where}.train is required: split names or image folders")
+        _positive(where, crop_size=self.crop_size)
+        if self.workers < 0:
+            raise ConfigError(f"{where}.workers must be >= 0, got {self.workers}")
+
+    def data_root(self) -> str | None:
+        """The shared data folder for split names: `root`, else ``$INNRSIC_DATA_ROOT``."""
+        return self.root or os.environ.get("INNRSIC_DATA_ROOT") or None
+
+    def resolve(self, directory: str) -> Path:
+        """An image folder from this section, made absolute (see the class doc)."""
+        path = Path(directory).expanduser()
+        if not path.is_absolute() and self.root:
+            path = Path(self.root).expanduser() / path
+        return path.resolve()
+
+
+@dataclass
+class CodecLossConfig:
+    """``lmbda * 255^2 * MSE + bpp`` (CompressAI's RateDistortionLoss; MSE on [0, 1] images,
+    bpp from the likelihoods). `lmbda` has no default: the paper's rate points are
+    0.0004, 0.0008, 0.0016, 0.0032, 0.01 and 0.045, one model each."""
+
+    lmbda: float = 0.0
+
+    def validate(self, where: str) -> None:
+        if self.lmbda <= 0:
+            raise ConfigError(
+                f"{where}.lmbda is required and must be > 0 (the paper's rate points: "
+                f"{', '.join(map(str, PUBLISHED_ELIC_LAMBDAS))}), got {self.lmbda}"
+            )
+
+
+@dataclass
+class CodecOptimConfig:
+    """Adam on the network, a second Adam on the entropy bottleneck's ``quantiles`` (the
+    auxiliary loss), gradient-norm clipping, and MultiStepLR on the main learning rate.
+
+    The paper does not publish ELIC's optimisation; these defaults follow CompressAI's
+    ``examples/train.py`` (Adam lr 1e-4, auxiliary lr 1e-3, clip 1.0) and its model-zoo notes
+    (lr 1e-4 for the first 1-2M steps, then halved when the loss plateaus; 4-5M steps): the
+    plateaus are stood in for by fixed halvings at 2M, 3M and 3.5M of 4M steps.
+    """
+
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    milestones: list[int] = field(default_factory=lambda: [2_000_000, 3_000_000, 3_500_000])
+    gamma: float = 0.5
+    grad_clip: float = 1.0
+
+    def validate(self, where: str) -> None:
+        _positive(where, lr=self.lr, aux_lr=self.aux_lr, gamma=self.gamma)
+        _non_negative(where, grad_clip=self.grad_clip)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"{where}.betas must be two numbers in [0, 1), got {self.betas}")
+        if list(self.milestones) != sorted(set(self.milestones)) or any(
+            m <= 0 for m in self.milestones
+        ):
+            raise ConfigError(
+                f"{where}.milestones must be strictly increasing positive steps, got "
+                f"{self.milestones}"
+            )
+
+
+@dataclass
+class CodecTrainLoopConfig(TrainLoopConfig):
+    """The loop for codecs: 4M steps (CompressAI's model zoo: 4-5M) of batch 16 (16 or 32)."""
+
+    steps: int = 4_000_000
+
+
+@dataclass
+class CodecValidationConfig:
+    """Validation on `data.val` through the real codec: bpp from the entropy-coded bytes,
+    PSNR of the image decoded from them, and the likelihood-estimated bpp beside it.
+
+    `max_images` > 0 validates on that many images spread evenly over the sorted set (the
+    default, 21, is about one per UC Merced class: entropy coding runs on one CPU thread for
+    bit-exact decoding, a few seconds per 256x256 image for the full ELIC); 0 uses them all.
+    """
+
+    every: int = 5_000
+    max_images: int = 21
+
+    def validate(self, where: str) -> None:
+        _positive(where, every=self.every)
+        _non_negative(where, max_images=self.max_images)
+
+
+@dataclass
+class CodecTrainingConfig:
+    """Everything `innrsic train codec` needs. `run_dir` receives all outputs."""
+
+    run_dir: str = "runs/codec"
+    model: CodecModelConfig = field(default_factory=CodecModelConfig)
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    loss: CodecLossConfig = field(default_factory=CodecLossConfig)
+    optim: CodecOptimConfig = field(default_factory=CodecOptimConfig)
+    train: CodecTrainLoopConfig = field(default_factory=CodecTrainLoopConfig)
+    val: CodecValidationConfig = field(default_factory=CodecValidationConfig)
+
+    def validate(self, where: str) -> None:
+        if not self.run_dir:
+            raise ConfigError("run_dir must not be empty")
+        multiple = self.model.pad_multiple
+        if self.data.crop_size % multiple:
+            raise ConfigError(f"data.crop_size must be a multiple of {multiple} for "
+                              f"{self.model.arch}, got {self.data.crop_size}")
+
+
+# --------------------------------------------------------------------------------------------
 # Loading machinery (works for any dataclass schema)
 # --------------------------------------------------------------------------------------------
 

@@ -6,8 +6,6 @@ import argparse
 import os
 from pathlib import Path
 
-from innrsic.demo import DEFAULT_RATES, run_demo
-
 EXAMPLES = """examples:
   innrsic demo --data ../shared/data --out demo-output
   innrsic demo --data my_images/ --out report/ --rates 0.2 0.4 0.8 --limit 10
@@ -28,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, help="data folder (see below)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
     parser.add_argument(
-        "--rates", type=float, nargs="+", default=list(DEFAULT_RATES), help="target bpp values"
+        "--rates", type=float, nargs="+", help="target bpp values (default: 0.25 0.5 1.0)"
     )
     parser.add_argument("--per-class", type=int, default=1, help="UC-M test images per class")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images")
@@ -39,8 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from innrsic.demo import DEFAULT_RATES, run_demo  # torch-heavy: only when the command runs
+
     rows = run_demo(
-        args.data, args.out, tuple(args.rates), args.per_class, args.limit, workers=args.workers
+        args.data,
+        args.out,
+        tuple(args.rates or DEFAULT_RATES),
+        args.per_class,
+        args.limit,
+        workers=args.workers,
     )
     failed = sum(1 for row in rows if str(row["status"]).startswith("failed"))
     unreachable = sum(1 for row in rows if str(row["status"]).startswith("unreachable"))

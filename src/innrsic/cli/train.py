@@ -1,11 +1,13 @@
-"""`innrsic train enhancer`: train the INN-RSIC enhancer from a YAML config."""
+"""`innrsic train enhancer|codec`: train the INN-RSIC enhancer or a learned codec from YAML."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable
 from pathlib import Path
 
-EXAMPLES = """examples:
+ENHANCER_EXAMPLES = """examples:
   innrsic train enhancer --config configs/enhancer/quick.yaml --set data.root=/tmp/pairs
   innrsic train enhancer --config configs/enhancer/jpeg2000_bpp0.1.yaml \\
       --set loss.feature_backbone=squeeze --set train.steps=20000 --run-dir runs/j2k-0.1
@@ -23,51 +25,131 @@ val.lpips_weights / loss.feature_weights). Outputs go to run_dir: checkpoints/, 
 train_log.csv, best.safetensors, final.safetensors, tensorboard/.
 """
 
+CODEC_EXAMPLES = """examples:
+  innrsic train codec --config configs/codec/quick.yaml --set data.root=../shared/data
+  innrsic train codec --config configs/codec/elic_0.0008.yaml --run-dir runs/elic-0.0008
+  innrsic train codec --config configs/codec/elic_0.0008.yaml --resume
+  torchrun --nproc_per_node=4 -m innrsic.train codec --config configs/codec/elic_0.0008.yaml
+
+Split names in data.train / data.val (ucmerced-train, ucmerced-test, dota-test) are found in
+data.root or $INNRSIC_DATA_ROOT; other entries are image folders. Loss: lambda * 255^2 * MSE +
+bpp, with CompressAI's auxiliary loss on a second optimizer. Validation codes real bitstreams
+(val/bpp_actual from the bytes, val/psnr of the decoded image, val/bpp_estimated from the
+likelihoods); the lowest val/rd_loss picks best.safetensors. Outputs go to run_dir:
+checkpoints/, metrics.csv, train_log.csv, best.safetensors, final.safetensors, tensorboard/.
+The weights files work as codecs directly:
+  innrsic compress image.png -o image.rsic --codec elic:weights=RUN/best.safetensors
+or, copied to $INNRSIC_MODEL_DIR as elic-lambda<X>.safetensors, as --codec elic:lambda=<X>.
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the train command (target: enhancer)."""
+    """Add the train command (targets: enhancer, codec)."""
     parser = subparsers.add_parser(
         "train",
-        help="train a model (the INN-RSIC enhancer) from a YAML config",
-        description="Train a model. Targets: enhancer.",
-        epilog=EXAMPLES,
+        help="train a model (the INN-RSIC enhancer or a learned codec) from a YAML config",
+        description="Train a model. Targets: enhancer, codec.",
+        epilog=ENHANCER_EXAMPLES + "\n" + CODEC_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
-    enhancer = targets.add_parser(
+    _add_target(
+        targets,
         "enhancer",
-        help="train the invertible enhancer on (ground truth, decoded) pairs",
-        epilog=EXAMPLES,
+        "train the invertible enhancer on (ground truth, decoded) pairs",
+        ENHANCER_EXAMPLES,
+        run_enhancer,
+    )
+    _add_target(
+        targets,
+        "codec",
+        "train a learned codec (ELIC or another CompressAI model) on images",
+        CODEC_EXAMPLES,
+        run_codec,
+    )
+
+
+def _add_target(
+    targets: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    examples: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> None:
+    parser = targets.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    enhancer.add_argument("--config", type=Path, required=True, help="YAML config file")
-    enhancer.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--config", type=Path, required=True, help="YAML config file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config field, e.g. train.steps=1000 (repeatable)",
     )
-    enhancer.add_argument("--run-dir", help="output directory (same as --set run_dir=DIR)")
-    enhancer.add_argument(
+    parser.add_argument("--run-dir", help="output directory (same as --set run_dir=DIR)")
+    parser.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in run_dir"
     )
-    enhancer.add_argument(
+    parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
-    enhancer.set_defaults(handler=run_enhancer)
+    parser.set_defaults(handler=handler)
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.run_dir:
+        overrides.append(f"run_dir={args.run_dir}")
+    return overrides
 
 
 def run_enhancer(args: argparse.Namespace) -> int:
     from innrsic.config import config_to_yaml
     from innrsic.train import load_enhancer_config, train_enhancer
 
-    overrides = list(args.overrides)
-    if args.run_dir:
-        overrides.append(f"run_dir={args.run_dir}")
-    config = load_enhancer_config(args.config, overrides)
+    config = load_enhancer_config(args.config, _overrides(args))
     if args.print_config:
         print(config_to_yaml(config), end="")
         return 0
     result = train_enhancer(config, resume=args.resume)
-    best = (f", best {config.val.metric} {result.best_value:.4f} at step {result.best_step}"
-            if result.best_value is not None else "")
+    best = (
+        f", best {config.val.metric} {result.best_value:.4f} at step {result.best_step}"
+        if result.best_value is not None
+        else ""
+    )
     print(f"trained to step {result.step} in {result.run_dir}{best}")
+    return 0
+
+
+def run_codec(args: argparse.Namespace) -> int:
+    from innrsic.config import config_to_yaml
+    from innrsic.train.codec import load_codec_config, train_codec
+
+    config = load_codec_config(args.config, _overrides(args))
+    if args.print_config:
+        print(config_to_yaml(config), end="")
+        return 0
+    result = train_codec(config, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports (and alone knows best)
+        return 0
+    best = (
+        f", best val/rd_loss {result.best_value:.4f} at step {result.best_step}"
+        if result.best_value is not None
+        else ""
+    )
+    print(f"trained to step {result.step} in {result.run_dir}{best}")
+    weights = result.run_dir / (
+        "best.safetensors" if result.best_value is not None else "final.safetensors"
+    )
+    if weights.is_file():
+        print(
+            f"use it: innrsic compress IMAGE -o OUT.rsic --codec "
+            f"{config.model.arch}:weights={weights}"
+        )
     return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from innrsic.enhancer import convert_original_checkpoint
-
 EXAMPLES = """examples:
   innrsic convert-checkpoint 0.0008_G.pth -o enhancer-elic-0.0008.safetensors
   innrsic convert-checkpoint 0.0008_G.pth -o enhancer.safetensors --half
@@ -34,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from innrsic.enhancer import convert_original_checkpoint  # imports torch
+
     if args.output.exists() and not args.force:
         print(f"{args.output} exists (use --force to replace it)")
         return 1

@@ -9,7 +9,7 @@ data, loss, optimizers, validation and how its weights are exported. The enhance
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -38,11 +38,33 @@ class ValidationResult:
 
 
 @dataclass
+class AuxiliaryObjective:
+    """A loss of the parameters alone, minimised by its own optimizer after each main step.
+
+    CompressAI's ``aux_loss()`` is one: it fits the entropy bottleneck's ``quantiles``, which
+    the rate-distortion loss does not train, so that ``update()`` tabulates the right range.
+    Only the optimizer's own parameters receive its gradients (the loss also depends on
+    others, which it must not move).
+    """
+
+    name: str  # logged as a training term
+    loss: Callable[[], torch.Tensor]
+    optimizer: torch.optim.Optimizer
+
+
+@dataclass
 class Optimization:
-    """Optimizers and their LR schedulers (stepped once per training step)."""
+    """Optimizers and their LR schedulers (stepped once per training step), and auxiliary
+    objectives stepped after the main optimizers."""
 
     optimizers: list[torch.optim.Optimizer]
     schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    auxiliary: list[AuxiliaryObjective] = field(default_factory=list)
+
+    @property
+    def all_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer a checkpoint holds: the main ones, then the auxiliary ones."""
+        return [*self.optimizers, *(objective.optimizer for objective in self.auxiliary)]
 
 
 class Recipe(Protocol):

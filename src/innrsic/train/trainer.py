@@ -46,7 +46,7 @@ from innrsic.train.checkpoint import (
     set_rng_state,
 )
 from innrsic.train.logs import TableLog, TensorBoard
-from innrsic.train.recipe import Recipe
+from innrsic.train.recipe import AuxiliaryObjective, Recipe
 
 log = logging.getLogger("innrsic.train")
 
@@ -177,7 +177,7 @@ class Trainer:
             checkpoint = load_checkpoint(resume_from)
             self._check_resume_config(checkpoint.get("config", {}), resume_from)
             model.load_state_dict(checkpoint["model"])
-            for optimizer, state in zip(optimization.optimizers, checkpoint["optimizers"],
+            for optimizer, state in zip(optimization.all_optimizers, checkpoint["optimizers"],
                                         strict=True):
                 optimizer.load_state_dict(state)
             for scheduler, state in zip(optimization.schedulers, checkpoint["schedulers"],
@@ -226,7 +226,7 @@ class Trainer:
             payload = {
                 "step": at_step,
                 "model": model.state_dict(),
-                "optimizers": [o.state_dict() for o in optimization.optimizers],
+                "optimizers": [o.state_dict() for o in optimization.all_optimizers],
                 "schedulers": [s.state_dict() for s in optimization.schedulers],
                 "rng": rng_state(),
                 "best_value": best_value,
@@ -256,11 +256,14 @@ class Trainer:
                     grad_norm = float(torch.nn.utils.clip_grad_norm_(clip_params, recipe.grad_clip))
                 for optimizer in optimization.optimizers:
                     optimizer.step()
+                terms = dict(out.terms)
+                for objective in optimization.auxiliary:
+                    terms[objective.name] = _auxiliary_step(objective)
                 for scheduler in optimization.schedulers:
                     scheduler.step()
                 step += 1
                 window_steps += 1
-                for name, value in out.terms.items():
+                for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value
                 sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
 
@@ -326,6 +329,24 @@ class Trainer:
                 f"{path} was made with a different config ({', '.join(changed)} changed); "
                 "resume with the original settings or start a new run directory"
             )
+
+
+def _auxiliary_step(objective: AuxiliaryObjective) -> float:
+    """One step of `objective`'s optimizer on its loss; returns the loss before the step.
+
+    Gradients go to the optimizer's parameters only (``autograd.grad``, not ``backward``), so
+    the other parameters the loss depends on keep their main-loss gradients untouched and DDP's
+    gradient hooks do not fire. The loss depends on parameters alone, which every rank holds
+    identically, so every rank takes the same step without communicating.
+    """
+    params = [p for group in objective.optimizer.param_groups for p in group["params"]]
+    objective.optimizer.zero_grad(set_to_none=True)
+    loss = objective.loss()
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    for param, grad in zip(params, grads, strict=True):
+        param.grad = grad
+    objective.optimizer.step()
+    return float(loss.detach())
 
 
 def _mean_over_ranks(values: dict[str, float], ctx: DistributedContext) -> dict[str, float]:
