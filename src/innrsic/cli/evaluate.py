@@ -39,30 +39,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", help="split name or image folder (see below)")
     parser.add_argument(
-        "--data-root", type=Path, default=None,
+        "--data-root",
+        type=Path,
+        default=None,
         help="shared data folder for split names (default: $INNRSIC_DATA_ROOT)",
     )
-    parser.add_argument("--codec", nargs="+", default=[], metavar="SPEC",
-                        help="codec specs, e.g. jpeg2000:bpp=0.2 heif:bpp=0.2")
-    parser.add_argument("--enhancer", nargs="+", type=Path, default=[], metavar="W",
-                        help="enhancer weights files (.safetensors)")
-    parser.add_argument("--temperature", nargs="+", type=float, default=[0.0, 1.0],
-                        metavar="T", help="sampling temperatures of the enhancer (default 0 1)")
+    parser.add_argument(
+        "--codec",
+        nargs="+",
+        default=[],
+        metavar="SPEC",
+        help="codec specs, e.g. jpeg2000:bpp=0.2 heif:bpp=0.2",
+    )
+    parser.add_argument(
+        "--enhancer",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="W",
+        help="enhancer weights files (.safetensors)",
+    )
+    parser.add_argument(
+        "--temperature",
+        nargs="+",
+        type=float,
+        default=[0.0, 1.0],
+        metavar="T",
+        help="sampling temperatures of the enhancer (default 0 1)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output and cache folder")
-    parser.add_argument("--anchor", default=None,
-                        help="codec family (or a spec of it) the BD deltas are against "
-                             "(default: the last --anchor given for OUT, else the first family)")
-    parser.add_argument("--shard", default=None, metavar="i/n",
-                        help="process images[i::n] (default: torchrun's RANK/WORLD_SIZE, or all)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the enhancer's latent draws (per image: hash of seed, name)")
-    parser.add_argument("--weights-dir", type=Path, default=None,
-                        help="folder of metric weights (default: $INNRSIC_WEIGHTS_DIR)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="only merge the row files under OUT and rebuild the report")
+    parser.add_argument(
+        "--anchor",
+        default=None,
+        help="codec family (or a spec of it) the BD deltas are against "
+        "(default: the last --anchor given for OUT, else the first family)",
+    )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="i/n",
+        help="process images[i::n] (default: torchrun's RANK/WORLD_SIZE, or all)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the enhancer's latent draws (per image: hash of seed, name)",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=None,
+        help="folder of metric weights (default: $INNRSIC_WEIGHTS_DIR)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only merge the row files under OUT and rebuild the report",
+    )
     parser.add_argument("--device", default="cpu", help="torch device for enhancers (cpu)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per process (default 1; use shards for parallelism)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per process (default 1; use shards for parallelism)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -75,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.report_only:
         report = build_report(args.out, anchor=args.anchor, weights_dir=args.weights_dir)
-        print(f"wrote {args.out / 'index.html'}: {report.rows} rows, {report.combinations} "
-              f"combinations, BD anchor {report.anchor}")
+        print(
+            f"wrote {args.out / 'index.html'}: {report.rows} rows, {report.combinations} "
+            f"combinations, BD anchor {report.anchor}"
+        )
         return 0
     if not args.data or not args.codec:
         raise ConfigError("--data and --codec are required (unless --report-only)")
@@ -108,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
     if result.report_written:
         print(f"wrote {args.out / 'index.html'}")
     else:
-        print(f"report not written: {result.missing_rows} rows of other shards missing; the "
-              f"shard completing the grid writes it, or run --report-only")
+        print(
+            f"report not written: {result.missing_rows} rows of other shards missing; the "
+            f"shard completing the grid writes it, or run --report-only"
+        )
     return 0 if result.ok else 1
 
 

@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="split name or image folder (see below)")
     parser.add_argument("--out", type=Path, required=True, help="pairs directory to fill")
     parser.add_argument(
-        "--data-root", type=Path, default=None,
+        "--data-root",
+        type=Path,
+        default=None,
         help="shared data folder for split names (default: $INNRSIC_DATA_ROOT)",
     )
     parser.add_argument(
