@@ -36,8 +36,10 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -279,3 +281,32 @@ class _MaskCache:
         if self._mask is None or self._window is None:
             return None
         return self._mask[part.relative_to(self._window).slices]
+
+
+def decompress_enhanced(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    net: INNEnhancer,
+    temperature: float = 1.0,
+    seed: int = 0,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    *,
+    region: Window | None = None,
+    progress: bool = False,
+) -> EnhanceResult:
+    """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
+
+    The decoded image goes through a temporary GeoTIFF beside `target` (so large scenes stay
+    in bounded memory and georeferencing is kept); only the enhanced image is left behind.
+    """
+    from innrsic.coding import decompress_file
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".innrsic-", dir=target.parent) as scratch:
+        decoded = Path(scratch) / "decoded.tif"
+        decompress_file(source, decoded, region=region, progress=progress)
+        return enhance_file(
+            decoded, target, net, temperature, seed, tile, overlap, progress=progress
+        )

@@ -17,6 +17,7 @@ from innrsic.errors import InnrsicError
 
 COMMAND_MODULES = (
     "innrsic.cli.coding",
+    "innrsic.cli.enhance",
     "innrsic.cli.demo",
     "innrsic.cli.pairs",
     "innrsic.cli.train",
@@ -29,6 +30,8 @@ EPILOG = """examples:
   innrsic compress images/ -o bitstreams/ --codec heif:quality=30
   innrsic decompress scene.rsic -o scene.png
   innrsic info scene.rsic --json
+  innrsic enhance decoded.png -o enhanced.png --weights enhancer.safetensors --seed 1
+  innrsic decompress scene.rsic -o scene.png --enhance enhancer.safetensors
   innrsic demo --data ../shared/data --out demo-output
 run `innrsic COMMAND --help` for each command's options and examples."""
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from innrsic.batch import plan_jobs, run_jobs
+from innrsic.cli.enhance import add_enhancer_options, load_enhancer
 from innrsic.codecs import describe_codecs, make_codec
 from innrsic.coding import (
     DEFAULT_TILE,
@@ -40,6 +41,7 @@ over the range, restored on decode); without them they are refused.
 """
 
 DECOMPRESS_EXAMPLES = """examples:
+  innrsic decompress scene.rsic -o scene.png --enhance enhancer.safetensors --temperature 0.5
   innrsic decompress scene.rsic -o scene.png
   innrsic decompress bitstreams/ -o decoded/ --format tif
   innrsic decompress scene.rsic -o part.tif --region 4096,2048,1024,1024
@@ -116,6 +118,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--region", type=_region, metavar="X,Y,W,H", help="decode only this region (pixels)"
     )
     decompress.add_argument("--force", action="store_true", help="replace existing output files")
+    decompress.add_argument(
+        "--enhance",
+        type=Path,
+        metavar="WEIGHTS",
+        help="enhance the decoded image with these INN-RSIC enhancer weights (.safetensors)",
+    )
+    add_enhancer_options(decompress, "--enhance")
     decompress.set_defaults(handler=run_decompress)
 
     info = subparsers.add_parser(
@@ -156,6 +165,9 @@ def run_compress(args: argparse.Namespace) -> int:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
+    if args.enhance is not None:
+        return _run_decompress_enhanced(args)
+
     def decompress_one(source: Path, target: Path) -> str:
         result = decompress_file(source, target, region=args.region, progress=True)
         text = f"{target}: {result.width}x{result.height}"
@@ -169,6 +181,31 @@ def run_decompress(args: argparse.Namespace) -> int:
     jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
     report = run_jobs(jobs, decompress_one, "decompress", overwrite=args.force)
     report.print_summary("decompressed")
+    return report.exit_code if jobs else _no_inputs(args.input)
+
+
+def _run_decompress_enhanced(args: argparse.Namespace) -> int:
+    from innrsic.enhance import decompress_enhanced
+
+    net = load_enhancer(args.enhance, args.threads)
+
+    def decompress_one(source: Path, target: Path) -> str:
+        result = decompress_enhanced(
+            source,
+            target,
+            net,
+            args.temperature,
+            args.seed,
+            args.tile,
+            args.overlap,
+            region=args.region,
+            progress=True,
+        )
+        return f"{target}: {result.width}x{result.height}, enhanced at T={args.temperature}"
+
+    jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
+    report = run_jobs(jobs, decompress_one, "decompress+enhance", overwrite=args.force)
+    report.print_summary("decompressed and enhanced")
     return report.exit_code if jobs else _no_inputs(args.input)
 
 
