@@ -1,0 +1,350 @@
+"""Enhancer throughput: reference vs fast paths, forward and inverse, whole images and tiled scenes.
+
+    python benchmarks/enhancer.py --out benchmarks/results/enhancer.csv
+    python benchmarks/enhancer.py --quick --out /tmp/enhancer.csv      # tiny sizes, seconds
+
+Whole-image sizes (<= --tile) are timed side by side in this process: every round runs every
+variant once, in turn, so load changes hit all variants alike; the ratio to the reference is
+the median of the per-round ratios. Larger sizes are tiled scenes (--tile px tiles, --tile-batch
+tiles per call, no overlap) and run one pass per variant in a subprocess. Peak memory: one
+subprocess per case (ru_maxrss; the increase over the process after setup is reported too).
+GFLOP/s counts the convolutions' multiply-adds analytically (`innrsic.perf.enhancer_macs`) as
+2 FLOP each; the peak is an estimate from /proc/cpuinfo (see the JSON `meta`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer.fast import FastEnhancer
+from innrsic.perf import enhancer_macs, peak_gflops, peak_rss_mib
+
+VARIANTS: dict[str, dict[str, Any] | None] = {
+    "reference": None,
+    "fast": {},
+    "fast-1worker": {"workers": 1},
+    "fast-nhwc": {"channels_last": True},
+    "fast-bf16": {"precision": "bfloat16"},
+    "fast-compile": {"compile": True},
+}
+DEFAULT_VARIANTS = "reference,fast,fast-nhwc,fast-bf16"
+COLUMNS = [
+    "size", "mode", "direction", "variant", "threads", "rounds", "median_s", "min_s",
+    "cpu_util", "mpix_s", "gflop_s", "pct_peak", "speedup_vs_reference",
+    "max_abs_diff_vs_reference", "psnr_vs_reference_db", "compile_s", "peak_rss_mib",
+    "rss_increase_mib", "load1_start", "load1_end",
+]  # fmt: skip
+
+
+class Runner:
+    """One variant: `forward(x)` and `inverse(y, z)` with the reference's signatures."""
+
+    def __init__(self, name: str, net: INNEnhancer) -> None:
+        options = VARIANTS[name]
+        self.name = name
+        self.bf16 = bool(options and options.get("precision") == "bfloat16")
+        self.model: INNEnhancer | FastEnhancer = (
+            net if options is None else FastEnhancer.from_reference(net, **options)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat(self.model(x), dim=1)
+
+    def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.inverse(y, z)
+
+
+def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A real-content image (UC Merced mosaic) and a fixed N(0, I) latent of the same size."""
+    image = common.to_tensor(common.mosaic(size, size))
+    generator = torch.Generator().manual_seed(0)
+    return image, torch.randn(image.shape, generator=generator)
+
+
+def innrsic_tiler() -> bool:
+    """Whether `innrsic.enhance` (tiled enhancement with overlap and blending) is installed."""
+    try:
+        from innrsic.enhance import enhance_image  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tiles(t: torch.Tensor, tile: int) -> torch.Tensor:
+    """(1, C, H, W) -> (n, C, tile, tile), row-major; H and W are multiples of `tile`."""
+    c = t.shape[1]
+    grid = t.unfold(2, tile, tile).unfold(3, tile, tile)  # 1, C, rows, cols, tile, tile
+    return grid.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, tile, tile).contiguous()
+
+
+def untile(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    _, c, h, w = t.shape
+    grid = t.reshape(rows, cols, c, h, w).permute(2, 0, 3, 1, 4)
+    return grid.reshape(1, c, rows * h, cols * w)
+
+
+def tiled_mode(args: argparse.Namespace, direction: str) -> str:
+    if direction == "inverse" and args.tiler == "innrsic" and innrsic_tiler():
+        return f"tiled {args.tile}px+{args.overlap} innrsic.enhance"
+    return f"tiled {args.tile}px x{args.tile_batch} batched"
+
+
+def one_pass(
+    runner: Runner,
+    direction: str,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    args: argparse.Namespace,
+) -> torch.Tensor:
+    """One pass over the whole input, tiled above ``args.tile`` px.
+
+    Tiled inverse: `innrsic.enhance.enhance_image` (tiles of tile + 2 overlap px, one at a
+    time, blended; z from its own seeded noise; uint8 in and out) when installed and
+    ``--tiler innrsic``; otherwise, and for the forward pass, batches of ``--tile-batch``
+    non-overlapping tiles (outputs at tile edges differ from an untiled pass; speed only).
+    """
+    size, tile, batch = x.shape[-1], args.tile, args.tile_batch
+    if size <= tile:
+        return runner.inverse(x, z) if direction == "inverse" else runner.forward(x)
+    if tiled_mode(args, direction).endswith("innrsic.enhance"):
+        from innrsic.enhance import enhance_image
+
+        image = (x[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        out = enhance_image(image, runner.model, 1.0, 0, tile, args.overlap)
+        return torch.from_numpy(out)
+    rows = cols = size // tile
+    xt, zt = tiles(x, tile), tiles(z, tile)
+    outs = []
+    for start in range(0, xt.shape[0], batch):
+        xb, zb = xt[start : start + batch], zt[start : start + batch]
+        outs.append(runner.inverse(xb, zb) if direction == "inverse" else runner.forward(xb))
+    return untile(torch.cat(outs), rows, cols)
+
+
+def throughput(size: int, seconds: float, net: INNEnhancer, bf16: bool) -> dict[str, float]:
+    macs = enhancer_macs(net.config, size, size)
+    gflop_s = 2 * macs / seconds / 1e9
+    peak = peak_gflops(bf16=bf16)["gflops"]
+    return {
+        "mpix_s": size * size / seconds / 1e6,
+        "gflop_s": gflop_s,
+        "pct_peak": 100 * gflop_s / peak if peak else None,
+    }
+
+
+def compare(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    diff = (out - ref).abs()
+    mse = float(diff.pow(2).mean())
+    return {
+        "max_abs_diff_vs_reference": float(diff.max()),
+        "psnr_vs_reference_db": math.inf if mse == 0 else 10 * math.log10(1.0 / mse),
+    }
+
+
+def side_by_side(
+    net: INNEnhancer, size: int, direction: str, names: list[str], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    x, z = inputs(size)
+    runners = [Runner(name, net) for name in names]
+    compile_s: dict[str, float] = {}
+    for runner in runners:
+        if VARIANTS[runner.name] and VARIANTS[runner.name].get("compile"):
+            compile_s[runner.name] = common.timed(
+                lambda r=runner: one_pass(r, direction, x, z, args)
+            )[0]
+    if args.warmup if args.warmup is not None else size <= 256:
+        for runner in runners:  # oneDNN creates its kernels per shape on first use
+            if runner.name not in compile_s:
+                one_pass(runner, direction, x, z, args)
+    walls: dict[str, list[float]] = {r.name: [] for r in runners}
+    cpus: dict[str, list[float]] = {r.name: [] for r in runners}
+    first: dict[str, torch.Tensor] = {}
+    load_start = common.load1()
+    for round_index in range(args.rounds):
+        for runner in runners:
+            wall, cpu, out = common.timed(lambda r=runner: one_pass(r, direction, x, z, args))
+            walls[runner.name].append(wall)
+            cpus[runner.name].append(cpu)
+            first.setdefault(runner.name, out)
+        print(
+            f"  {size}px {direction} round {round_index + 1}/{args.rounds}: "
+            + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in walls.items()),
+            flush=True,
+        )
+    load_end = common.load1()
+    rows = []
+    for runner in runners:
+        name = runner.name
+        med = common.median(walls[name])
+        row: dict[str, Any] = {
+            "size": size,
+            "mode": "whole",
+            "direction": direction,
+            "variant": name,
+            "threads": torch.get_num_threads(),
+            "rounds": args.rounds,
+            "median_s": med,
+            "min_s": min(walls[name]),
+            "cpu_util": sum(cpus[name]) / sum(walls[name]),
+            "compile_s": compile_s.get(name),
+            "load1_start": load_start,
+            "load1_end": load_end,
+            "times_s": walls[name],
+            **throughput(size, med, net, runner.bf16),
+        }
+        if "reference" in walls:
+            ratios = [r / t for r, t in zip(walls["reference"], walls[name], strict=True)]
+            row["speedup_vs_reference"] = common.median(ratios)
+            row["speedups_per_round"] = ratios
+            row.update(compare(first[name], first["reference"]))
+        rows.append(row)
+    return rows
+
+
+def probe(net: INNEnhancer, args: argparse.Namespace) -> None:
+    """One case in this (fresh) process: setup, one pass, time and peak memory."""
+    x, z = inputs(args.size)
+    runner = Runner(args.variant, net)
+    gc.collect()
+    before = common.reset_peak_rss()
+    load_start = common.load1()
+    wall, cpu, _ = common.timed(lambda: one_pass(runner, args.direction, x, z, args))
+    peak = common.peak_rss_since_reset() if before is not None else peak_rss_mib()
+    common.emit_probe(
+        {
+            "median_s": wall,
+            "min_s": wall,
+            "cpu_util": cpu / wall,
+            "peak_rss_mib": peak,
+            "rss_increase_mib": None if before is None else peak - before,
+            "load1_start": load_start,
+            "load1_end": common.load1(),
+            **throughput(args.size, wall, net, runner.bf16),
+        }
+    )
+
+
+def probe_args(args: argparse.Namespace, size: int, direction: str, variant: str) -> list[str]:
+    extra = ["--quick"] if args.quick else []
+    if args.threads:
+        extra += ["--threads", str(args.threads)]
+    return [
+        "--probe", "--size", str(size), "--direction", direction, "--variant", variant,
+        "--tile", str(args.tile), "--tile-batch", str(args.tile_batch),
+        "--overlap", str(args.overlap), "--tiler", args.tiler, *extra,
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "enhancer.csv")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--sizes", default="256,1024,4096", help="square sizes in px")
+    parser.add_argument("--directions", default="inverse,forward")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=", ".join(VARIANTS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--tile", type=int, default=1024, help="larger sizes are tiled")
+    parser.add_argument("--tile-batch", type=int, default=4, help="tiles per call (batched)")
+    parser.add_argument("--overlap", type=int, default=32, help="innrsic.enhance tile overlap")
+    parser.add_argument(
+        "--tiler",
+        choices=("innrsic", "batch"),
+        default="innrsic",
+        help="tiled inverse through innrsic.enhance.enhance_image (if installed) or batches",
+    )
+    parser.add_argument(
+        "--reference-max-size", type=int, default=1024, help="skip the reference above this"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        choices=(0, 1),
+        default=None,
+        help="one untimed pass per variant first (default: 1 up to 256 px, 0 above)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--direction", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick and not args.probe:
+        args.sizes, args.tile, args.tile_batch, args.rounds = "64,128", 64, 2, 1
+        args.overlap = 16
+        if args.variants == DEFAULT_VARIANTS:
+            args.variants = "reference,fast,fast-bf16"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = INNEnhancer.from_original_checkpoint(common.reference_checkpoint()).eval()
+    if args.probe:
+        probe(net, args)
+        return 0
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    directions = [d.strip() for d in args.directions.split(",") if d.strip()]
+    rows: list[dict[str, Any]] = []
+    script = Path(__file__).resolve()
+    for size in (int(s) for s in args.sizes.split(",")):
+        if size > args.tile and size % args.tile:
+            parser.error(f"tiled size {size} must be a multiple of --tile {args.tile}")
+        for direction in directions:
+            if size <= args.tile:
+                case = side_by_side(net, size, direction, names, args)
+            else:
+                case = []
+                for name in names:
+                    if name == "reference" and size > args.reference_max_size:
+                        continue
+                    print(f"  {size}px tiled {direction} {name} (subprocess)...", flush=True)
+                    result = common.run_probe(script, probe_args(args, size, direction, name))
+                    case.append(
+                        {
+                            "size": size,
+                            "mode": tiled_mode(args, direction),
+                            "direction": direction,
+                            "variant": name,
+                            "threads": args.threads or torch.get_num_threads(),
+                            "rounds": 1,
+                            **result,
+                        }
+                    )
+            if not (args.no_memory or args.quick):  # quick: tiled probes only
+                for row in case:
+                    if row["mode"] == "whole":
+                        result = common.run_probe(
+                            script, probe_args(args, size, direction, row["variant"])
+                        )
+                        row["peak_rss_mib"] = result.get("peak_rss_mib")
+                        row["rss_increase_mib"] = result.get("rss_increase_mib")
+            rows.extend(case)
+            common.print_table(case, COLUMNS)
+    meta = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": common.machine(),
+        "macs_per_256px": enhancer_macs(net.config, 256, 256),
+        "config": net.config.to_dict(),
+        "notes": "times in seconds, wall clock; speedup = median over rounds of "
+        "reference time / variant time in the same round",
+    }
+    common.write_results(rows, args.out, meta, COLUMNS)
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The benchmark scripts run end to end in their --quick mode and write their tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def shared_dir() -> Path:
+    """`$INNRSIC_SHARED`, else the `shared` folder beside the repository root."""
+    override = os.environ.get("INNRSIC_SHARED")
+    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def run(script: str, out: Path, *args: str) -> list[dict[str, str]]:
+    env = {**os.environ, "INNRSIC_SHARED": str(shared_dir())}
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    meta = json.loads(out.with_suffix(".json").read_text())["meta"]
+    assert meta["machine"]["peak_fp32"]["gflops"] > 0
+    assert "uptime" in meta["machine"]
+    assert rows and not any(row.get("error") for row in rows), rows
+    return rows
+
+
+@pytest.mark.slow
+def test_enhancer_benchmark_quick(tmp_path) -> None:
+    rows = run("enhancer.py", tmp_path / "enhancer.csv", "--variants", "reference,fast")
+    cases = {(r["size"], r["direction"], r["variant"]) for r in rows}
+    assert cases == {
+        (size, direction, variant)
+        for size in ("64", "128")
+        for direction in ("inverse", "forward")
+        for variant in ("reference", "fast")
+    }
+    for row in rows:
+        assert float(row["mpix_s"]) > 0 and float(row["gflop_s"]) > 0
+        if row["size"] == "64":  # side by side in one process: exact and compared
+            assert float(row["max_abs_diff_vs_reference"]) <= 1e-5
+            assert float(row["speedup_vs_reference"]) > 0
+        else:  # tiled, one subprocess per variant: time and peak memory
+            expected = (
+                "tiled 64px+16 innrsic.enhance"
+                if row["direction"] == "inverse"
+                else ("tiled 64px x2 batched")
+            )
+            assert row["mode"] == expected
+            assert float(row["peak_rss_mib"]) > 0
+
+
+@pytest.mark.slow
+def test_codecs_benchmark_quick(tmp_path) -> None:
+    elic = shared_dir() / "reference" / "elic_original_checkpoint.pth.tar.xz"
+    specs = f"jpeg:quality=75;jpeg2000:ratio=48;elic:weights={elic}"
+    rows = run("codecs.py", tmp_path / "codecs.csv", "--codecs", specs)
+    assert [r["codec"] for r in rows] == ["jpeg:quality=75", "jpeg2000:ratio=48", "elic"]
+    for row in rows:
+        assert float(row["encode_mpix_s"]) > 0 and float(row["decode_mpix_s"]) > 0
+        assert float(row["bpp"]) > 0 and float(row["peak_rss_mib"]) > 0
+        assert math.isfinite(float(row["psnr_db"]))
+
+
+@pytest.mark.slow
+def test_training_benchmark_quick(tmp_path) -> None:
+    (row,) = run("training.py", tmp_path / "training.csv")
+    assert row["config"] == "configs/enhancer/quick.yaml"
+    assert float(row["steps_s"]) > 0 and int(row["steps"]) == 3
+    assert float(row["peak_rss_mib"]) > 0
