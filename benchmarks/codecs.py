@@ -9,9 +9,10 @@ Codecs: the classical ones through `innrsic.codecs.make_codec`, ELIC through
 ``make_codec("elic:weights=...")`` with the reference weights (random values in the authors'
 layout: the speed is the real network's, the rate and quality are not meaningful), and, for
 comparison, CompressAI's ``Elic2022Chandelier.compress``/``decompress`` called directly with
-PyTorch's default CPU backends (``elic-compressai-direct``: the codec itself runs its networks
-with oneDNN disabled so that encoder and decoder compute bit-identical entropy parameters
-whatever the thread count; the direct call shows what that choice costs).
+PyTorch's default threading (``elic-compressai-direct``; the codec itself runs its networks with
+one intra-op thread, ``innrsic.codecs.learned_checkpoint.CODEC_THREADS``, so that encoder and
+decoder compute bit-identical entropy parameters whatever the machine's thread count; the
+direct call shows what that choice costs or saves).
 """
 
 from __future__ import annotations
