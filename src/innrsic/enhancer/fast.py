@@ -203,12 +203,15 @@ class FastEnhancer(nn.Module):
     as for the reference. Arguments:
 
     - `precision`: ``"float32"`` (default; equals the reference) or ``"bfloat16"``.
-    - `channels_last`: NHWC convolutions (faster here, not bitwise equal; see the module doc).
+    - `channels_last`: NHWC convolutions (not bitwise equal, see the module doc; faster or
+      slower than the default depending on the image size, see ``benchmarks/README.md``).
     - `workers`: concurrent streams on the CPU (None: 2 when ``torch.get_num_threads() >= 2``,
       else 1); each gets ``torch.get_num_threads() // workers`` intra-op threads. 1 disables
-      the worker threads. Ignored off the CPU.
-    - `compile`: `torch.compile` the element-wise coupling arithmetic (see the benchmarks for
-      whether it pays; compile time is paid on the first call per input shape).
+      the worker threads. Ignored off the CPU. With workers, two DenseBlocks are in memory at
+      once: peak memory is higher (5.5 vs 3.6 GB at 1024x1024 here).
+    - `compile`: `torch.compile` the element-wise coupling arithmetic. Inductor's ``exp`` and
+      ``sigmoid`` round differently (up to 7e-6 here), and it gave no measurable gain in the
+      benchmarks; compile time is paid on the first call per input shape.
     """
 
     def __init__(
