@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
+WEIGHTS ?= ../shared/weights
 DEMO_OUT ?= demo-output
 
 .PHONY: demo test lint install browser clean
@@ -19,10 +20,10 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/innrsic demo --data $(DATA) --out $(DEMO_OUT)
+	$(BIN)/innrsic demo --data $(DATA) --weights-dir $(WEIGHTS) --out $(DEMO_OUT)
 
 test: $(STAMP) browser
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest
 
 # The report test renders HTML in headless Chromium (Debian's package); install it when missing.
@@ -32,7 +33,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info src/*.egg-info

@@ -94,6 +94,10 @@ class PairsDataConfig:
 class EnhancerLossConfig:
     """INN-RSIC's loss. Weights are the effective ones (the feature weight is applied once).
 
+    `reverse_source` is what the reverse pass starts from: ``y`` (the paper: QM of the forward
+    output) or ``decoded`` (the codec's real output, as at inference; short trainings need it,
+    because the forward pass otherwise hides the ground truth in ``y`` and the inverse never
+    learns to restore a real decoded image).
     `feature_weights` is a weights file; empty means: for ``vgg19`` the torch hub cache
     (``vgg19-dcbb9e9d.pth``) or ``$INNRSIC_WEIGHTS_DIR``, for ``squeeze``
     ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
@@ -106,13 +110,16 @@ class EnhancerLossConfig:
     feature_backbone: Literal["vgg19", "squeeze", "none"] = "vgg19"
     feature_weights: str = ""
     quantize_y: bool = True
+    reverse_source: Literal["y", "decoded"] = "y"
+    reverse_temperature: float = 1.0
     y_noise_std: float = 0.01
     y_noise_prob: float = 0.5
 
     def validate(self, where: str) -> None:
         _non_negative(where, forward_weight=self.forward_weight,
                       latent_weight=self.latent_weight, reverse_weight=self.reverse_weight,
-                      feature_weight=self.feature_weight, y_noise_std=self.y_noise_std)
+                      feature_weight=self.feature_weight, y_noise_std=self.y_noise_std,
+                      reverse_temperature=self.reverse_temperature)
         if not 0.0 <= self.y_noise_prob <= 1.0:
             raise ConfigError(f"{where}.y_noise_prob must be in [0, 1], got {self.y_noise_prob}")
 

@@ -1,13 +1,16 @@
-"""The demo job: every classical codec at three target rates on real aerial images.
+"""The demo job: every classical codec at three target rates on real aerial images, then each
+shipped enhancer behind its codec.
 
 Writes, under the output directory: the `.rsic` bitstreams, `results.csv` (one row per image,
 codec and rate), `summary.csv` (means per codec and rate), `rd.png` (bpp vs PSNR and MS-SSIM),
-side-by-side crops, and `index.html` tying them together.
+side-by-side crops, the enhancer section's `enhanced.csv` and `enhanced_summary.csv`
+(`innrsic.demo_enhanced`), and `index.html` tying them together.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -25,9 +28,11 @@ from innrsic.codecs.classical import CLASSICAL_CODECS
 from innrsic.coding import compress_image, decompress_container
 from innrsic.container import pack_container, read_container
 from innrsic.data.splits import ucmerced_split
+from innrsic.demo_enhanced import run_enhancer_section
 from innrsic.errors import InnrsicError, MetricError, RateTargetError
 from innrsic.imageio import list_images, read_image, write_image
 from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
+from innrsic.pretrained import installed_models
 from innrsic.report import (
     html_figure_grid,
     html_table,
@@ -97,8 +102,14 @@ def run_demo(
     limit: int | None = None,
     codecs: tuple[str, ...] = tuple(CLASSICAL_CODECS),
     workers: int = 1,
+    enhancers: bool = True,
+    weights_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, object]]:
     """Run the demo grid (images spread over `workers` processes) and write its report.
+
+    With `enhancers`, every shipped enhancer also runs behind its own codec on the images
+    (LPIPS-squeeze from `weights_dir` or ``$INNRSIC_WEIGHTS_DIR`` when found); those rows
+    are not returned (see ``enhanced.csv``).
 
     Returns the per-image result rows. A rate a codec cannot reach for an image is a row with
     status "unreachable: ..."; any other failure has status "failed: ...".
@@ -153,7 +164,11 @@ def run_demo(
         '<p>Per-image numbers: <a href="results.csv">results.csv</a>, '
         '<a href="summary.csv">summary.csv</a>.</p>',
     ]
-    write_html_page(out / "index.html", "innrsic demo: classical codecs on aerial images", sections)
+    models = installed_models() if enhancers else []
+    if models:
+        sections += run_enhancer_section(inputs.images, out, models, weights_dir)[1]
+    write_html_page(out / "index.html", "innrsic demo: codecs and enhancers on aerial images",
+                    sections)
     return rows
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "innrsic.cli.train",
     "innrsic.cli.evaluate",
     "innrsic.cli.weights",
+    "innrsic.cli.models",
 )
 
 EPILOG = """examples:

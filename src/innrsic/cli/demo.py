@@ -1,4 +1,5 @@
-"""`innrsic demo`: the main job (classical codecs at three rates on real aerial images)."""
+"""`innrsic demo`: the main job (classical codecs at three rates on real aerial images, then
+the shipped enhancers behind their codecs, decoded vs enhanced)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ EXAMPLES = """examples:
   innrsic demo --data my_images/ --out report/ --rates 0.2 0.4 0.8 --limit 10
 
 --data is either a folder holding ucmerced/ (the UC Merced test split is used, --per-class
-images of each class) or any folder of PNG/TIFF/JPEG images. Open OUT/index.html afterwards.
+images of each class) or any folder of PNG/TIFF/JPEG images. Each enhancer shipped with
+innrsic (`innrsic models`) then runs behind its codec on the same images; its section compares
+decoded and enhanced images (PSNR, MS-SSIM, and LPIPS-squeeze when --weights-dir or
+$INNRSIC_WEIGHTS_DIR holds squeeze.backbone.pth). Open OUT/index.html afterwards.
 """
 
 
@@ -33,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
     )
+    parser.add_argument(
+        "--weights-dir",
+        help="folder with squeeze.backbone.pth for LPIPS (default: $INNRSIC_WEIGHTS_DIR)",
+    )
+    parser.add_argument(
+        "--no-enhancer", action="store_true", help="skip the shipped-enhancer section"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -46,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         args.per_class,
         args.limit,
         workers=args.workers,
+        enhancers=not args.no_enhancer,
+        weights_dir=args.weights_dir,
     )
     failed = sum(1 for row in rows if str(row["status"]).startswith("failed"))
     unreachable = sum(1 for row in rows if str(row["status"]).startswith("unreachable"))

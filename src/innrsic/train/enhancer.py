@@ -33,16 +33,26 @@ METRIC_MODES: dict[str, Literal["min", "max"]] = {"lpips": "min", "psnr": "max",
 class EnhancerTrainingPass(nn.Module):
     """Forward and reverse passes of one step, as one module so DDP sees a single forward."""
 
-    def __init__(self, net: INNEnhancer, quantize_y: bool) -> None:
+    def __init__(
+        self, net: INNEnhancer, quantize_y: bool, reverse_source: Literal["y", "decoded"] = "y"
+    ) -> None:
         super().__init__()
         self.net = net
         self.quantize_y = quantize_y
+        self.reverse_source = reverse_source
 
     def forward(
-        self, gt: torch.Tensor, y_noise: torch.Tensor | None, z_prime: torch.Tensor
+        self,
+        gt: torch.Tensor,
+        decoded: torch.Tensor,
+        y_noise: torch.Tensor | None,
+        z_prime: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         y, z = self.net(gt)
-        y_in = reverse_input(y, y_noise, self.quantize_y)
+        if self.reverse_source == "decoded":
+            y_in = decoded + y_noise if y_noise is not None else decoded
+        else:
+            y_in = reverse_input(y, y_noise, self.quantize_y)
         reverse = self.net.inverse(y_in, z_prime)
         return y, z, y_in, reverse
 
@@ -97,7 +107,10 @@ class EnhancerRecipe:
         )
 
     def training_module(self, model: nn.Module) -> nn.Module:
-        return EnhancerTrainingPass(model, self.config.loss.quantize_y)  # type: ignore[arg-type]
+        loss = self.config.loss
+        return EnhancerTrainingPass(
+            model, loss.quantize_y, loss.reverse_source  # type: ignore[arg-type]
+        )
 
     def build_optimization(self, model: nn.Module) -> Optimization:
         return adamw_multistep(model.parameters(), self.config.optim)
@@ -117,11 +130,11 @@ class EnhancerRecipe:
         noise = sample_reverse_noise(
             self.config.loss, gt.shape, self.model_config.latent_channels, generator, gt.device
         )
-        y, z, y_in, reverse = module(gt, noise.y_noise, noise.z)
+        y, z, y_in, reverse = module(gt, decoded, noise.y_noise, noise.z)
         terms = self.loss(gt, decoded, y, z, reverse)
         images = {}
         if want_images:
-            images["train/gt|decoded|QM(y)|reverse"] = torch.cat(
+            images["train/gt|decoded|reverse input|reverse"] = torch.cat(
                 [t[0].detach().clamp(0, 1) for t in (gt, decoded, y_in, reverse)], dim=2
             ).cpu()
         floats = {name: float(value.detach()) for name, value in terms.items()}

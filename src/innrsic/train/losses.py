@@ -3,7 +3,8 @@
 Loss = w_fit * ||y - decoded||^2 + w_lat * sum(z^2) / batch + w_rev * ||x_rev - x||^2
        + w_feat * ||phi(x_rev) - phi(x)||^2
 
-where ``x_rev = inverse(QM(y) [+ N(0, sigma^2) with probability p], z')``, ``z' ~ N(0, I)``,
+where ``x_rev = inverse(QM(y) [+ N(0, sigma^2) with probability p], z')``, ``z' ~ N(0, T^2 I)``
+(T = 1 in the paper), or ``inverse(decoded [+ noise], z')`` with ``reverse_source: decoded``,
 and every ``||.||^2`` is a sum over the whole batch tensor (the published "l2"), not a mean.
 The configured weights are the effective ones: the published feature weight is 1e-4 (the
 original code multiplied 0.01 by 0.01; here the config value is used once).
@@ -148,7 +149,8 @@ def sample_reverse_noise(
     generator: torch.Generator,
     device: torch.device | str = "cpu",
 ) -> ReverseNoise:
-    """Draw z' ~ N(0, I) and, with probability `y_noise_prob`, y noise ~ N(0, y_noise_std^2).
+    """Draw z' ~ N(0, T^2 I) (T = `reverse_temperature`) and, with probability `y_noise_prob`,
+    y noise ~ N(0, y_noise_std^2).
 
     One coin per call (per batch and rank). Drawn on the CPU generator, then moved, so a seed
     gives the same numbers on any device.
@@ -158,7 +160,8 @@ def sample_reverse_noise(
     y_noise = None
     if config.y_noise_std > 0 and coin < config.y_noise_prob:
         y_noise = (torch.randn(tuple(y_shape), generator=generator) * config.y_noise_std).to(device)
-    z = torch.randn((batch, latent_channels, height, width), generator=generator).to(device)
+    z = torch.randn((batch, latent_channels, height, width), generator=generator)
+    z = (z * config.reverse_temperature).to(device)
     return ReverseNoise(y_noise, z)
 
 

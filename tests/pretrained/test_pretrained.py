@@ -1,0 +1,89 @@
+"""The shipped-model registry: records, digests, name resolution, codec matching."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.errors import WeightsError
+from innrsic.pretrained import (
+    find_model,
+    installed_models,
+    model_for_codec,
+    resolve_enhancer,
+)
+
+TINY = EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)
+
+
+def _ship(folder: Path, name: str, codec: str, temperature: float = 0.0) -> Path:
+    weights = folder / f"{name}.safetensors"
+    INNEnhancer(TINY).save(weights, half=True)
+    (folder / f"{name}.md").write_text(f"# {name}\n", encoding="utf-8")
+    record = {
+        "name": name,
+        "kind": "enhancer",
+        "codec": codec,
+        "default_temperature": temperature,
+        "weights": weights.name,
+        "card": f"{name}.md",
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "summary": "test model",
+    }
+    (folder / f"{name}.json").write_text(json.dumps(record), encoding="utf-8")
+    return weights
+
+
+def test_records_are_listed_sorted_and_resolved(tmp_path: Path) -> None:
+    _ship(tmp_path, "enh-b", "jpeg2000:bpp=0.4", 0.5)
+    weights = _ship(tmp_path, "enh-a", "jpeg2000:bpp=0.1")
+    models = installed_models(tmp_path)
+    assert [m.name for m in models] == ["enh-a", "enh-b"]
+    assert models[1].bpp == 0.4 and models[1].codec_family == "jpeg2000"
+    assert resolve_enhancer("enh-b", tmp_path) == (tmp_path / "enh-b.safetensors", 0.5)
+    assert resolve_enhancer(str(weights), tmp_path) == (weights, None)
+    INNEnhancer.load(find_model("enh-a", tmp_path).weights)
+
+
+def test_codec_matching_takes_the_nearest_rate_of_the_family(tmp_path: Path) -> None:
+    _ship(tmp_path, "enh-low", "jpeg2000:bpp=0.1")
+    _ship(tmp_path, "enh-high", "jpeg2000:bpp=0.4")
+    assert model_for_codec("jpeg2000:bpp=0.15", tmp_path).name == "enh-low"
+    assert model_for_codec("jpeg2000:bpp=0.3", tmp_path).name == "enh-high"
+    assert model_for_codec("webp:bpp=0.1", tmp_path) is None
+
+
+def test_altered_weights_are_refused(tmp_path: Path) -> None:
+    weights = _ship(tmp_path, "enh", "jpeg2000:bpp=0.1")
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        installed_models(tmp_path)
+
+
+def test_unknown_names_and_bad_records_are_clear_errors(tmp_path: Path) -> None:
+    _ship(tmp_path, "enh", "jpeg2000:bpp=0.1")
+    with pytest.raises(WeightsError, match="installed: enh"):
+        find_model("nope", tmp_path)
+    with pytest.raises(WeightsError, match="no such weights file"):
+        resolve_enhancer("missing/file.safetensors", tmp_path)
+    (tmp_path / "broken.json").write_text('{"name": "broken"}', encoding="utf-8")
+    with pytest.raises(WeightsError, match="exactly the keys"):
+        installed_models(tmp_path)
+
+
+def test_every_shipped_model_loads_and_has_a_card(cli: list[str]) -> None:
+    models = installed_models()
+    for model in models:
+        net = INNEnhancer.load(model.weights)
+        assert net.config.latent_channels == 3
+        assert model.card.read_text(encoding="utf-8").startswith("# ")
+    listing = subprocess.run([*cli, "models", "--json"], capture_output=True, text=True,
+                             check=True)
+    assert [m["name"] for m in json.loads(listing.stdout)] == [m.name for m in models]
