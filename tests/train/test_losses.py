@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from innrsic.config import EnhancerLossConfig
+from innrsic.enhancer import quantize_8bit
 from innrsic.errors import WeightsError
 from innrsic.train.losses import (
     EnhancerLoss,
@@ -105,3 +106,28 @@ def test_squeeze_feature_backbone_loads_and_is_frozen(weights_dir: Path) -> None
     assert features.shape == (1, 512, 3, 3)
     features.sum().backward()  # gradients reach the image, not the backbone
     assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_reverse_temperature_scales_the_latent() -> None:
+    shape = (2, 3, 8, 8)
+    draws = {}
+    for temperature in (0.0, 0.5, 1.0):
+        config = EnhancerLossConfig(reverse_temperature=temperature, y_noise_std=0.0)
+        noise = sample_reverse_noise(config, shape, 3, torch.Generator().manual_seed(1))
+        draws[temperature] = noise.z
+    assert torch.count_nonzero(draws[0.0]) == 0
+    assert torch.equal(draws[0.5] * 2, draws[1.0])
+
+
+def test_reverse_pass_can_start_from_the_decoded_image() -> None:
+    from innrsic.enhancer import EnhancerConfig, INNEnhancer
+    from innrsic.train.enhancer import EnhancerTrainingPass
+
+    net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
+    gt, decoded = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    z = torch.zeros(1, 3, 8, 8)
+    _, _, y_in, reverse = EnhancerTrainingPass(net, True, "decoded")(gt, decoded, None, z)
+    assert torch.equal(y_in, decoded)
+    assert torch.allclose(reverse, net.inverse(decoded, z))
+    y, _, y_in, _ = EnhancerTrainingPass(net, True, "y")(gt, decoded, None, z)
+    assert torch.equal(y_in, quantize_8bit(y))
