@@ -38,13 +38,19 @@ _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 @dataclass
 class EnhancerModelConfig:
-    """The invertible enhancer's shape (`innrsic.enhancer.EnhancerConfig`)."""
+    """The invertible enhancer's shape (`innrsic.enhancer.EnhancerConfig`).
+
+    `init_weights`: innrsic enhancer weights (safetensors) of the same shape to start from
+    instead of the fresh initialisation, e.g. a model trained behind the same codec at
+    another rate (fine-tuning); empty: fresh.
+    """
 
     blocks: int = 8
     growth: int = 32
     gaussian_growth: int = 64
     expansion: int = 1
     clamp: float = 1.0
+    init_weights: str = ""
 
     def validate(self, where: str) -> None:
         _positive(where, blocks=self.blocks, growth=self.growth,

@@ -131,3 +131,25 @@ def test_reverse_pass_can_start_from_the_decoded_image() -> None:
     assert torch.allclose(reverse, net.inverse(decoded, z))
     y, _, y_in, _ = EnhancerTrainingPass(net, True, "y")(gt, decoded, None, z)
     assert torch.equal(y_in, quantize_8bit(y))
+
+
+def test_init_weights_start_from_a_saved_enhancer(tmp_path: Path) -> None:
+    from innrsic.config import EnhancerTrainingConfig, load_config
+    from innrsic.enhancer import EnhancerConfig, INNEnhancer
+    from innrsic.errors import ConfigError
+    from innrsic.train.enhancer import EnhancerRecipe
+
+    source = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
+    for parameter in source.parameters():
+        torch.nn.init.normal_(parameter)
+    weights = tmp_path / "start.safetensors"
+    source.save(weights)
+    base = ["data.codec=jpeg2000:bpp=0.1", "data.train=[unused]", "loss.feature_backbone=none",
+            "model.blocks=1", "model.growth=4", "model.gaussian_growth=4",
+            f"model.init_weights={weights}"]
+    net = EnhancerRecipe(load_config(EnhancerTrainingConfig, None, base)).build_model()
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(net.state_dict()[name], tensor), name
+    other = load_config(EnhancerTrainingConfig, None, [*base, "model.growth=8"])
+    with pytest.raises(ConfigError, match="init_weights"):
+        EnhancerRecipe(other).build_model()

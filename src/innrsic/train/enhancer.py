@@ -15,7 +15,7 @@ from torch import nn
 from innrsic.config import EnhancerTrainingConfig
 from innrsic.data import PairsDataset, derive_seed, to_tensor, to_uint8
 from innrsic.enhancer import EnhancerConfig, INNEnhancer
-from innrsic.errors import MetricError
+from innrsic.errors import ConfigError, MetricError
 from innrsic.metrics import MS_SSIM_MIN_SIDE, mean_psnr, ms_ssim, psnr
 from innrsic.train.losses import (
     EnhancerLoss,
@@ -93,7 +93,17 @@ class EnhancerRecipe:
         return self.config.optim.grad_clip
 
     def build_model(self) -> INNEnhancer:
-        return INNEnhancer(self.model_config)
+        init = self.config.model.init_weights
+        if not init:
+            return INNEnhancer(self.model_config)
+        net = INNEnhancer.load(init)
+        if net.config != self.model_config:
+            raise ConfigError(
+                f"model.init_weights {init} has shape {net.config}, the config asks for "
+                f"{self.model_config}"
+            )
+        log.info("starting from the weights in %s", init)
+        return net
 
     def setup(self, device: torch.device, rank: int, world_size: int) -> None:
         self.device = device
