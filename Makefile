@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/innrsic demo --data $(DATA) --weights-dir $(WEIGHTS) --out $(DEMO_OUT)
 
 test: $(STAMP) browser
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts fuzz
 	$(BIN)/python -m pytest
 
 # The report test renders HTML in headless Chromium (Debian's package); install it when missing.
@@ -33,7 +33,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts fuzz
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info src/*.egg-info

@@ -21,7 +21,9 @@ Layout (little-endian), version 1::
 
 The header checksum lets a reader trust the declared lengths, so a damaged header, a
 truncation and trailing bytes are told apart; the file checksum covers header and payload.
-Declared sizes are checked against limits before anything is allocated.
+Declared sizes are checked against limits (`MAX_SIDE`, `MAX_PIXELS`, `MAX_TILES`,
+`MAX_SPEC_BYTES`, `MAX_METADATA_BYTES`) before anything is allocated; docs/limits.md lists every
+limit and the error each kind of hostile input ends in.
 
 Tiles are ``tile width x tile height`` pixels from the top-left corner, the last column and row
 clipped to the image (`innrsic.tiling.TileGrid`); each tile's payload is coded on its own, so a
@@ -278,7 +280,8 @@ def _parse_header(head: bytes | memoryview, total: int) -> _Header:
         spec = bytes(view[_FIXED.size : _FIXED.size + spec_len]).decode("utf-8")
         meta_bytes = bytes(view[_FIXED.size + spec_len : index_offset])
         metadata = json.loads(meta_bytes.decode("utf-8")) if meta_bytes else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError: also integers over Python's digit limit; RecursionError: deep nesting.
+    except (ValueError, RecursionError) as exc:
         raise HeaderError(f"codec spec or metadata is not valid text: {exc}") from exc
     if not isinstance(metadata, dict):
         raise HeaderError("metadata must be a JSON object")

@@ -3,14 +3,20 @@ HEVC-intra / HEIF (pillow-heif, standing in for BPG, which is HEVC-intra too).
 
 Each takes its native quality knob or a target rate ``bpp=X``; with a target, the knob is
 searched so that the payload is at or below ``X`` bits per pixel and as close as the knob allows.
+
+Payloads are untrusted input: `ClassicalCodec.decode` reads the size a payload declares from
+its header and refuses one above `MAX_PAYLOAD_PIXELS`, or other than the size the caller
+expects, before the library allocates or decodes any pixel; every failure is a `CodecError`.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import struct
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +26,17 @@ from innrsic.codecs.rate import Knob, fit_to_size
 from innrsic.codecs.spec import Param, canonical_spec, check_params
 from innrsic.errors import CodecError, CodecSpecError
 from innrsic.imageio import validate_rgb
+
+MAX_PAYLOAD_PIXELS = 1 << 26
+"""Most pixels one classical payload holds (e.g. 8192 x 8192, 192 MiB as RGB): `encode`
+refuses larger images (code them in tiles) and `decode` refuses payloads declaring more. It
+stays below Pillow's decompression-bomb threshold, which therefore never fires on a payload
+that is accepted."""
+
+MAX_JPEG_SCANS = 64
+"""Most scans a JPEG payload may have (innrsic writes one; progressive files use about ten).
+Every scan is a pass over the whole image: 1000 empty scans (12 KB) declaring 8192 x 8192 took
+11.5 s to decode."""
 
 BPP_PARAM = Param("bpp", float, "target bits per pixel, searched over the knob", 1e-4, 64.0)
 
@@ -54,6 +71,11 @@ class ClassicalCodec(ABC):
     def encode(self, image: np.ndarray) -> bytes:
         validate_rgb(image)
         height, width = image.shape[:2]
+        if height * width > MAX_PAYLOAD_PIXELS:
+            raise CodecError(
+                f"{self.name}: {width}x{height} is too large to code whole "
+                f"(limit {MAX_PAYLOAD_PIXELS} pixels); code it in tiles"
+            )
         if self.bpp is None:
             return self._encode_at(image, self._knob_from_param(self.knob_value))
         max_bytes = self.bpp * height * width / 8.0
@@ -62,9 +84,19 @@ class ClassicalCodec(ABC):
         )
         return fit.payload
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Decode a payload; `shape` is the (height, width) the caller expects, if known.
+
+        The declared size is checked (against `shape` and `MAX_PAYLOAD_PIXELS`) before any
+        pixel is decoded; every failure, whatever the library raises, is a `CodecError`.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise CodecError(f"{self.name}: payload must be bytes, got {type(data).__name__}")
         try:
-            image = self._decode(data)
+            with warnings.catch_warnings():
+                # Declared sizes above ours are refused anyway; keep Pillow's warning silent.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = self._decode(bytes(data), shape)
         except CodecError:
             raise
         except Exception as exc:  # the libraries raise many types on corrupt input
@@ -72,6 +104,18 @@ class ClassicalCodec(ABC):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise CodecError(f"{self.name}: payload decoded to {image.shape} {image.dtype}")
         return np.ascontiguousarray(image)
+
+    def _check_declared(self, width: int, height: int, shape: tuple[int, int] | None) -> None:
+        """Refuse the size a payload header declares before its pixels are decoded."""
+        if shape is not None and (height, width) != tuple(shape):
+            raise CodecError(
+                f"{self.name}: payload declares {width}x{height}, expected {shape[1]}x{shape[0]}"
+            )
+        if not (width >= 1 and height >= 1 and width * height <= MAX_PAYLOAD_PIXELS):
+            raise CodecError(
+                f"{self.name}: payload declares {width}x{height}, outside 1.."
+                f"{MAX_PAYLOAD_PIXELS} pixels"
+            )
 
     def _knob_from_param(self, value: float) -> float:
         """Map the user-facing knob value to the search knob's scale (identity by default)."""
@@ -86,8 +130,8 @@ class ClassicalCodec(ABC):
         """Encode with the search knob set to `knob_value`."""
 
     @abstractmethod
-    def _decode(self, data: bytes) -> np.ndarray:
-        """Decode a payload made by `_encode_at`."""
+    def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
+        """Decode a payload made by `_encode_at`, calling `_check_declared` before decoding."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"
@@ -109,8 +153,9 @@ class PillowCodec(ClassicalCodec):
         )
         return buffer.getvalue()
 
-    def _decode(self, data: bytes) -> np.ndarray:
+    def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=[self.pillow_format]) as img:
+            self._check_declared(*img.size, shape)
             img.load()
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
@@ -125,6 +170,14 @@ class JpegCodec(PillowCodec):
 
     def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
         return {"quality": int(knob_value), "optimize": True, "subsampling": "4:2:0"}
+
+    def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
+        # Every start-of-scan marker is FF DA: entropy-coded data escapes FF as FF 00, so this
+        # counts each scan (and can only overcount, on FF DA inside other marker segments).
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise CodecError(f"jpeg: payload has {scans} scans, more than {MAX_JPEG_SCANS}")
+        return super()._decode(data, shape)
 
 
 class Jpeg2000Codec(PillowCodec):
@@ -204,13 +257,52 @@ class HeifCodec(ClassicalCodec):
         heif.save(buffer, quality=int(knob_value), chroma=420)
         return buffer.getvalue()
 
-    def _decode(self, data: bytes) -> np.ndarray:
+    def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
         import pillow_heif
 
+        # The handle's size is after the clean-aperture crop; the coded extents (`ispe`, padded
+        # by the encoder) are what libheif decodes to, so they are bounded too.
+        for width, height in _heif_extents(data):
+            self._check_declared(width, height, None)
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+        self._check_declared(*heif.size, shape)
         if heif.mode != "RGB":
             raise CodecError(f"heif: payload holds a {heif.mode} image, expected RGB")
         return np.asarray(heif, dtype=np.uint8)
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, body start, end) of each ISO-BMFF box between `start` and `end`."""
+    offset = start
+    while offset + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        header = 8
+        if size == 1 and offset + 16 <= end:
+            (size,) = struct.unpack_from(">Q", data, offset + 8)
+            header = 16
+        elif size == 0:
+            size = end - offset
+        if size < header or offset + size > end:
+            raise CodecError(f"heif: malformed {kind!r} box at byte {offset}")
+        yield kind, offset + header, offset + size
+        offset += size
+
+
+def _heif_extents(data: bytes) -> list[tuple[int, int]]:
+    """(width, height) of every image extent property (``meta/iprp/ipco/ispe``) of a HEIF file."""
+    found: list[tuple[int, int]] = []
+
+    def walk(start: int, end: int, path: tuple[bytes, ...]) -> None:
+        for kind, body, stop in _boxes(data, start, end):
+            if kind != path[0]:
+                continue
+            if len(path) > 1:
+                walk(body + 4 if kind == b"meta" else body, stop, path[1:])  # meta: FullBox
+            elif stop - body >= 12:  # FullBox header, then width and height
+                found.append(struct.unpack_from(">II", data, body + 4))
+
+    walk(0, len(data), (b"meta", b"iprp", b"ipco", b"ispe"))
+    return found
 
 
 CLASSICAL_CODECS: dict[str, type[ClassicalCodec]] = {

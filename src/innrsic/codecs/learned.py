@@ -32,7 +32,13 @@ The image is padded to multiples of 64 by edge replication (any size works, 1x1 
 replication needs no minimum size, unlike reflection); the latent shapes follow from the
 padded size and are not stored (the encoder checks them against what ``compress`` reports).
 Decoding validates every field and length before any allocation; a damaged payload raises
-:class:`CodecError`.
+:class:`CodecError`. The CRC only catches accidental damage (anyone can recompute it), and
+CompressAI's rANS decoder does not check where its input ends: a forged stream makes it read
+past its buffer (a forged 1024x1024 payload of 8-byte streams crashed the process). So each
+stream is handed over followed by zero bytes (`_guarded`): 8 per symbol it codes (one symbol
+renormalises at most one 32-bit word; tail symbols in zeros read a few more), 16 per stream
+byte (an escape made of stream bytes 0xFF reads about 15 bytes of bypass bits per byte) and
+64 KiB, so the decoder runs into zeros, not into other memory.
 
 **Determinism.** Encoder and decoder must compute bit-identical entropy parameters, or the
 decoder reads the bitstream with the wrong distributions. PyTorch's CPU convolutions (oneDNN,
@@ -90,6 +96,8 @@ ARCH_IDS: dict[str, int] = {  # stored in payloads: append only, never renumber
 }
 PAD_MULTIPLE = 64
 MAX_PADDED_PIXELS = 1 << 24  # 4096 x 4096 after padding; larger rasters go through tiling
+
+_GUARD_PER_SYMBOL, _GUARD_PER_BYTE, _GUARD_BYTES = 8, 16, 1 << 16
 
 _HEADER = struct.Struct(">BB4sIIB")
 _CRC = struct.Struct(">I")
@@ -224,16 +232,26 @@ class LearnedCodec:
             x_hat = _reconstruct(loaded, out) if reconstruct else None
         return _pack(loaded, height, width, strings), x_hat
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Decode a payload; `shape` is the (height, width) the caller expects, if known.
+
+        Every field is checked (and the size against `shape`) before the network runs; every
+        failure is a `CodecError`.
+        """
         from innrsic.codecs.learned_checkpoint import deterministic_cpu
 
         loaded = self.loaded
         height, width, strings = _unpack(self.arch, loaded, data)
+        if shape is not None and (height, width) != tuple(shape):
+            raise CodecError(
+                f"{self.arch}: payload declares {width}x{height}, expected {shape[1]}x{shape[0]}"
+            )
         padded = _padded_size(height, width)
-        shape = latent_shapes(loaded.arch, loaded.config, padded)
+        latents = latent_shapes(loaded.arch, loaded.config, padded)
+        strings = _guarded(strings, _stream_symbols(loaded, padded))
         with deterministic_cpu():
             try:
-                x_hat = loaded.model.decompress([[s] for s in strings], shape)["x_hat"]
+                x_hat = loaded.model.decompress([[s] for s in strings], latents)["x_hat"]
             except Exception as exc:  # the entropy decoder and networks raise many types
                 raise CodecError(f"{self.arch}: cannot decode payload ({exc})") from exc
         return _to_image(x_hat, height, width)
@@ -331,6 +349,24 @@ def _streams(loaded: LearnedModel) -> int:
     if loaded.arch == "elic":
         return 2 * len(loaded.config["groups"]) + 1  # two checkerboard halves per group, then z
     return 1 if loaded.arch.startswith("bmshj2018-factorized") else 2
+
+
+def _stream_symbols(loaded: LearnedModel, padded: tuple[int, int]) -> list[int]:
+    """How many symbols each stream codes, in payload order, for a padded image size."""
+    y = (padded[0] // 16) * (padded[1] // 16)
+    z = (padded[0] // 64) * (padded[1] // 64) * loaded.config["N"]
+    if loaded.arch == "elic":  # each channel group in two checkerboard halves, then z
+        return [*(group * y // 2 for group in loaded.config["groups"] for _ in range(2)), z]
+    y *= loaded.config.get("M", loaded.config["N"])  # cheng2020: M = N
+    return [y] if loaded.arch.startswith("bmshj2018-factorized") else [y, z]
+
+
+def _guarded(strings: list[bytes], symbols: list[int]) -> list[bytes]:
+    """Each stream followed by the zero bytes the rANS decoder may overrun (see module doc)."""
+    return [
+        s + bytes(_GUARD_PER_SYMBOL * n + _GUARD_PER_BYTE * len(s) + _GUARD_BYTES)
+        for s, n in zip(strings, symbols, strict=True)
+    ]
 
 
 def _padded_size(height: int, width: int) -> tuple[int, int]:

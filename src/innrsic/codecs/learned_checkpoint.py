@@ -19,6 +19,12 @@ Three checkpoint layouts are read, told apart by content rather than by file nam
 
 Pickled files may be xz-compressed (detected by magic bytes) and are read with
 ``torch.load(weights_only=True)`` only: arbitrary pickled objects are refused.
+
+Weights files are untrusted input (a container's codec spec may name one): files and
+decompressed xz data above `MAX_CHECKPOINT_BYTES` are refused before they are read whole, and
+a configuration read from a file must match its tensors' shapes and stay within
+`MAX_CHANNELS` / `MAX_GROUPS` before a model is built, so that a small file cannot make the
+loader allocate a huge network.
 """
 
 from __future__ import annotations
@@ -80,6 +86,13 @@ ARCHITECTURES: dict[str, type[CompressionModel]] = {
 CODEC_THREADS = 1
 """Intra-op threads for every codec computation: the thread count changes floating-point
 results (reduction order), and encoder and decoder must agree bit for bit."""
+
+MAX_CHECKPOINT_BYTES = 1 << 30
+"""Largest weights file, and largest decompressed xz checkpoint, that is read (1 GiB)."""
+MAX_CHANNELS = 512
+"""Largest ``N`` / ``M`` a weights file may configure (CompressAI's zoo uses up to 320)."""
+MAX_GROUPS = 16
+"""Most ELIC channel groups a weights file may configure (ELIC uses 5)."""
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _COMPUTE_LOCK = threading.RLock()
@@ -217,6 +230,8 @@ def load_learned_checkpoint(
     lmbda = None
     if metadata.get("format") == FORMAT_NAME:
         found, config, lmbda = _parse_metadata(metadata, where)
+        if found not in ARCHITECTURES or config != infer_config(found, state_dict):
+            raise WeightsError(f"{where}: metadata describes {found} {config}, not its tensors")
         tables_stored = True
     elif any(key.startswith(("cc_transforms.", "ParamAggregation.")) for key in state_dict):
         found, tables_stored = "elic", False
@@ -232,6 +247,7 @@ def load_learned_checkpoint(
         config = infer_config(found, state_dict)
     if arch is not None and arch != found:
         raise WeightsError(f"{where}: holds {found} weights, not {arch}")
+    _check_config_size(config, where)
     model = build_model(found, config)
     try:
         model.load_state_dict(state_dict)
@@ -306,9 +322,27 @@ def state_dict_fingerprint(model: torch.nn.Module) -> bytes:
     return digest.digest()
 
 
+def _check_config_size(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a configuration whose network would be far larger than any real one."""
+    groups = config.get("groups", [])
+    channels = [config.get("N", 1), config.get("M", 1), *groups]
+    if not all(isinstance(c, int) and 1 <= c <= MAX_CHANNELS for c in channels) or (
+        len(groups) > MAX_GROUPS
+    ):
+        raise WeightsError(
+            f"{where}: configuration {dict(config)} exceeds the limits ({MAX_CHANNELS} "
+            f"channels, {MAX_GROUPS} groups)"
+        )
+
+
 def _read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
         with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_CHECKPOINT_BYTES:
+                raise WeightsError(
+                    f"{path}: {size} bytes, over the {MAX_CHECKPOINT_BYTES}-byte weights limit"
+                )
             head = handle.read(9)
         if _looks_like_safetensors(head):
             with safe_open(str(path), framework="pt", device="cpu") as handle:
@@ -322,10 +356,16 @@ def _read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     except (OSError, SafetensorError) as exc:
         raise WeightsError(f"{path}: cannot read weights ({exc})") from exc
     if data.startswith(_XZ_MAGIC):
+        decompressor = lzma.LZMADecompressor()
         try:
-            data = lzma.decompress(data)
+            data = decompressor.decompress(data, MAX_CHECKPOINT_BYTES + 1)
         except lzma.LZMAError as exc:
             raise WeightsError(f"{path}: corrupt xz-compressed checkpoint ({exc})") from exc
+        if not decompressor.eof:
+            raise WeightsError(
+                f"{path}: xz-compressed checkpoint is truncated or decompresses to more than "
+                f"{MAX_CHECKPOINT_BYTES} bytes"
+            )
     try:
         checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
