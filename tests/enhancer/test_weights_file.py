@@ -73,3 +73,14 @@ def test_default_config_file_round_trip(tmp_path) -> None:
     path = tmp_path / "default.safetensors"
     INNEnhancer().save(path)
     assert INNEnhancer.load(path).config == EnhancerConfig()
+
+
+@pytest.mark.parametrize("field", ["blocks", "growth", "gaussian_growth"])
+def test_absurd_sizes_in_the_metadata_are_refused_before_building(tmp_path, field) -> None:
+    config = EnhancerConfig().to_dict()
+    config[field] = 10**6
+    path = tmp_path / "huge.safetensors"
+    metadata = {"format": "innrsic.enhancer", "format_version": "1", "config": json.dumps(config)}
+    safetensors.torch.save_file({"x": torch.zeros(1)}, str(path), metadata=metadata)
+    with pytest.raises(WeightsError, match="limit"):
+        INNEnhancer.load(path)

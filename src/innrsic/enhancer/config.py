@@ -11,6 +11,10 @@ from innrsic.errors import ConfigError
 SUPPORTED_EXPANSIONS = (1, 2)
 
 
+# Upper bounds (16x the paper's sizes) so that a config cannot ask for an absurd network.
+MAX_SIZES = {"blocks": 128, "growth": 512, "gaussian_growth": 1024}
+
+
 @dataclass(frozen=True)
 class EnhancerConfig:
     """Architecture of an `INNEnhancer`; the defaults are the paper's published model.
@@ -36,6 +40,9 @@ class EnhancerConfig:
             # bool is an int subclass; `blocks=True` is a mistake, not 1.
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"enhancer.{name} must be a positive integer, got {value!r}")
+            if value > MAX_SIZES[name]:
+                # A weights file's metadata could otherwise make the loader build a huge net.
+                raise ConfigError(f"enhancer.{name} is {value}; the limit is {MAX_SIZES[name]}")
         if (
             not isinstance(self.expansion, int)
             or isinstance(self.expansion, bool)
