@@ -1,4 +1,11 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a partial one."""
+"""Atomic file writes: a reader sees the old file or the complete new one, never a partial one.
+
+The data goes to a temporary file beside the target (``.<name>.<random>.tmp``), is fsynced and
+renamed over the target, and the directory is fsynced so the rename survives a power loss. A
+process killed outright (SIGKILL) can leave only such a temporary file behind, never a partial
+target; any exception or interrupt removes it (an interrupt is held back while the file is
+created and its removal registered, `innrsic.interrupt.interrupts_deferred`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from innrsic.interrupt import interrupts_deferred
 
 
 @contextlib.contextmanager
@@ -19,8 +28,12 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        with interrupts_deferred():
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            cleanup.callback(_remove, tmp_name)  # after the rename there is nothing to remove
         # mkstemp creates the file private (0600); give it the mode a plain open() would.
         os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
@@ -28,10 +41,26 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+        _fsync_directory(target.parent)
+
+
+def _remove(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable, where the platform allows (best effort)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # e.g. Windows, some network file systems: the rename itself is still atomic
+    finally:
+        os.close(fd)
 
 
 def _current_umask() -> int:

@@ -33,8 +33,10 @@ overlap give 0.82-0.86.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +51,7 @@ from tqdm import tqdm
 from innrsic.errors import ConfigError
 from innrsic.geo import RasterSource, is_geotiff, open_sink, open_source
 from innrsic.imageio import validate_rgb
+from innrsic.interrupt import interrupts_deferred
 from innrsic.tiling import BlendGrid, TileBlender, TilingError, Window
 
 if TYPE_CHECKING:
@@ -294,19 +297,29 @@ def decompress_enhanced(
     *,
     region: Window | None = None,
     progress: bool = False,
+    verify: bool = True,
 ) -> EnhanceResult:
     """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
 
     The decoded image goes through a temporary GeoTIFF beside `target` (so large scenes stay
     in bounded memory and georeferencing is kept); only the enhanced image is left behind.
+    `verify` as in `innrsic.coding.decompress_file`.
     """
     from innrsic.coding import decompress_file
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".innrsic-", dir=target.parent) as scratch:
-        decoded = Path(scratch) / "decoded.tif"
-        decompress_file(source, decoded, region=region, progress=progress)
+    with contextlib.ExitStack() as cleanup:
+        with interrupts_deferred():  # the folder is removed however the call ends
+            scratch = Path(tempfile.mkdtemp(prefix=".innrsic-", dir=target.parent))
+            cleanup.callback(_remove_folder, scratch)
+        decoded = scratch / "decoded.tif"
+        decompress_file(source, decoded, region=region, progress=progress, verify=verify)
         return enhance_file(
             decoded, target, net, temperature, seed, tile, overlap, progress=progress
         )
+
+
+def _remove_folder(folder: Path) -> None:
+    with interrupts_deferred():  # an interrupt would leave it half removed
+        shutil.rmtree(folder, ignore_errors=True)

@@ -59,3 +59,8 @@ class ConfigError(InnrsicError):
 
 class WeightsError(InnrsicError):
     """Model weights are missing, unsafe or do not match the expected layout."""
+
+
+class ReconstructionMismatch(CodecError):
+    """A decoded tile differs from the reconstruction checksum its encoder stored: this
+    platform's floating point (or codec library) decodes differently from the encoder's."""

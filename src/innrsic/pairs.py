@@ -9,9 +9,10 @@ Layout of a pairs directory::
 
 Each entry records the source file and box, the image size, the payload size in bytes and the
 achieved payload bpp. Generation is cached and resumable: a rerun skips entries already in the
-manifest whose files exist, and refuses a directory made with another codec. Images that cannot
-be read or coded are reported and skipped; the result lists them so the caller can exit
-non-zero.
+manifest whose files exist, and refuses a directory made with another codec. An interrupt
+(Ctrl-C, SIGTERM) cancels the images not started, waits for those in progress and records every
+finished pair in the manifest before the run stops. Images that cannot be read or coded are
+reported and skipped; the result lists them so the caller can exit non-zero.
 """
 
 from __future__ import annotations
@@ -278,12 +279,19 @@ def generate_pairs(
                 futures: list[tuple[ImageRef, Future[PairEntry]]] = [
                     (ref, pool.submit(make_pair, spec, ref, out)) for ref in todo
                 ]
-                for ref, future in futures:
-                    try:
-                        record(future.result())
-                    except Exception as exc:
-                        fail(ref, exc, bar)
-                    bar.update()
+                try:
+                    for ref, future in futures:
+                        try:
+                            record(future.result())
+                        except Exception as exc:
+                            fail(ref, exc, bar)
+                        bar.update()
+                except BaseException:  # interrupted: drop the queue, keep what is finished
+                    pool.shutdown(cancel_futures=True)
+                    for _, future in futures:
+                        if not future.cancelled() and future.exception() is None:
+                            record(future.result())
+                    raise
     finally:
         bar.close()
         _save(out, spec, done)

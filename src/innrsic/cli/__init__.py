@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from innrsic import __version__
 from innrsic.errors import InnrsicError
+from innrsic.interrupt import exit_status, signal_name, signals_as_interrupt
 
 COMMAND_MODULES = (
     "innrsic.cli.coding",
@@ -54,20 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: returns the process exit code (0 ok, 1 some inputs failed, 2 usage/error)."""
+    """Entry point: returns the process exit code (0 ok, 1 some inputs failed, 2 usage/error,
+    128 + N when stopped by signal N: 130 Ctrl-C, 143 SIGTERM, see `innrsic.interrupt`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )
     try:
-        return int(args.handler(args) or 0)
+        with signals_as_interrupt():
+            return int(args.handler(args) or 0)
     except InnrsicError as exc:
         print(f"innrsic {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"innrsic {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"innrsic {args.command}: interrupted ({signal_name(exc)})", file=sys.stderr)
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

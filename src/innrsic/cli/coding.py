@@ -7,16 +7,19 @@ import json
 from pathlib import Path
 
 from innrsic.batch import plan_jobs, run_jobs
-from innrsic.cli.enhance import add_enhancer_options, load_enhancer
+from innrsic.cli.enhance import add_enhancer_options, add_existing_options, load_enhancer
 from innrsic.codecs import describe_codecs, make_codec
 from innrsic.coding import (
     DEFAULT_TILE,
+    RECONSTRUCTION_KEY,
     WHOLE_IMAGE_MAX_SIDE,
     compress_file,
     decompress_file,
+    reconstruction_checksums,
     resolve_tile,
 )
 from innrsic.container import FORMAT_VERSION, SUFFIX, ContainerReader
+from innrsic.errors import InnrsicError
 from innrsic.imageio import IMAGE_SUFFIXES
 from innrsic.metrics.rate import bits_per_pixel
 from innrsic.tiling import Window
@@ -38,6 +41,14 @@ large scenes: give a GeoTIFF/TIFF; it is read, coded and written one tile at a t
 written back by `decompress -o out.tif`. Nodata pixels are restored exactly.
 16-bit, float and multispectral rasters need --bands and/or --scale (lossy: 256 levels
 over the range, restored on decode); without them they are refused.
+
+reconstruction checksum: each file stores the CRC-32 of every tile as decoded on this
+machine, so a decoder whose floating point (or codec library) differs reports it instead of
+returning wrong pixels (costs one extra decode for classical codecs; --no-checksum omits it).
+
+batches: a file that fails is listed at the end and the exit status is 1; Ctrl-C or SIGTERM
+stops after removing the file in progress (exit status 130 / 143), and --skip-existing
+finishes the rest.
 """
 
 DECOMPRESS_EXAMPLES = """examples:
@@ -49,6 +60,10 @@ DECOMPRESS_EXAMPLES = """examples:
 --region x,y,w,h decodes only the tiles that region touches. A .tif output keeps the
 georeferencing (moved to the region's corner), nodata and the source sample type; PNG and
 JPEG outputs are 8-bit RGB without georeferencing.
+
+Files with a reconstruction checksum (`innrsic info` shows it) are checked tile by tile: a
+tile that decodes to other pixels than on the encoding machine (different floating point or
+codec library) fails the file with a message naming the tile; --no-verify decodes anyway.
 """
 
 INFO_EXAMPLES = """examples:
@@ -100,7 +115,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pixels whose bands all equal V are nodata, restored exactly (overrides a "
         "GeoTIFF's own nodata value; e.g. 0 for the black borders of a PNG scene)",
     )
-    compress.add_argument("--force", action="store_true", help="replace existing output files")
+    compress.add_argument(
+        "--no-checksum",
+        dest="checksum",
+        action="store_false",
+        help="store no reconstruction checksum (saves one decode per tile for classical codecs)",
+    )
+    add_existing_options(compress)
     compress.set_defaults(handler=run_compress)
 
     decompress = subparsers.add_parser(
@@ -117,7 +138,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decompress.add_argument(
         "--region", type=_region, metavar="X,Y,W,H", help="decode only this region (pixels)"
     )
-    decompress.add_argument("--force", action="store_true", help="replace existing output files")
+    decompress.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="do not check decoded tiles against the file's reconstruction checksum",
+    )
+    add_existing_options(decompress)
     decompress.add_argument(
         "--enhance",
         type=Path,
@@ -151,6 +178,7 @@ def run_compress(args: argparse.Namespace) -> int:
             scale=args.scale,
             nodata=args.nodata,
             progress=True,
+            checksum=args.checksum,
         )
         tiles = f", {result.tiles} tiles of {result.tile_size}" if result.tile_size else ""
         return (
@@ -159,7 +187,7 @@ def run_compress(args: argparse.Namespace) -> int:
         )
 
     jobs = plan_jobs(args.input, args.output, IMAGE_SUFFIXES, SUFFIX)
-    report = run_jobs(jobs, compress_one, "compress", overwrite=args.force)
+    report = run_jobs(jobs, compress_one, "compress", args.force, args.skip_existing)
     report.print_summary("compressed")
     return report.exit_code if jobs else _no_inputs(args.input)
 
@@ -169,7 +197,9 @@ def run_decompress(args: argparse.Namespace) -> int:
         return _run_decompress_enhanced(args)
 
     def decompress_one(source: Path, target: Path) -> str:
-        result = decompress_file(source, target, region=args.region, progress=True)
+        result = decompress_file(
+            source, target, region=args.region, progress=True, verify=args.verify
+        )
         text = f"{target}: {result.width}x{result.height}"
         if args.region is not None:
             text += f" (region {args.region}, {result.tiles_decoded} of "
@@ -179,7 +209,7 @@ def run_decompress(args: argparse.Namespace) -> int:
         return text
 
     jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
-    report = run_jobs(jobs, decompress_one, "decompress", overwrite=args.force)
+    report = run_jobs(jobs, decompress_one, "decompress", args.force, args.skip_existing)
     report.print_summary("decompressed")
     return report.exit_code if jobs else _no_inputs(args.input)
 
@@ -200,11 +230,12 @@ def _run_decompress_enhanced(args: argparse.Namespace) -> int:
             args.overlap,
             region=args.region,
             progress=True,
+            verify=args.verify,
         )
         return f"{target}: {result.width}x{result.height}, enhanced at T={args.temperature}"
 
     jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
-    report = run_jobs(jobs, decompress_one, "decompress+enhance", overwrite=args.force)
+    report = run_jobs(jobs, decompress_one, "decompress+enhance", args.force, args.skip_existing)
     report.print_summary("decompressed and enhanced")
     return report.exit_code if jobs else _no_inputs(args.input)
 
@@ -228,14 +259,29 @@ def run_info(args: argparse.Namespace) -> int:
         "bpp": bits_per_pixel(file_bytes, container.height, container.width),
         "payload_bpp": bits_per_pixel(container.payload_size, container.height, container.width),
         "checksums": "ok",
+        "reconstruction": _reconstruction_summary(container.metadata, len(container.tile_lengths)),
         "metadata": container.metadata,
     }
     if args.json:
         print(json.dumps(fields, indent=2))
     else:
+        fields["metadata"] = {
+            k: v for k, v in container.metadata.items() if k != RECONSTRUCTION_KEY
+        }
         for key, value in fields.items():
             print(f"{key:14s} {value:.4f}" if isinstance(value, float) else f"{key:14s} {value}")
     return 0
+
+
+def _reconstruction_summary(metadata: dict, tiles: int) -> str:
+    """How `info` describes the reconstruction checksum (coding module doc)."""
+    if RECONSTRUCTION_KEY not in metadata:
+        return "none (decoding cannot tell a platform that computes differently)"
+    try:
+        reconstruction_checksums(metadata, tiles)
+    except InnrsicError as exc:
+        return f"unusable: {exc}"
+    return f"crc32 of each of the {tiles} decoded tile(s), checked on decode"
 
 
 def _tile_size(text: str) -> int | str:

@@ -34,6 +34,17 @@ def add_enhancer_options(parser: argparse.ArgumentParser, weights_flag: str) -> 
     parser.set_defaults(weights_flag=weights_flag)
 
 
+def add_existing_options(parser: argparse.ArgumentParser) -> None:
+    """--force / --skip-existing: what a batch does with outputs that already exist."""
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--force", action="store_true", help="replace existing output files")
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave existing outputs alone and do the rest (finishes an interrupted batch)",
+    )
+
+
 def load_enhancer(weights: Path, threads: int | None):
     """The enhancer from innrsic's safetensors file, in eval mode, with the thread setting."""
     import torch
@@ -61,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", default="png", choices=["png", "tif", "jpg"], help="image format in dir mode"
     )
-    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    add_existing_options(parser)
     add_enhancer_options(parser, "--weights")
     parser.set_defaults(handler=run)
 
@@ -85,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return f"{target}: {result.width}x{result.height}, T={args.temperature}, seed {args.seed}"
 
     jobs = plan_jobs(args.input, args.output, IMAGE_SUFFIXES, f".{args.format}")
-    report = run_jobs(jobs, enhance_one, "enhance", overwrite=args.force)
+    report = run_jobs(jobs, enhance_one, "enhance", args.force, args.skip_existing)
     report.print_summary("enhanced")
     if not jobs:
         print(f"no input images found at {args.input}")

@@ -1,5 +1,10 @@
 """Training checkpoints: written atomically, read with ``torch.load(weights_only=True)``.
 
+A save writes ``checkpoints/.step_NNNNNNNN.pt.<random>.tmp`` and renames it to
+``step_NNNNNNNN.pt`` once complete (`innrsic.atomic`), so a process killed mid-save (even by
+SIGKILL) leaves only that temporary file, which `list_checkpoints` never returns and
+`remove_partial_checkpoints` deletes on resume.
+
 A checkpoint holds the step, model/optimizer/scheduler state, the python/numpy/torch RNG
 states (as tensors and plain types, so the weights-only unpickler accepts them), best-model
 tracking and the resolved config. The data order needs no state: batches are a function of
@@ -22,6 +27,7 @@ from innrsic.errors import WeightsError
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
+_PARTIAL = re.compile(r"^\.step_\d{8,}\.pt\..+\.tmp$")
 
 
 def checkpoint_path(run_dir: str | os.PathLike[str], step: int) -> Path:
@@ -39,6 +45,17 @@ def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[tuple[int, Path]]:
         if match:
             found.append((int(match.group(1)), path))
     return sorted(found)
+
+
+def remove_partial_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files of saves that never finished; returns their paths."""
+    directory = Path(run_dir) / CHECKPOINT_DIR
+    if not directory.is_dir():
+        return []
+    partial = [path for path in directory.iterdir() if _PARTIAL.match(path.name)]
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
 
 
 def rng_state() -> dict[str, Any]:

@@ -12,6 +12,10 @@ Run directory layout (only rank 0 writes)::
 
 Resume reproduces an uninterrupted run exactly: batches and the per-step noise are functions of
 (seed, step, rank), and the checkpoint restores model, optimizer, scheduler and RNG states.
+It continues from the newest checkpoint that loads (an unreadable one is skipped with a
+warning) and deletes the temporary files of saves that were killed (`innrsic.train.checkpoint`).
+Ctrl-C, and SIGTERM/SIGHUP under the CLI (`innrsic.interrupt`), save a checkpoint at the
+current step before the run stops.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from torch.utils.data import DataLoader
 from innrsic.atomic import write_bytes_atomic
 from innrsic.config import TrainLoopConfig, config_differences
 from innrsic.data import StepBatchSampler, derive_seed
-from innrsic.errors import ConfigError, InnrsicError
+from innrsic.errors import ConfigError, InnrsicError, WeightsError
+from innrsic.interrupt import interrupts_deferred
 from innrsic.train.checkpoint import (
     checkpoint_path,
     list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
+    remove_partial_checkpoints,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -142,7 +148,8 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------
 
-    def _checkpoint_to_resume(self) -> Path | None:
+    def _checkpoint_to_resume(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest checkpoint that loads, with its contents (None: start from step 0)."""
         found = list_checkpoints(self.run_dir)
         if not self.resume:
             if found:
@@ -151,10 +158,17 @@ class Trainer:
                     "pass --resume to continue it, or choose another run directory"
                 )
             return None
+        for path in remove_partial_checkpoints(self.run_dir):
+            log.warning("removed %s, left by a checkpoint save that did not finish", path)
         if not found:
             log.info("no checkpoint in %s; starting from step 0", self.run_dir)
             return None
-        return found[-1][1]
+        for _, path in reversed(found):
+            try:
+                return path, load_checkpoint(path)
+            except WeightsError as exc:
+                log.warning("skipping unreadable checkpoint: %s", exc)
+        raise WeightsError(f"no checkpoint in {self.run_dir / 'checkpoints'} can be read")
 
     def _run(self, ctx: DistributedContext, stop_at: int | None) -> TrainResult:
         loop, recipe = self.loop, self.recipe
@@ -162,7 +176,7 @@ class Trainer:
             raise ConfigError(f"train.batch_size={loop.batch_size} is not divisible by the "
                               f"{ctx.world_size} DDP processes")
         local_batch = loop.batch_size // ctx.world_size
-        resume_from = self._checkpoint_to_resume()
+        resumed = self._checkpoint_to_resume()
         ctx.barrier()
 
         random.seed(loop.seed)
@@ -173,8 +187,8 @@ class Trainer:
         optimization = recipe.build_optimization(model)
 
         start_step, best_value, best_step = 0, None, None
-        if resume_from is not None:
-            checkpoint = load_checkpoint(resume_from)
+        if resumed is not None:
+            resume_from, checkpoint = resumed
             self._check_resume_config(checkpoint.get("config", {}), resume_from)
             model.load_state_dict(checkpoint["model"])
             for optimizer, state in zip(optimization.all_optimizers, checkpoint["optimizers"],
@@ -254,14 +268,17 @@ class Trainer:
                 grad_norm = math.nan
                 if recipe.grad_clip > 0:
                     grad_norm = float(torch.nn.utils.clip_grad_norm_(clip_params, recipe.grad_clip))
-                for optimizer in optimization.optimizers:
-                    optimizer.step()
-                terms = dict(out.terms)
-                for objective in optimization.auxiliary:
-                    terms[objective.name] = _auxiliary_step(objective)
-                for scheduler in optimization.schedulers:
-                    scheduler.step()
-                step += 1
+                # Interrupted in here, the weights would be a step ahead of `step` in the
+                # checkpoint saved on the way out.
+                with interrupts_deferred():
+                    for optimizer in optimization.optimizers:
+                        optimizer.step()
+                    terms = dict(out.terms)
+                    for objective in optimization.auxiliary:
+                        terms[objective.name] = _auxiliary_step(objective)
+                    for scheduler in optimization.schedulers:
+                        scheduler.step()
+                    step += 1
                 window_steps += 1
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value
