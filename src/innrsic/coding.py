@@ -242,15 +242,21 @@ def _encode_many(
         payloads = list(encode_batch(images))
     else:
         payloads = [codec.encode(image) for image in images]
-    crcs = [reconstruction_crc(d) for d in _decode_many(codec, payloads)] if checksum else []
+    shapes = [image.shape[:2] for image in images]
+    crcs = (
+        [reconstruction_crc(d) for d in _decode_many(codec, payloads, shapes)] if checksum else []
+    )
     return payloads, crcs
 
 
-def _decode_many(codec: Codec, payloads: list[bytes]) -> list[np.ndarray]:
+def _decode_many(
+    codec: Codec, payloads: list[bytes], shapes: list[tuple[int, int]]
+) -> list[np.ndarray]:
+    """Decode `payloads`; each decoder refuses a payload declaring other than its (h, w)."""
     decode_batch = getattr(codec, "decode_batch", None)
     if decode_batch is not None and len(payloads) > 1:
         return list(decode_batch(payloads))
-    return [codec.decode(payload) for payload in payloads]
+    return [codec.decode(p, shape=shape) for p, shape in zip(payloads, shapes, strict=True)]
 
 
 def _encode_tiles(
@@ -414,7 +420,12 @@ def _decode_tiles(
             data = read_tile(index)
             record = unpack_tile_record(data, index) if records else TileRecord(data)
             tiles.append((index, grid.window(index), record))
-        decoded = iter(_decode_many(codec, [r.payload for _, _, r in tiles if r.coded]))
+        coded = [(w, r) for _, w, r in tiles if r.coded]
+        decoded = iter(
+            _decode_many(
+                codec, [r.payload for _, r in coded], [(w.height, w.width) for w, _ in coded]
+            )
+        )
         for index, window, record in tiles:
             expected = (window.height, window.width, 3)
             if record.coded:

@@ -147,8 +147,8 @@ class DriftingCodec:
     def encode(self, image: np.ndarray) -> bytes:
         return self.inner.encode(image)
 
-    def decode(self, data: bytes) -> np.ndarray:
-        image = self.inner.decode(data).copy()
+    def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+        image = self.inner.decode(data, shape=shape).copy()
         image[5, 7, 1] ^= 1
         return image
 

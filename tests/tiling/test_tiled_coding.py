@@ -26,9 +26,9 @@ class CountingCodec:
     def encode(self, image: np.ndarray) -> bytes:
         return self.inner.encode(image)
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
         self.decoded.append(data)
-        return self.inner.decode(data)
+        return self.inner.decode(data, shape=shape)
 
 
 class BatchingCodec(CountingCodec):
