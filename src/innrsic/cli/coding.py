@@ -53,6 +53,7 @@ finishes the rest.
 
 DECOMPRESS_EXAMPLES = """examples:
   innrsic decompress scene.rsic -o scene.png --enhance enhancer.safetensors --temperature 0.5
+  innrsic decompress scene.rsic -o scene.png --enhance enhancer-jpeg2000-bpp0.1
   innrsic decompress scene.rsic -o scene.png
   innrsic decompress bitstreams/ -o decoded/ --format tif
   innrsic decompress scene.rsic -o part.tif --region 4096,2048,1024,1024
@@ -147,9 +148,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_existing_options(decompress)
     decompress.add_argument(
         "--enhance",
-        type=Path,
-        metavar="WEIGHTS",
-        help="enhance the decoded image with these INN-RSIC enhancer weights (.safetensors)",
+        metavar="MODEL",
+        help="enhance the decoded image with this INN-RSIC enhancer: a shipped model's name "
+        "(see `innrsic models`) or weights (.safetensors)",
     )
     add_enhancer_options(decompress, "--enhance")
     decompress.set_defaults(handler=run_decompress)
@@ -217,7 +218,7 @@ def run_decompress(args: argparse.Namespace) -> int:
 def _run_decompress_enhanced(args: argparse.Namespace) -> int:
     from innrsic.enhance import decompress_enhanced
 
-    net = load_enhancer(args.enhance, args.threads)
+    net = load_enhancer(args, args.enhance)
 
     def decompress_one(source: Path, target: Path) -> str:
         result = decompress_enhanced(

@@ -9,6 +9,7 @@ from innrsic.batch import plan_jobs, run_jobs
 from innrsic.imageio import IMAGE_SUFFIXES
 
 EXAMPLES = """examples:
+  innrsic enhance decoded.png -o enhanced.png --weights enhancer-jpeg2000-bpp0.1
   innrsic enhance decoded.png -o enhanced.png --weights enhancer.safetensors
   innrsic enhance decoded/ -o enhanced/ --weights enhancer.safetensors --temperature 0.5 --seed 7
   innrsic enhance scene.tif -o scene_enhanced.tif --weights enhancer.safetensors --tile 512
@@ -23,7 +24,10 @@ memory and keep their georeferencing. The bitrate is the codec's: the enhancer a
 def add_enhancer_options(parser: argparse.ArgumentParser, weights_flag: str) -> None:
     """The options shared by `enhance` and `decompress --enhance`."""
     parser.add_argument(
-        "--temperature", type=float, default=1.0, help="latent temperature T (default 1)"
+        "--temperature",
+        type=float,
+        default=None,
+        help="latent temperature T (default: a shipped model's default temperature, else 1)",
     )
     parser.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     parser.add_argument("--tile", type=int, default=512, help="enhancer tile size (0: whole)")
@@ -45,15 +49,20 @@ def add_existing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_enhancer(weights: Path, threads: int | None):
-    """The enhancer from innrsic's safetensors file, in eval mode, with the thread setting."""
+def load_enhancer(args: argparse.Namespace, weights: str):
+    """The enhancer named by `weights` (a shipped model's name or a safetensors file), in eval
+    mode, with the thread setting; sets ``args.temperature`` when it was not given."""
     import torch
 
     from innrsic.enhancer import INNEnhancer
+    from innrsic.pretrained import resolve_enhancer
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    return INNEnhancer.load(weights).eval()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    path, default_temperature = resolve_enhancer(weights)
+    if args.temperature is None:
+        args.temperature = default_temperature if default_temperature is not None else 1.0
+    return INNEnhancer.load(path).eval()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", type=Path, help="decoded image file or directory")
     parser.add_argument("-o", "--output", type=Path, required=True, help="image file or dir")
     parser.add_argument(
-        "--weights", type=Path, required=True, help="enhancer weights (.safetensors)"
+        "--weights",
+        required=True,
+        help="a shipped model's name (see `innrsic models`) or enhancer weights (.safetensors)",
     )
     parser.add_argument(
         "--format", default="png", choices=["png", "tif", "jpg"], help="image format in dir mode"
@@ -80,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from innrsic.enhance import enhance_file
 
-    net = load_enhancer(args.weights, args.threads)
+    net = load_enhancer(args, args.weights)
 
     def enhance_one(source: Path, target: Path) -> str:
         result = enhance_file(
