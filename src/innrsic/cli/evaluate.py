@@ -54,10 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--enhancer",
         nargs="+",
-        type=Path,
         default=[],
         metavar="W",
-        help="enhancer weights files (.safetensors)",
+        help="enhancer weights files (.safetensors) or shipped model names (innrsic models)",
     )
     parser.add_argument(
         "--temperature",
@@ -113,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from innrsic.errors import ConfigError
     from innrsic.evaluation import EvaluationSettings, build_report, run_evaluation
     from innrsic.evaluation.grid import parse_shard
+    from innrsic.pretrained import resolve_enhancer
 
     if args.report_only:
         report = build_report(args.out, anchor=args.anchor, weights_dir=args.weights_dir)
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         refs = refs[: max(0, args.limit)]
     settings = EvaluationSettings(
         codecs=tuple(args.codec),
-        enhancers=tuple(args.enhancer),
+        enhancers=tuple(resolve_enhancer(name)[0] for name in args.enhancer),
         temperatures=tuple(args.temperature),
         seed=args.seed,
         weights_dir=args.weights_dir,
