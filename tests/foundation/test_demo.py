@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from innrsic.demo import run_demo
+from innrsic.pretrained import installed_models
 
 
 def test_demo_on_a_folder_writes_report(tmp_path: Path, ucm_test_paths) -> None:
@@ -29,3 +30,14 @@ def test_demo_on_a_folder_writes_report(tmp_path: Path, ucm_test_paths) -> None:
     assert (out / "rd.png").stat().st_size > 10_000
     assert len(list((out / "crops").glob("*.png"))) == 1 + 4
     assert len(list((out / "bitstreams").rglob("*.rsic"))) == 8
+    models = installed_models()
+    assert models, "the package ships enhancers; the demo must use them"
+    with open(out / "enhanced.csv") as handle:
+        enhanced = list(csv.DictReader(handle))
+    assert sorted({r["model"] for r in enhanced}) == [m.name for m in models]
+    assert len(enhanced) == 2 * len(models)
+    for row in enhanced:
+        assert row["status"] == "ok"
+        assert 15 < float(row["psnr_enhanced"]) < 50
+    assert "Shipped enhancers: decoded vs enhanced" in page
+    assert len(list((out / "crops").rglob("*-enhanced.png"))) == 2 * len(models)
