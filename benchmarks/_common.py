@@ -71,7 +71,7 @@ def mosaic(height: int, width: int) -> np.ndarray:
 def to_tensor(image: np.ndarray):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255.0
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:

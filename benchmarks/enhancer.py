@@ -1,15 +1,25 @@
 """Enhancer throughput: reference vs fast paths, forward and inverse, whole images and tiled scenes.
 
-    python benchmarks/enhancer.py --out benchmarks/results/enhancer.csv
+    python benchmarks/enhancer.py --sizes 1024 --directions inverse \\
+        --out benchmarks/results/enhancer_1024_inverse.csv          # the issue's target case
+    python benchmarks/enhancer.py --out benchmarks/results/enhancer.csv   # 256, 1024, 4096 tiled
     python benchmarks/enhancer.py --quick --out /tmp/enhancer.csv      # tiny sizes, seconds
+
+Input: a real decoded image, as the enhancer sees it in use: a centre crop of DOTA P0168
+(2304x1792; larger sizes: a UC Merced mosaic) compressed and decoded with --codec (default
+JPEG 2000 at 0.4 bpp), and z ~ N(0, T^2) with T = --temperature (default 0: the temperature the
+CPU recipes train the reverse pass at and evaluate, configs/enhancer/cpu_*.yaml), fixed seed.
+Network: the reference checkpoint converted from the authors' layout (random weights: its
+inverse is not an image, see the README), or --weights. The timings do not depend on the
+values; the accuracy columns do.
 
 Whole-image sizes (<= --tile) are timed side by side in this process: every round runs every
 variant once, in turn, so load changes hit all variants alike; the ratio to the reference is
-the median of the per-round ratios. Larger sizes are tiled scenes (--tile px tiles, --tile-batch
-tiles per call, no overlap) and run one pass per variant in a subprocess. Peak memory: one
-subprocess per case (ru_maxrss; the increase over the process after setup is reported too).
-GFLOP/s counts the convolutions' multiply-adds analytically (`innrsic.perf.enhancer_macs`) as
-2 FLOP each; the peak is an estimate from /proc/cpuinfo (see the JSON `meta`).
+the median of the per-round ratios. Larger sizes are tiled scenes and run one pass per variant
+in a subprocess. Peak memory: one subprocess per case (VmHWM after a reset; the increase over
+the process after setup is reported too). GFLOP/s counts the convolutions' multiply-adds
+analytically (`innrsic.perf.enhancer_macs`) as 2 FLOP each; the peak is an estimate from
+/proc/cpuinfo (see the JSON `meta`).
 """
 
 from __future__ import annotations
@@ -21,13 +31,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from innrsic.enhancer import INNEnhancer
 from innrsic.enhancer.fast import FastEnhancer
-from innrsic.perf import enhancer_macs, peak_gflops, peak_rss_mib
+from innrsic.perf import enhancer_macs, peak_gflops, peak_rss_mib, uptime_line
 
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "reference": None,
@@ -35,14 +46,14 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "fast-1worker": {"workers": 1},
     "fast-nhwc": {"channels_last": True},
     "fast-bf16": {"precision": "bfloat16"},
-    "fast-compile": {"compile": True},
 }
 DEFAULT_VARIANTS = "reference,fast,fast-nhwc,fast-bf16"
+DOTA_SCENE = "P0168.png"
 COLUMNS = [
     "size", "mode", "direction", "variant", "threads", "rounds", "median_s", "min_s",
     "cpu_util", "mpix_s", "gflop_s", "pct_peak", "speedup_vs_reference",
-    "max_abs_diff_vs_reference", "psnr_vs_reference_db", "compile_s", "peak_rss_mib",
-    "rss_increase_mib", "load1_start", "load1_end",
+    "max_abs_diff_vs_reference", "psnr_vs_reference_db", "psnr_image_vs_reference_db",
+    "peak_rss_mib", "rss_increase_mib", "load1_start", "load1_end",
 ]  # fmt: skip
 
 
@@ -66,11 +77,34 @@ class Runner:
             return self.model.inverse(y, z)
 
 
-def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A real-content image (UC Merced mosaic) and a fixed N(0, I) latent of the same size."""
-    image = common.to_tensor(common.mosaic(size, size))
+def source_image(size: int) -> tuple[np.ndarray, str]:
+    """A real HxWx3 uint8 image of `size` px: DOTA P0168's centre crop, else a UCM mosaic."""
+    from innrsic.imageio import read_image
+
+    path = common.shared_root() / "data" / "dota" / DOTA_SCENE
+    if path.exists():
+        scene = read_image(path)
+        height, width = scene.shape[:2]
+        if size <= min(height, width):
+            top, left = (height - size) // 2, (width - size) // 2
+            crop = scene[top : top + size, left : left + size]
+            return np.ascontiguousarray(crop), f"DOTA {DOTA_SCENE} centre {size}x{size}"
+    return common.mosaic(size, size), f"UC Merced mosaic {size}x{size}"
+
+
+def inputs(size: int, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(decoded image, latent z at the temperature, description); deterministic."""
+    image, what = source_image(size)
+    if args.codec != "none":
+        from innrsic.codecs import make_codec
+
+        codec = make_codec(args.codec)
+        image = codec.decode(codec.encode(image))
+        what += f", {args.codec} decoded"
+    x = common.to_tensor(image)
     generator = torch.Generator().manual_seed(0)
-    return image, torch.randn(image.shape, generator=generator)
+    z = torch.randn(x.shape, generator=generator) * args.temperature
+    return x, z, f"{what}; z ~ N(0, {args.temperature:g}^2), seed 0"
 
 
 def innrsic_tiler() -> bool:
@@ -122,7 +156,7 @@ def one_pass(
         from innrsic.enhance import enhance_image
 
         image = (x[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-        out = enhance_image(image, runner.model, 1.0, 0, tile, args.overlap)
+        out = enhance_image(image, runner.model, args.temperature, 0, tile, args.overlap)
         return torch.from_numpy(out)
     rows = cols = size // tile
     xt, zt = tiles(x, tile), tiles(z, tile)
@@ -144,30 +178,46 @@ def throughput(size: int, seconds: float, net: INNEnhancer, bf16: bool) -> dict[
     }
 
 
-def compare(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
-    diff = (out - ref).abs()
-    mse = float(diff.pow(2).mean())
+def psnr(test: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB for peak 1."""
+    mse = float((test - reference).double().pow(2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def compare(out: torch.Tensor, ref: torch.Tensor, direction: str) -> dict[str, float | None]:
+    """Max abs difference and PSNR (peak 1) of the raw outputs; for the inverse also the PSNR
+    of the enhanced images (clamped to [0, 1], as `enhance` returns them)."""
+    image = psnr(out.clamp(0, 1), ref.clamp(0, 1)) if direction == "inverse" else None
     return {
-        "max_abs_diff_vs_reference": float(diff.max()),
-        "psnr_vs_reference_db": math.inf if mse == 0 else 10 * math.log10(1.0 / mse),
+        "max_abs_diff_vs_reference": float((out - ref).abs().max()),
+        "psnr_vs_reference_db": psnr(out, ref),
+        "psnr_image_vs_reference_db": image,
+    }
+
+
+def output_stats(out: torch.Tensor) -> dict[str, float]:
+    """Range of the reference output, and the share of its values outside [0, 1]."""
+    return {
+        "min": float(out.min()),
+        "max": float(out.max()),
+        "outside_0_1": float(((out < 0) | (out > 1)).float().mean()),
     }
 
 
 def side_by_side(
-    net: INNEnhancer, size: int, direction: str, names: list[str], args: argparse.Namespace
+    net: INNEnhancer,
+    size: int,
+    direction: str,
+    names: list[str],
+    args: argparse.Namespace,
+    notes: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    x, z = inputs(size)
+    x, z, what = inputs(size, args)
+    notes[f"input {size}"] = what
     runners = [Runner(name, net) for name in names]
-    compile_s: dict[str, float] = {}
-    for runner in runners:
-        if VARIANTS[runner.name] and VARIANTS[runner.name].get("compile"):
-            compile_s[runner.name] = common.timed(
-                lambda r=runner: one_pass(r, direction, x, z, args)
-            )[0]
     if args.warmup if args.warmup is not None else size <= 256:
         for runner in runners:  # oneDNN creates its kernels per shape on first use
-            if runner.name not in compile_s:
-                one_pass(runner, direction, x, z, args)
+            one_pass(runner, direction, x, z, args)
     walls: dict[str, list[float]] = {r.name: [] for r in runners}
     cpus: dict[str, list[float]] = {r.name: [] for r in runners}
     first: dict[str, torch.Tensor] = {}
@@ -198,7 +248,6 @@ def side_by_side(
             "median_s": med,
             "min_s": min(walls[name]),
             "cpu_util": sum(cpus[name]) / sum(walls[name]),
-            "compile_s": compile_s.get(name),
             "load1_start": load_start,
             "load1_end": load_end,
             "times_s": walls[name],
@@ -208,14 +257,16 @@ def side_by_side(
             ratios = [r / t for r, t in zip(walls["reference"], walls[name], strict=True)]
             row["speedup_vs_reference"] = common.median(ratios)
             row["speedups_per_round"] = ratios
-            row.update(compare(first[name], first["reference"]))
+            row.update(compare(first[name], first["reference"], direction))
         rows.append(row)
+    if "reference" in first:
+        notes[f"reference output {size} {direction}"] = output_stats(first["reference"])
     return rows
 
 
 def probe(net: INNEnhancer, args: argparse.Namespace) -> None:
     """One case in this (fresh) process: setup, one pass, time and peak memory."""
-    x, z = inputs(args.size)
+    x, z, _ = inputs(args.size, args)
     runner = Runner(args.variant, net)
     gc.collect()
     before = common.reset_peak_rss()
@@ -240,10 +291,13 @@ def probe_args(args: argparse.Namespace, size: int, direction: str, variant: str
     extra = ["--quick"] if args.quick else []
     if args.threads:
         extra += ["--threads", str(args.threads)]
+    if args.weights:
+        extra += ["--weights", str(args.weights)]
     return [
         "--probe", "--size", str(size), "--direction", direction, "--variant", variant,
         "--tile", str(args.tile), "--tile-batch", str(args.tile_batch),
-        "--overlap", str(args.overlap), "--tiler", args.tiler, *extra,
+        "--overlap", str(args.overlap), "--tiler", args.tiler, "--codec", args.codec,
+        "--temperature", str(args.temperature), *extra,
     ]  # fmt: skip
 
 
@@ -256,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=", ".join(VARIANTS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--codec", default="jpeg2000:bpp=0.4", help="codec spec of the input, or 'none'"
+    )
+    parser.add_argument("--temperature", type=float, default=0.0, help="latent temperature T")
+    parser.add_argument(
+        "--weights", type=Path, help="enhancer weights (INNEnhancer.save); default: reference"
+    )
     parser.add_argument("--tile", type=int, default=1024, help="larger sizes are tiled")
     parser.add_argument("--tile-batch", type=int, default=4, help="tiles per call (batched)")
     parser.add_argument("--overlap", type=int, default=32, help="innrsic.enhance tile overlap")
@@ -288,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
             args.variants = "reference,fast,fast-bf16"
     if args.threads:
         torch.set_num_threads(args.threads)
-    net = INNEnhancer.from_original_checkpoint(common.reference_checkpoint()).eval()
+    if args.weights:
+        net = INNEnhancer.load(args.weights).eval()
+    else:
+        net = INNEnhancer.from_original_checkpoint(common.reference_checkpoint()).eval()
     if args.probe:
         probe(net, args)
         return 0
@@ -297,14 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]
+    machine = common.machine()  # uptime (load) at the start
     rows: list[dict[str, Any]] = []
+    notes: dict[str, Any] = {}
     script = Path(__file__).resolve()
     for size in (int(s) for s in args.sizes.split(",")):
         if size > args.tile and size % args.tile:
             parser.error(f"tiled size {size} must be a multiple of --tile {args.tile}")
         for direction in directions:
             if size <= args.tile:
-                case = side_by_side(net, size, direction, names, args)
+                case = side_by_side(net, size, direction, names, args, notes)
             else:
                 case = []
                 for name in names:
@@ -335,11 +401,15 @@ def main(argv: list[str] | None = None) -> int:
             common.print_table(case, COLUMNS)
     meta = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": common.machine(),
+        "machine": machine,
+        "uptime_end": uptime_line(),
         "macs_per_256px": enhancer_macs(net.config, 256, 256),
         "config": net.config.to_dict(),
+        "weights": str(args.weights) if args.weights else "reference checkpoint (random)",
+        "inputs": notes,
         "notes": "times in seconds, wall clock; speedup = median over rounds of "
-        "reference time / variant time in the same round",
+        "reference time / variant time in the same round; PSNR for peak 1; "
+        "psnr_image: outputs clamped to [0, 1]",
     }
     common.write_results(rows, args.out, meta, COLUMNS)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")

@@ -56,6 +56,8 @@ def test_enhancer_benchmark_quick(tmp_path) -> None:
         if row["size"] == "64":  # side by side in one process: exact and compared
             assert float(row["max_abs_diff_vs_reference"]) <= 1e-5
             assert float(row["speedup_vs_reference"]) > 0
+            image_psnr = row["psnr_image_vs_reference_db"]  # enhanced images: inverse only
+            assert (image_psnr != "") == (row["direction"] == "inverse")
         else:  # tiled, one subprocess per variant: time and peak memory
             expected = (
                 "tiled 64px+16 innrsic.enhance"

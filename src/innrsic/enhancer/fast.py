@@ -1,50 +1,52 @@
 """`FastEnhancer`: an inference-only copy of an `INNEnhancer` that computes it faster.
 
 The plain modules (`INNEnhancer` and its parts) stay the reference path. `FastEnhancer` reads
-their weights once, at construction, and evaluates the same equations with:
+their weights once, at construction, and evaluates the same equations. Almost all of the work
+is in the DenseBlocks (5 3x3 convolutions with dense concatenation); `_Engine` evaluates them:
 
-- ``torch.inference_mode`` (no autograd bookkeeping);
-- DenseBlocks without repeated concatenation: on NCHW the features are written once into one
-  buffer and every convolution reads a prefix of it (a free view for batch 1);
-- each DenseBlock activation written straight into that buffer (no separate copy);
-- the first convolutions of two DenseBlocks that read the same tensor fused into one wider
-  convolution (G and H of every coupling both read ``y1``, in the forward and in the inverse;
-  the Gaussianisation's ``mean`` and ``scale`` both read the image part ``y``), or, with
-  worker threads, the two DenseBlocks run concurrently;
-- worker threads (`workers`, default 2 on a CPU with at least 2 threads) that each run with a
-  share of the intra-op threads: independent DenseBlocks (G and H, mean and scale) and the
-  items of a batch (tiles) run concurrently instead of splitting every operation across all
-  cores, which spends much of its time in thread barriers on a small or busy CPU (the calling
-  thread also runs with one share during a call, and gets its setting back afterwards);
-- the channel-expansion inverse matrices computed once instead of on every call.
+- **reused workspaces**: every feature of a block is written once into its channel slice of a
+  buffer of ``in + 4 * growth`` channels and ``H + 2`` rows whose first and last rows are zero
+  (no concatenation). One buffer per block width (3 in all), kept between calls and grown for
+  larger images only (`release` frees them): freshly allocated buffers of this size are
+  page-faulted in on every use, a quarter of the CPU time of a 512x512 pass here;
+- **row chunks**: each convolution runs on chunks of about `CHUNK_BYTES` of input rows
+  (``padding=(0, 1)`` on buffer rows ``r0 .. r1+2``; the zero rows are the image border's
+  padding). Every temporary (the chunk's copy, oneDNN's reordered copy, the convolution's
+  output) is a few MB: it stays in cache and in the allocator's free lists;
+- **worker threads** (`workers`, default: torch's intra-op thread count) share each
+  convolution's chunks, one intra-op thread each: no thread barrier inside every operation,
+  and a core busy with another process delays only the chunks it takes;
+- the LeakyReLU writes straight from the convolution's output into the buffer;
+- ``torch.inference_mode``, and the colour matrices' inverses computed once.
 
-Exactness. The default path (``precision="float32"``, ``channels_last=False``) runs every
-convolution through the same oneDNN kernels as the reference (NCHW) and every element-wise
-operation in the same order. For one image (batch 1) its output was bitwise identical to the
-reference in every test here; oneDNN's results did not depend on the thread count (1 vs 2).
-Batches are computed item by item (and split over the workers), and for small images (under
-about 128x128) oneDNN picks a different kernel for a batch than for one item: differences of a
-few 1e-8 per convolution, well inside the 1e-5 the tests allow. Two opt-in modes
-trade exactness for speed:
+Exactness. With ``precision="float32"`` (the default) every convolution runs the reference's
+kernel on NCHW input (oneDNN, or PyTorch's own one for inputs so small that `F.conv2d` picks
+it for the reference), and every element-wise operation runs in the reference's order with
+the caller's thread count: the output equals the reference's bit for bit in every test and
+benchmark here. oneDNN's per-pixel results depend neither on the number of rows of its input
+nor on whether a zero border row is padding or data. Two opt-in modes trade that for speed:
 
-- ``channels_last=True``: NHWC kernels (no layout conversion around every convolution). The
-  summation order inside the convolutions changes: about 1e-6 relative, which an ill-conditioned
-  network can amplify (measured 2.5e-5 max abs on outputs of magnitude 25 with the random-weight
-  reference checkpoint), so it is off by default;
-- ``precision="bfloat16"``: bfloat16 convolution inputs and weights (float32 accumulation inside
-  oneDNN; bfloat16 results), implies channels-last; coupling and Gaussianisation arithmetic stays
-  float32. Native on CPUs with AVX512-BF16 or AMX and on GPUs. Off by default.
+- ``channels_last=True``: NHWC convolutions, no layout conversion around each of them. The
+  summation order inside the convolutions changes (about 1e-6 relative per convolution),
+  which the random-weight reference checkpoint amplifies to about 2e-5 on its outputs of
+  magnitude 20;
+- ``precision="bfloat16"``: bfloat16 convolution inputs, weights and outputs (float32
+  accumulation inside oneDNN; implies channels-last, where oneDNN has AVX512-BF16 and AMX
+  kernels). The coupling and Gaussianisation arithmetic, the Haar transform and the colour
+  matrices stay float32.
 
+Speed and accuracy of each mode on this project's machine: ``benchmarks/README.md``.
 Weights are copied: build a new `FastEnhancer` after loading other weights into the network.
+A `FastEnhancer` runs one call at a time (calls from several threads are serialised).
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -56,162 +58,189 @@ from innrsic.enhancer.coupling import AffineCoupling
 from innrsic.enhancer.expansion import _apply
 from innrsic.enhancer.gaussianize import SCALE_EPS
 from innrsic.enhancer.haar import HaarTransform
-from innrsic.enhancer.network import INNEnhancer, _check_shape, _pad_to_even
+from innrsic.enhancer.network import INNEnhancer, _check_shape, _pad_to_even, draw_latent
 from innrsic.errors import ConfigError
-from innrsic.perf import torch_threads
 
 Precision = Literal["float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 NEGATIVE_SLOPE = 0.2
+_Dense = Callable[["_Block", torch.Tensor], torch.Tensor]
+# Input bytes of one convolution chunk: 8-16 MB measured fastest (1024-px-wide rows, one
+# thread): 15-20 % less CPU time than whole-image convolutions, 10 % more at 1 MB.
+CHUNK_BYTES = 12 << 20
+# PyTorch runs a batch-1 3x3 convolution with its own kernel, not oneDNN's, up to this many
+# input values (`use_mkldnn` in ATen's Convolution.cpp); the results differ in the last bits.
+NATIVE_MAX_NUMEL = 20480
 
 
-def _conv(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, activate: bool
-) -> torch.Tensor:
-    """3x3 'same' convolution, then LeakyReLU(0.2) in place when `activate`.
+class _Block(nn.Module):
+    """One `DenseBlock`'s convolutions as buffers in the compute dtype and memory format."""
 
-    Plain `F.conv2d`: oneDNN's fused convolution + activation op selects other kernels for
-    small images (up to 64x64 here), whose results differ from the reference in the last bit.
-    """
-    out = F.conv2d(x, weight, bias, padding=1)
-    return F.leaky_relu(out, NEGATIVE_SLOPE, inplace=True) if activate else out
-
-
-class _DenseWeights(nn.Module):
-    """The convolutions of one `DenseBlock` as tensors in the compute dtype and layout."""
-
-    def __init__(self, block: DenseBlock, dtype: torch.dtype, channels_last: bool) -> None:
+    def __init__(self, block: DenseBlock, dtype: torch.dtype, fmt: torch.memory_format):
         super().__init__()
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
         self.count = len(block.convs)
+        self.in_channels = block.convs[0].in_channels
         self.growth = block.convs[0].out_channels
+        self.out_channels = block.convs[-1].out_channels
+        self.channels = self.in_channels + (self.count - 1) * self.growth
         for i, conv in enumerate(block.convs):
-            weight = conv.weight.detach().to(dtype=dtype).clone()
+            weight = conv.weight.detach().to(dtype=dtype, copy=True)
             self.register_buffer(f"w{i}", weight.contiguous(memory_format=fmt))
-            self.register_buffer(f"b{i}", conv.bias.detach().to(dtype=dtype).clone())
+            self.register_buffer(f"b{i}", conv.bias.detach().to(dtype=dtype, copy=True))
 
-    def weight(self, i: int) -> torch.Tensor:
-        return getattr(self, f"w{i}")
-
-    def bias(self, i: int) -> torch.Tensor:
-        return getattr(self, f"b{i}")
+    def conv(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"w{i}"), getattr(self, f"b{i}")
 
 
-def _is_channels_last(x: torch.Tensor) -> bool:
-    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-
-def _dense(
-    x: torch.Tensor, block: _DenseWeights, first: torch.Tensor | None = None
-) -> torch.Tensor:
-    """A DenseBlock's output for input `x`; `first` is its first conv's output if known."""
-    if not _is_channels_last(x):
-        if x.shape[0] == 1:
-            return _dense_buffer(x.contiguous(), block, first)
-        if x.device.type == "cpu":  # per item, so every conv reads a zero-copy buffer prefix
-            firsts = first.split(1) if first is not None else [None] * x.shape[0]
-            items = zip(x.split(1), firsts, strict=True)
-            return torch.cat([_dense_buffer(xi.contiguous(), block, fi) for xi, fi in items])
-    if first is None:
-        first = _conv(x, block.weight(0), block.bias(0), True)
-    features = [x, first]
-    for i in range(1, block.count - 1):
-        features.append(_conv(torch.cat(features, dim=1), block.weight(i), block.bias(i), True))
-    last = block.count - 1
-    return _conv(torch.cat(features, dim=1), block.weight(last), block.bias(last), False)
-
-
-def _dense_buffer(
-    x: torch.Tensor, block: _DenseWeights, first: torch.Tensor | None
-) -> torch.Tensor:
-    """NCHW, batch 1: each feature is written once into one buffer; convs read its prefixes."""
-    cin, growth = x.shape[1], block.growth
-    buffer = x.new_empty((1, cin + (block.count - 1) * growth, *x.shape[-2:]))
-    buffer[:, :cin] = x
-    end = cin
-    for i in range(block.count - 1):
-        if i == 0 and first is not None:
-            buffer[:, end : end + growth] = first
-        else:
-            out = _conv(buffer[:, :end], block.weight(i), block.bias(i), False)
-            # The activation writes straight into the buffer: one pass instead of act + copy.
-            torch.ops.aten.leaky_relu.out(out, NEGATIVE_SLOPE, out=buffer[:, end : end + growth])
-        end += growth
-    last = block.count - 1
-    return _conv(buffer, block.weight(last), block.bias(last), False)
-
-
-class _Pair(nn.Module):
-    """Two DenseBlocks reading the same input, with their first convolutions fused."""
-
-    def __init__(self, a: DenseBlock, b: DenseBlock, dtype: torch.dtype, channels_last: bool):
+class _Coupling(nn.Module):
+    def __init__(self, coupling: AffineCoupling, dtype: torch.dtype, fmt: torch.memory_format):
         super().__init__()
-        self.a = _DenseWeights(a, dtype, channels_last)
-        self.b = _DenseWeights(b, dtype, channels_last)
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.cat((a.convs[0].weight.detach(), b.convs[0].weight.detach()))
-        bias = torch.cat((a.convs[0].bias.detach(), b.convs[0].bias.detach()))
-        self.register_buffer("w_first", weight.to(dtype).contiguous(memory_format=fmt))
-        self.register_buffer("b_first", bias.to(dtype).clone())
-        self.split = a.convs[0].out_channels
+        self.split: int = coupling.split
+        self.clamp: float = coupling.clamp
+        self.F = _Block(coupling.F, dtype, fmt)
+        self.G = _Block(coupling.G, dtype, fmt)
+        self.H = _Block(coupling.H, dtype, fmt)
 
-    def serial(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        first = _conv(x, self.w_first, self.b_first, True)
-        fmt = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-        return (
-            _dense(x, self.a, first[:, : self.split].contiguous(memory_format=fmt)),
-            _dense(x, self.b, first[:, self.split :].contiguous(memory_format=fmt)),
+
+class _Pool:
+    """`workers` threads with one intra-op thread each (process-wide, one per size)."""
+
+    _pools: ClassVar[dict[int, _Pool]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="innrsic-enhancer",
+            initializer=torch.set_num_threads,  # per-thread setting for OpenMP builds
+            initargs=(1,),
         )
 
+    @classmethod
+    def get(cls, workers: int) -> _Pool:
+        with cls._lock:
+            if workers not in cls._pools:
+                cls._pools[workers] = cls(workers)
+            return cls._pools[workers]
 
-class _FastCoupling(nn.Module):
-    def __init__(self, coupling: AffineCoupling, dtype: torch.dtype, channels_last: bool):
-        super().__init__()
-        self.split = coupling.split
-        self.clamp = coupling.clamp
-        self.F = _DenseWeights(coupling.F, dtype, channels_last)
-        self.GH = _Pair(coupling.G, coupling.H, dtype, channels_last)
-
-
-_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(workers: int, threads: int) -> ThreadPoolExecutor:
-    """A process-wide pool of `workers` threads, each running `threads` intra-op threads."""
-    key = (workers, threads)
-    with _POOLS_LOCK:
-        if key not in _POOLS:
-            _POOLS[key] = ThreadPoolExecutor(
-                max_workers=workers,
-                thread_name_prefix="innrsic-enhancer",
-                initializer=torch.set_num_threads,  # per-thread setting for OpenMP builds
-                initargs=(threads,),
-            )
-        return _POOLS[key]
+    def run(self, fn: Callable[[int, int], None], chunks: Iterable[tuple[int, int]]) -> None:
+        """``fn(r0, r1)`` for every chunk, on the workers; returns when all are done."""
+        futures = [self.executor.submit(_in_inference, fn, *chunk) for chunk in chunks]
+        for future in futures:
+            future.result()
 
 
-def _in_inference(fn: Callable[..., torch.Tensor], *args) -> torch.Tensor:
+class _Engine:
+    """Evaluates DenseBlocks in reused workspaces, row chunk by row chunk, on worker threads."""
+
+    def __init__(self, dtype: torch.dtype, fmt: torch.memory_format) -> None:
+        self.dtype = dtype
+        self.fmt = fmt
+        # Flat storage per (channel count, device), grown to the largest image seen: tiles of
+        # several sizes (edge tiles) share one.
+        self.workspaces: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+    def workspace(
+        self, channels: int, height: int, width: int, device: torch.device
+    ) -> torch.Tensor:
+        """A (1, channels, height + 2, width) buffer whose first and last rows are zero."""
+        key, size = (channels, device), channels * (height + 2) * width
+        flat = self.workspaces.get(key)
+        if flat is None or flat.numel() < size:
+            del flat  # free the smaller one first
+            self.workspaces.pop(key, None)
+            flat = self.workspaces[key] = torch.empty(size, dtype=self.dtype, device=device)
+        if self.fmt == torch.channels_last:
+            buffer = flat[:size].view(1, height + 2, width, channels).permute(0, 3, 1, 2)
+        else:
+            buffer = flat[:size].view(1, channels, height + 2, width)
+        buffer[:, :, 0].zero_()
+        buffer[:, :, -1].zero_()
+        return buffer
+
+    def rows(self, height: int, row_values: int, pool: _Pool | None) -> int:
+        """Rows per chunk: about `CHUNK_BYTES` of input, and at least 4 chunks per worker."""
+        rows = max(1, CHUNK_BYTES // (row_values * self.dtype.itemsize))
+        if pool is not None:
+            rows = min(rows, -(-height // (4 * pool.workers)))
+        return rows
+
+    def dense(self, block: _Block, x: torch.Tensor, batch: int, pool: _Pool | None) -> torch.Tensor:
+        """`block` applied to ``x`` (1, C, H, W), an item of a batch of `batch`; float32 NCHW."""
+        height, width = x.shape[-2:]
+        buffer = self.workspace(block.channels, height, width, x.device)
+        buffer[:, : block.in_channels, 1:-1].copy_(x)
+        out = x.new_empty((1, block.out_channels, height, width), dtype=torch.float32)
+        end = block.in_channels
+        for i in range(block.count):
+            weight, bias = block.conv(i)
+            last = i == block.count - 1
+            target = out if last else buffer[:, end : end + block.growth]
+            if x.device.type != "cpu" or (batch == 1 and end * height * width <= NATIVE_MAX_NUMEL):
+                # What the reference does: its own backend choice, whole image.
+                y = F.conv2d(buffer[:, :end, 1:-1], weight, bias, padding=1)
+                self._store(y, target, last, 0, height)
+            else:
+                step = partial(self._chunk, buffer[:, :end], weight, bias, target, last)
+                rows = self.rows(height, max(end, weight.shape[0]) * width, pool)
+                chunks = [(r0, min(height, r0 + rows)) for r0 in range(0, height, rows)]
+                if pool is None:
+                    for chunk in chunks:
+                        step(*chunk)
+                else:
+                    pool.run(step, chunks)
+            end += block.growth
+        return out
+
+    def _chunk(
+        self,
+        source: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        target: torch.Tensor,
+        last: bool,
+        r0: int,
+        r1: int,
+    ) -> None:
+        """Output rows ``r0:r1`` of one convolution, from buffer rows ``r0:r1+2``.
+
+        oneDNN called directly: `F.conv2d` would pick PyTorch's own kernel for small chunks.
+        """
+        rows = source[..., r0 : r1 + 2, :].contiguous(memory_format=self.fmt)
+        y = torch.ops.aten.mkldnn_convolution(rows, weight, bias, [0, 1], [1, 1], [1, 1], 1)
+        self._store(y, target, last, r0, r1)
+
+    @staticmethod
+    def _store(y: torch.Tensor, target: torch.Tensor, last: bool, r0: int, r1: int) -> None:
+        """Rows ``r0:r1`` of a convolution's output into the block output or the buffer."""
+        if last:
+            target[..., r0:r1, :].copy_(y)
+        else:  # one pass: the activation goes from the conv output straight into the buffer
+            torch.ops.aten.leaky_relu.out(y, NEGATIVE_SLOPE, out=target[..., r0 + 1 : r1 + 1, :])
+
+
+def _in_inference(fn: Callable[..., None], *args) -> None:
     with torch.inference_mode():  # grad mode is thread-local: set it in the worker
-        return fn(*args)
+        fn(*args)
 
 
 class FastEnhancer(nn.Module):
     """Inference-only `INNEnhancer` with the same `forward`, `inverse` and `enhance`.
 
     Build with `from_reference` (or `optimize`). Inputs and outputs are float32 NCHW tensors
-    as for the reference. Arguments:
+    as for the reference; batches run item by item. Arguments:
 
     - `precision`: ``"float32"`` (default; equals the reference) or ``"bfloat16"``.
-    - `channels_last`: NHWC convolutions (not bitwise equal, see the module doc; faster or
-      slower than the default depending on the image size, see ``benchmarks/README.md``).
-    - `workers`: concurrent streams on the CPU (None: 2 when ``torch.get_num_threads() >= 2``,
-      else 1); each gets ``torch.get_num_threads() // workers`` intra-op threads. 1 disables
-      the worker threads. Ignored off the CPU. With workers, two DenseBlocks are in memory at
-      once: peak memory is higher (5.5 vs 3.6 GB at 1024x1024 here).
-    - `compile`: `torch.compile` the element-wise coupling arithmetic. Inductor's ``exp`` and
-      ``sigmoid`` round differently (up to 7e-6 here), and it gave no measurable gain in the
-      benchmarks; compile time is paid on the first call per input shape.
+    - `channels_last`: NHWC convolutions in float32 (not bitwise equal, see the module doc).
+    - `workers`: threads that share each convolution's row chunks on the CPU (None: torch's
+      intra-op thread count at call time). 1 runs the chunks on the calling thread with its
+      intra-op threads (much slower on a busy machine, see ``benchmarks/README.md``). Ignored
+      off the CPU.
+
+    Memory: the workspaces (one per DenseBlock width, sized for the largest image seen; the
+    widest, the full-resolution Gaussianisation's, holds ``259 * (H + 2) * W`` values at the
+    paper's size) are kept between calls; `release` frees them.
     """
 
     def __init__(
@@ -220,7 +249,6 @@ class FastEnhancer(nn.Module):
         precision: Precision = "float32",
         channels_last: bool = False,
         workers: int | None = None,
-        compile: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(reference, INNEnhancer):
@@ -237,8 +265,8 @@ class FastEnhancer(nn.Module):
         # bfloat16 is only fast with NHWC kernels; NCHW would add bf16 layout conversions.
         self.channels_last = bool(channels_last) or precision == "bfloat16"
         self.workers = workers
-        self.compiled = bool(compile)
-        dtype, cl = self.compute_dtype, self.channels_last
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        dtype = self.compute_dtype
         with torch.no_grad():
             matrices = reference.expansion.matrices.detach().clone()
             # A (frozen) parameter, registered first: code written for `INNEnhancer` that takes
@@ -247,17 +275,14 @@ class FastEnhancer(nn.Module):
             self.matrices = nn.Parameter(matrices, requires_grad=False)
             # The reference inverts on every call; the same call once gives the same values.
             self.register_buffer("inverse_matrices", torch.linalg.inv(matrices))
-            self.couplings = nn.ModuleList(_FastCoupling(c, dtype, cl) for c in reference.couplings)
-            gaussian = reference.gaussianize
-            self.gaussian = _Pair(gaussian.mean, gaussian.scale, dtype, cl)
+            self.couplings = nn.ModuleList(_Coupling(c, dtype, fmt) for c in reference.couplings)
+            self.mean = _Block(reference.gaussianize.mean, dtype, fmt)
+            self.scale = _Block(reference.gaussianize.scale, dtype, fmt)
         self.parts = reference.expansion.parts
         self.haar = HaarTransform()
+        self.engine = _Engine(dtype, fmt)
+        self._lock = threading.Lock()
         self.to(reference.expansion.matrices.device)
-        self._unscale = _unscale
-        self._scale_shift = _scale_shift
-        if compile:
-            self._unscale = torch.compile(_unscale, dynamic=False)
-            self._scale_shift = torch.compile(_scale_shift, dynamic=False)
 
     @classmethod
     def from_reference(
@@ -266,59 +291,35 @@ class FastEnhancer(nn.Module):
         precision: Precision = "float32",
         channels_last: bool = False,
         workers: int | None = None,
-        compile: bool = False,
     ) -> FastEnhancer:
         """A fast copy of `net` (weights read now)."""
-        return cls(net, precision, channels_last, workers, compile)
+        return cls(net, precision, channels_last, workers)
 
-    # -- execution helpers ------------------------------------------------------------------
-    def _streams(self, device: torch.device) -> tuple[int, int]:
-        """(workers, intra-op threads per worker) for a call on `device`."""
-        if device.type != "cpu":
-            return 1, 1
-        total = torch.get_num_threads()
-        workers = self.workers if self.workers is not None else (2 if total >= 2 else 1)
-        return workers, max(1, total // workers)
+    def release(self) -> None:
+        """Free the workspaces (they are allocated again by the next call)."""
+        with self._lock:
+            self.engine.workspaces.clear()
 
-    def _prepare(self, t: torch.Tensor) -> torch.Tensor:
-        t = t.to(self.compute_dtype)
-        if self.channels_last:
-            return t.contiguous(memory_format=torch.channels_last)
-        return t.contiguous()
+    # -- execution ---------------------------------------------------------------------------
+    def _call(
+        self, fn: Callable[..., Any], *tensors: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """`fn` per batch item, under inference mode, with the worker pool (if any).
 
-    def _single(self, block: _DenseWeights, x: torch.Tensor) -> torch.Tensor:
-        return _dense(self._prepare(x), block).float()
-
-    def _pair(
-        self, pair: _Pair, x: torch.Tensor, pool: ThreadPoolExecutor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self._prepare(x)
-        if pool is None:
-            a, b = pair.serial(x)
-        else:  # b in a worker, a here (this thread runs with a worker's thread share)
-            future: Future[torch.Tensor] = pool.submit(_in_inference, _dense, x, pair.b)
-            a = _dense(x, pair.a)
-            b = future.result()
-        return a.float(), b.float()
-
-    def _run(self, fn: Callable[..., Any], *tensors: torch.Tensor) -> Any:
-        """`fn(*tensors, pool)`: batch items split over the workers, or the pairs concurrent.
-
-        With workers, the calling thread runs with one worker's share of the intra-op threads
-        for the duration of the call (restored afterwards; thread-local under OpenMP).
+        The calling thread keeps its intra-op threads for the element-wise work between the
+        blocks: vectorised ``exp`` and ``sigmoid`` round differently in the scalar tail loops,
+        whose place depends on how an array is split across threads, so the same thread count
+        as the reference keeps the result bitwise equal.
         """
-        workers, threads = self._streams(tensors[0].device)
-        if workers == 1:
-            return fn(*tensors, None)
-        pool = _pool(workers, threads)
+        device = tensors[0].device
+        workers = self.workers if self.workers is not None else torch.get_num_threads()
+        use_pool = device.type == "cpu" and workers > 1
+        pool = _Pool.get(workers) if use_pool else None
+        items = zip(*(t.split(1) for t in tensors), strict=True)
         batch = tensors[0].shape[0]
-        if batch == 1:
-            with torch_threads(threads):
-                return fn(*tensors, pool)
-        parts = min(workers, batch)
-        chunks = list(zip(*(t.tensor_split(parts) for t in tensors), strict=True))
-        futures = [pool.submit(_in_inference, fn, *chunk, None) for chunk in chunks]
-        results = [future.result() for future in futures]
+        with self._lock, torch.inference_mode():
+            dense = partial(self.engine.dense, batch=batch, pool=pool)
+            results = [fn(*item, dense) for item in items]
         if isinstance(results[0], tuple):
             return tuple(torch.cat(parts) for parts in zip(*results, strict=True))
         return torch.cat(results)
@@ -334,32 +335,28 @@ class FastEnhancer(nn.Module):
         chunks = v.split(3, dim=1)
         return sum(_apply(m, c) for m, c in zip(self.inverse_matrices, chunks, strict=True))
 
-    def _forward_even(
-        self, x: torch.Tensor, pool: ThreadPoolExecutor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward_even(self, x: torch.Tensor, dense: _Dense) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.haar(self._expand(x))
         for c in self.couplings:
             x1, x2 = v[:, : c.split], v[:, c.split :]
-            y1 = x1 + self._single(c.F, x2)
-            g, h = self._pair(c.GH, y1, pool)
-            v = torch.cat((y1, self._scale_shift(x2, h, g, c.clamp)), dim=1)
+            y1 = x1 + dense(c.F, x2)
+            h, g = dense(c.H, y1), dense(c.G, y1)
+            v = torch.cat((y1, _scale_shift(x2, h, g, c.clamp)), dim=1)
         v = self.haar.inverse(v)
         y, rest = v[:, :3], v[:, 3:]
-        mean, scale = self._pair(self.gaussian, y, pool)
+        mean, scale = dense(self.mean, y), dense(self.scale, y)
         z = (rest - mean) / (torch.exp(2.0 * torch.sigmoid(scale) - 1.0) + SCALE_EPS)
         return y, z
 
-    def _inverse_even(
-        self, y: torch.Tensor, z: torch.Tensor, pool: ThreadPoolExecutor | None
-    ) -> torch.Tensor:
-        mean, scale = self._pair(self.gaussian, y, pool)
+    def _inverse_even(self, y: torch.Tensor, z: torch.Tensor, dense: _Dense) -> torch.Tensor:
+        mean, scale = dense(self.mean, y), dense(self.scale, y)
         rest = mean + z * (torch.exp(2.0 * torch.sigmoid(scale) - 1.0) + SCALE_EPS)
         v = self.haar(torch.cat((y, rest), dim=1))
         for c in reversed(self.couplings):
             y1, y2 = v[:, : c.split], v[:, c.split :]
-            g, h = self._pair(c.GH, y1, pool)
-            x2 = self._unscale(y2, g, h, c.clamp)
-            x1 = y1 - self._single(c.F, x2)
+            g, h = dense(c.G, y1), dense(c.H, y1)
+            x2 = _unscale(y2, g, h, c.clamp)
+            x1 = y1 - dense(c.F, x2)
             v = torch.cat((x1, x2), dim=1)
         return self._contract(self.haar.inverse(v))
 
@@ -368,9 +365,8 @@ class FastEnhancer(nn.Module):
         """Ground truth ``x`` (B,3,H,W) -> ``(y, z)``, as `INNEnhancer.forward`."""
         _check_shape(x, 3, "x")
         height, width = x.shape[-2:]
-        with torch.inference_mode():
-            y, z = self._run(self._forward_even, _pad_to_even(x.float()))
-            return y[..., :height, :width].contiguous(), z[..., :height, :width].contiguous()
+        y, z = self._call(self._forward_even, _pad_to_even(x.float()))
+        return y[..., :height, :width].contiguous(), z[..., :height, :width].contiguous()
 
     def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``(y, z)`` -> image (B,3,H,W), not clamped, as `INNEnhancer.inverse`."""
@@ -381,9 +377,8 @@ class FastEnhancer(nn.Module):
                 f"y {tuple(y.shape)} and z {tuple(z.shape)} differ in batch or spatial size"
             )
         height, width = y.shape[-2:]
-        with torch.inference_mode():
-            x = self._run(self._inverse_even, _pad_to_even(y.float()), _pad_to_even(z.float()))
-            return x[..., :height, :width].contiguous()
+        x = self._call(self._inverse_even, _pad_to_even(y.float()), _pad_to_even(z.float()))
+        return x[..., :height, :width].contiguous()
 
     def enhance(
         self,
@@ -392,25 +387,12 @@ class FastEnhancer(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """As `INNEnhancer.enhance`: the same `z` draw from `generator`, clamped to [0, 1]."""
-        if (
-            not isinstance(temperature, int | float)
-            or not math.isfinite(temperature)
-            or temperature < 0
-        ):
-            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
         _check_shape(decoded, 3, "decoded")
         height, width = decoded.shape[-2:]
-        with torch.inference_mode():
-            y = _pad_to_even(decoded.float())
-            shape = (y.shape[0], self.config.latent_channels, *y.shape[-2:])
-            if temperature == 0:
-                z = torch.zeros(shape, dtype=y.dtype, device=y.device)
-            else:
-                device = generator.device if generator is not None else y.device
-                z = torch.randn(shape, generator=generator, dtype=y.dtype, device=device)
-                z = z.to(y.device) * temperature
-            x = self._run(self._inverse_even, y, z)
-            return x[..., :height, :width].clamp(0.0, 1.0).contiguous()
+        y = _pad_to_even(decoded.float())
+        z = draw_latent(y, self.config.latent_channels, temperature, generator)
+        x = self._call(self._inverse_even, y, z)
+        return x[..., :height, :width].clamp(0.0, 1.0).contiguous()
 
 
 def _unscale(y2: torch.Tensor, g: torch.Tensor, h: torch.Tensor, clamp: float) -> torch.Tensor:
@@ -428,10 +410,9 @@ def optimize(
     precision: Precision = "float32",
     channels_last: bool = False,
     workers: int | None = None,
-    compile: bool = False,
 ) -> FastEnhancer:
     """Shorthand for `FastEnhancer.from_reference`."""
-    return FastEnhancer.from_reference(net, precision, channels_last, workers, compile)
+    return FastEnhancer.from_reference(net, precision, channels_last, workers)
 
 
 __all__ = ["PRECISIONS", "FastEnhancer", "optimize"]

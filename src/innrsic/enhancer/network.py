@@ -33,6 +33,28 @@ def _pad_to_even(t: torch.Tensor) -> torch.Tensor:
     return F.pad(t, (0, pad_w, 0, pad_h), mode="replicate")
 
 
+def draw_latent(
+    y: torch.Tensor, channels: int, temperature: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """``z ~ N(0, T^2 I)`` of `channels` channels at y's batch and size (zeros for T = 0).
+
+    Drawn on the generator's device (the global RNG's on y's device if None), then moved to
+    y's device, so one seed gives the same z whatever device y lives on.
+    """
+    if (
+        not isinstance(temperature, int | float)
+        or not math.isfinite(temperature)
+        or temperature < 0
+    ):
+        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    shape = (y.shape[0], channels, *y.shape[-2:])
+    if temperature == 0:
+        return torch.zeros(shape, dtype=y.dtype, device=y.device)
+    device = generator.device if generator is not None else y.device
+    z = torch.randn(shape, generator=generator, dtype=y.dtype, device=device)
+    return z.to(y.device) * temperature
+
+
 def _check_shape(t: torch.Tensor, channels: int, name: str) -> None:
     if t.ndim != 4 or t.shape[1] != channels:
         raise ValueError(f"{name} must be (B, {channels}, H, W), got {tuple(t.shape)}")
@@ -115,22 +137,10 @@ class INNEnhancer(nn.Module):
         deterministic. Runs without autograd. The result is clamped to [0, 1] because it is an
         image ready to write (the original clamps when saving); `inverse` is the unclamped path.
         """
-        if (
-            not isinstance(temperature, int | float)
-            or not math.isfinite(temperature)
-            or temperature < 0
-        ):
-            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
         _check_shape(decoded, 3, "decoded")
         height, width = decoded.shape[-2:]
         y = _pad_to_even(decoded)
-        shape = (y.shape[0], self.config.latent_channels, *y.shape[-2:])
-        if temperature == 0:
-            z = torch.zeros(shape, dtype=y.dtype, device=y.device)
-        else:
-            device = generator.device if generator is not None else y.device
-            z = torch.randn(shape, generator=generator, dtype=y.dtype, device=device)
-            z = z.to(y.device) * temperature
+        z = draw_latent(y, self.config.latent_channels, temperature, generator)
         x = self._inverse_even(y, z)
         return x[..., :height, :width].clamp(0.0, 1.0)
 
