@@ -58,7 +58,13 @@ from innrsic.enhancer.coupling import AffineCoupling
 from innrsic.enhancer.expansion import _apply
 from innrsic.enhancer.gaussianize import SCALE_EPS
 from innrsic.enhancer.haar import HaarTransform
-from innrsic.enhancer.network import INNEnhancer, _check_shape, _pad_to_even, draw_latent
+from innrsic.enhancer.network import (
+    INNEnhancer,
+    _check_shape,
+    _pad_to_even,
+    check_inverse_inputs,
+    draw_latent,
+)
 from innrsic.errors import ConfigError
 
 Precision = Literal["float32", "bfloat16"]
@@ -370,12 +376,7 @@ class FastEnhancer(nn.Module):
 
     def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``(y, z)`` -> image (B,3,H,W), not clamped, as `INNEnhancer.inverse`."""
-        _check_shape(y, 3, "y")
-        _check_shape(z, self.config.latent_channels, "z")
-        if y.shape[0] != z.shape[0] or y.shape[-2:] != z.shape[-2:]:
-            raise ValueError(
-                f"y {tuple(y.shape)} and z {tuple(z.shape)} differ in batch or spatial size"
-            )
+        check_inverse_inputs(y, z, self.config.latent_channels)
         height, width = y.shape[-2:]
         x = self._call(self._inverse_even, _pad_to_even(y.float()), _pad_to_even(z.float()))
         return x[..., :height, :width].contiguous()

@@ -55,6 +55,16 @@ def draw_latent(
     return z.to(y.device) * temperature
 
 
+def check_inverse_inputs(y: torch.Tensor, z: torch.Tensor, latent_channels: int) -> None:
+    """ValueError unless y is (B,3,H,W) and z (B,latent_channels,H,W) of the same B, H, W."""
+    _check_shape(y, 3, "y")
+    _check_shape(z, latent_channels, "z")
+    if y.shape[0] != z.shape[0] or y.shape[-2:] != z.shape[-2:]:
+        raise ValueError(
+            f"y {tuple(y.shape)} and z {tuple(z.shape)} differ in batch or spatial size"
+        )
+
+
 def _check_shape(t: torch.Tensor, channels: int, name: str) -> None:
     if t.ndim != 4 or t.shape[1] != channels:
         raise ValueError(f"{name} must be (B, {channels}, H, W), got {tuple(t.shape)}")
@@ -112,12 +122,7 @@ class INNEnhancer(nn.Module):
 
     def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``(y, z)`` -> image (B,3,H,W); not clamped (training needs the raw values)."""
-        _check_shape(y, 3, "y")
-        _check_shape(z, self.config.latent_channels, "z")
-        if y.shape[0] != z.shape[0] or y.shape[-2:] != z.shape[-2:]:
-            raise ValueError(
-                f"y {tuple(y.shape)} and z {tuple(z.shape)} differ in batch or spatial size"
-            )
+        check_inverse_inputs(y, z, self.config.latent_channels)
         height, width = y.shape[-2:]
         x = self._inverse_even(_pad_to_even(y), _pad_to_even(z))
         return x[..., :height, :width]
