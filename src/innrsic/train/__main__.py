@@ -3,11 +3,29 @@
 For torchrun, which launches a module or a script::
 
     torchrun --nproc_per_node=2 -m innrsic.train enhancer --config configs/enhancer/quick.yaml
+
+Under torchrun (WORLD_SIZE > 1) a worker that finished leaves with ``os._exit`` after flushing
+its logs and streams: DistributedDataParallel keeps the gloo process group and its threads alive
+past ``destroy_process_group`` (torch 2.14), and tearing the interpreter down around those threads
+aborted a worker now and then (SIGABRT, "terminate called without an active exception") after
+every file of the run was written. Checkpoints and logs are closed before `main` returns.
 """
 
+import logging
+import os
 import sys
 
 from innrsic.cli import main
 
+
+def _leave(code: int) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    _leave(main(["train", *sys.argv[1:]]))
