@@ -18,11 +18,37 @@ def shared_root() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def existing(path: Path) -> Path:
+    assert path.exists(), f"test data missing: {path} (set INNRSIC_SHARED to the shared folder)"
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    root = shared_root()
-    assert (root / "data").is_dir(), f"shared data missing at {root} (set INNRSIC_SHARED)"
-    return root
+    return existing(shared_root())
+
+
+@pytest.fixture(scope="session")
+def data_root(shared: Path) -> Path:
+    return existing(shared / "data" / "ucmerced").parent
+
+
+@pytest.fixture(scope="session")
+def weights_dir(shared: Path) -> Path:
+    """The LPIPS-squeeze backbone and other offline weights."""
+    return existing(shared / "weights" / "squeeze.backbone.pth").parent
+
+
+@pytest.fixture(scope="session")
+def reference_dir(shared: Path) -> Path:
+    """Checkpoints in the authors' layout and the outputs their code computes."""
+    return existing(shared / "reference")
+
+
+@pytest.fixture(scope="session")
+def existing_path():
+    """`existing` for test modules: asserts a path under the shared folder is there."""
+    return existing
 
 
 @pytest.fixture(scope="session")

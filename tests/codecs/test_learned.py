@@ -51,13 +51,6 @@ CRC_BYTES = 4
 
 
 @pytest.fixture(scope="session")
-def reference_dir(shared: Path) -> Path:
-    path = shared / "reference"
-    assert (path / "elic_vectors.pt").is_file(), f"reference vectors missing under {path}"
-    return path
-
-
-@pytest.fixture(scope="session")
 def reference_model(reference_dir: Path):
     """The authors'-layout reference checkpoint (xz-compressed), loaded once."""
     return load_elic_checkpoint(reference_dir / "elic_original_checkpoint.pth.tar.xz")

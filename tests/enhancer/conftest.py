@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,40 +13,24 @@ from PIL import Image
 from innrsic.enhancer import EnhancerConfig, INNEnhancer
 
 
-def shared_dir() -> Path:
-    """`$INNRSIC_SHARED`, else the `shared` folder beside the repository root."""
-    override = os.environ.get("INNRSIC_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def _existing(path: Path) -> Path:
-    assert path.exists(), f"test data missing: {path} (set INNRSIC_SHARED to the shared folder)"
-    return path
+@pytest.fixture(scope="session")
+def original_checkpoint(reference_dir: Path, existing_path) -> Path:
+    return existing_path(reference_dir / "inn_rsic_original_G.pth")
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    return _existing(shared_dir() / "reference")
-
-
-@pytest.fixture(scope="session")
-def original_checkpoint(reference_dir: Path) -> Path:
-    return _existing(reference_dir / "inn_rsic_original_G.pth")
-
-
-@pytest.fixture(scope="session")
-def reference_vectors(reference_dir: Path) -> dict:
-    path = _existing(reference_dir / "inn_rsic_vectors.pt")
+def reference_vectors(reference_dir: Path, existing_path) -> dict:
+    path = existing_path(reference_dir / "inn_rsic_vectors.pt")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="session")
-def read_ucmerced() -> Callable[[str], torch.Tensor]:
+def read_ucmerced(data_root: Path, existing_path) -> Callable[[str], torch.Tensor]:
     """Reader: UC Merced ``<class>NN`` -> (1, 3, H, W) float32 tensor in [0, 1]."""
 
     def read(name: str) -> torch.Tensor:
         category = name.rstrip("0123456789")
-        path = _existing(shared_dir() / "data" / "ucmerced" / category / f"{name}.png")
+        path = existing_path(data_root / "ucmerced" / category / f"{name}.png")
         with Image.open(path) as image:
             array = np.array(image.convert("RGB"))
         return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float() / 255.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from innrsic.enhancer import EnhancerConfig, INNEnhancer
 GRID_IMAGES = ("airplane/airplane50", "denseresidential/denseresidential47", "river/river52")
 
 
-def shared_dir() -> Path:
-    """`$INNRSIC_SHARED`, else the `shared` folder beside the repository root."""
-    override = os.environ.get("INNRSIC_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
-
-
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
     """One torch thread, as `innrsic evaluate` uses: on a busy 2-core machine more threads spin
@@ -28,20 +21,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    root = shared_dir() / "data"
-    assert (root / "ucmerced").is_dir(), f"shared data missing at {root} (set INNRSIC_SHARED)"
-    return root
-
-
-@pytest.fixture(scope="session")
-def weights_dir() -> Path:
-    folder = shared_dir() / "weights"
-    assert (folder / "squeeze.backbone.pth").is_file(), f"LPIPS-squeeze weights missing in {folder}"
-    return folder
 
 
 @pytest.fixture(scope="session")

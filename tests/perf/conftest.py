@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,28 +13,17 @@ from PIL import Image
 from innrsic.enhancer import EnhancerConfig, INNEnhancer
 
 
-def shared_dir() -> Path:
-    """`$INNRSIC_SHARED`, else the `shared` folder beside the repository root."""
-    override = os.environ.get("INNRSIC_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def _existing(path: Path) -> Path:
-    assert path.exists(), f"test data missing: {path} (set INNRSIC_SHARED to the shared folder)"
-    return path
-
-
 @pytest.fixture(scope="session")
-def reference_net() -> INNEnhancer:
+def reference_net(reference_dir: Path, existing_path) -> INNEnhancer:
     """The reference checkpoint (random weights in the authors' layout); read-only."""
-    path = _existing(shared_dir() / "reference" / "inn_rsic_original_G.pth")
+    path = existing_path(reference_dir / "inn_rsic_original_G.pth")
     return INNEnhancer.from_original_checkpoint(path).eval()
 
 
 @pytest.fixture(scope="session")
-def airplane() -> torch.Tensor:
+def airplane(data_root: Path, existing_path) -> torch.Tensor:
     """UC Merced airplane50 (test split) as a (1, 3, 256, 256) float32 tensor in [0, 1]."""
-    path = _existing(shared_dir() / "data" / "ucmerced" / "airplane" / "airplane50.png")
+    path = existing_path(data_root / "ucmerced" / "airplane" / "airplane50.png")
     with Image.open(path) as image:
         array = np.array(image.convert("RGB"))
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float() / 255.0

@@ -15,14 +15,8 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def shared_dir() -> Path:
-    """`$INNRSIC_SHARED`, else the `shared` folder beside the repository root."""
-    override = os.environ.get("INNRSIC_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def run(script: str, out: Path, *args: str) -> list[dict[str, str]]:
-    env = {**os.environ, "INNRSIC_SHARED": str(shared_dir())}
+def run(script: str, shared: Path, out: Path, *args: str) -> list[dict[str, str]]:
+    env = {**os.environ, "INNRSIC_SHARED": str(shared)}
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out), *args],
         capture_output=True,
@@ -42,8 +36,8 @@ def run(script: str, out: Path, *args: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_enhancer_benchmark_quick(tmp_path) -> None:
-    rows = run("enhancer.py", tmp_path / "enhancer.csv", "--variants", "reference,fast")
+def test_enhancer_benchmark_quick(shared: Path, tmp_path: Path) -> None:
+    rows = run("enhancer.py", shared, tmp_path / "enhancer.csv", "--variants", "reference,fast")
     cases = {(r["size"], r["direction"], r["variant"]) for r in rows}
     assert cases == {
         (size, direction, variant)
@@ -69,10 +63,10 @@ def test_enhancer_benchmark_quick(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_codecs_benchmark_quick(tmp_path) -> None:
-    elic = shared_dir() / "reference" / "elic_original_checkpoint.pth.tar.xz"
+def test_codecs_benchmark_quick(shared: Path, reference_dir: Path, tmp_path: Path) -> None:
+    elic = reference_dir / "elic_original_checkpoint.pth.tar.xz"
     specs = f"jpeg:quality=75;jpeg2000:ratio=48;elic:weights={elic}"
-    rows = run("codecs.py", tmp_path / "codecs.csv", "--codecs", specs)
+    rows = run("codecs.py", shared, tmp_path / "codecs.csv", "--codecs", specs)
     assert [r["codec"] for r in rows] == ["jpeg:quality=75", "jpeg2000:ratio=48", "elic"]
     for row in rows:
         assert float(row["encode_mpix_s"]) > 0 and float(row["decode_mpix_s"]) > 0
@@ -81,8 +75,8 @@ def test_codecs_benchmark_quick(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_training_benchmark_quick(tmp_path) -> None:
-    (row,) = run("training.py", tmp_path / "training.csv")
+def test_training_benchmark_quick(shared: Path, tmp_path: Path) -> None:
+    (row,) = run("training.py", shared, tmp_path / "training.csv")
     assert row["config"] == "configs/enhancer/quick.yaml"
     assert float(row["steps_s"]) > 0 and int(row["steps"]) == 3
     assert float(row["peak_rss_mib"]) > 0

@@ -1,8 +1,7 @@
-"""Fixtures for the training-side tests: the shared data/weights folders and tiny real pairs."""
+"""Fixtures for the training-side tests: the LPIPS weights in the environment, tiny real pairs."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,32 +10,6 @@ from innrsic.data import ucmerced_split
 from innrsic.pairs import generate_pairs
 
 CODEC = "jpeg2000:bpp=0.1"
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("INNRSIC_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-@pytest.fixture(scope="session")
-def shared() -> Path:
-    path = shared_dir()
-    if not (path / "data" / "ucmerced").is_dir():
-        pytest.fail(f"shared data not found at {path} (set INNRSIC_SHARED)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def data_root(shared: Path) -> Path:
-    return shared / "data"
-
-
-@pytest.fixture(scope="session")
-def weights_dir(shared: Path) -> Path:
-    path = shared / "weights"
-    if not (path / "squeeze.backbone.pth").is_file():
-        pytest.fail(f"squeeze.backbone.pth not found in {path}")
-    return path
 
 
 @pytest.fixture
