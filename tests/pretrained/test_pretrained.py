@@ -40,12 +40,13 @@ def _ship(folder: Path, name: str, codec: str, temperature: float = 0.0) -> Path
 
 
 def test_records_are_listed_sorted_and_resolved(tmp_path: Path) -> None:
-    _ship(tmp_path, "enh-b", "jpeg2000:bpp=0.4", 0.5)
+    _ship(tmp_path, "enh-b-bpp0.4", "jpeg2000:bpp=0.4", 0.5)
     weights = _ship(tmp_path, "enh-a", "jpeg2000:bpp=0.1")
     models = installed_models(tmp_path)
-    assert [m.name for m in models] == ["enh-a", "enh-b"]
+    assert [m.name for m in models] == ["enh-a", "enh-b-bpp0.4"]
     assert models[1].bpp == 0.4 and models[1].codec_family == "jpeg2000"
-    assert resolve_enhancer("enh-b", tmp_path) == (tmp_path / "enh-b.safetensors", 0.5)
+    assert resolve_enhancer("enh-b-bpp0.4", tmp_path) == (
+        tmp_path / "enh-b-bpp0.4.safetensors", 0.5)
     assert resolve_enhancer(str(weights), tmp_path) == (weights, None)
     INNEnhancer.load(find_model("enh-a", tmp_path).weights)
 
@@ -73,6 +74,10 @@ def test_unknown_names_and_bad_records_are_clear_errors(tmp_path: Path) -> None:
         find_model("nope", tmp_path)
     with pytest.raises(WeightsError, match="no such weights file"):
         resolve_enhancer("missing/file.safetensors", tmp_path)
+    with pytest.raises(WeightsError, match="no such weights file"):
+        resolve_enhancer("missing.pth", tmp_path)
+    with pytest.raises(WeightsError, match="installed: enh"):
+        resolve_enhancer("enh-bpp0.3", tmp_path)
     (tmp_path / "broken.json").write_text('{"name": "broken"}', encoding="utf-8")
     with pytest.raises(WeightsError, match="exactly the keys"):
         installed_models(tmp_path)
@@ -87,3 +92,20 @@ def test_every_shipped_model_loads_and_has_a_card(cli: list[str]) -> None:
     listing = subprocess.run([*cli, "models", "--json"], capture_output=True, text=True,
                              check=True)
     assert [m["name"] for m in json.loads(listing.stdout)] == [m.name for m in models]
+
+
+def test_a_temperature_other_than_the_models_default_is_warned_about(
+    cli: list[str], ucm_test_paths: list[Path], tmp_path: Path
+) -> None:
+    name = installed_models()[0].name
+    runs = {}
+    for label, extra in (("default", []), ("other", ["--temperature", "1"])):
+        out = tmp_path / f"{label}.png"
+        runs[label] = subprocess.run(
+            [*cli, "enhance", str(ucm_test_paths[0]), "-o", str(out), "--weights", name, *extra],
+            capture_output=True, text=True,
+        )
+        assert runs[label].returncode == 0, runs[label].stderr
+        assert out.is_file()
+    assert "warning" not in runs["default"].stderr
+    assert f"{name} was chosen for temperature 0; at 1" in runs["other"].stderr

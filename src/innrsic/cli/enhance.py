@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from innrsic.batch import plan_jobs, run_jobs
@@ -62,6 +63,13 @@ def load_enhancer(args: argparse.Namespace, weights: str):
     path, default_temperature = resolve_enhancer(weights)
     if args.temperature is None:
         args.temperature = default_temperature if default_temperature is not None else 1.0
+    elif default_temperature is not None and args.temperature != default_temperature:
+        print(
+            f"innrsic: warning: {weights} was chosen for temperature {default_temperature:g}; "
+            f"at {args.temperature:g} its output can be far worse (its card, `innrsic models "
+            f"{weights}`, measures other temperatures)",
+            file=sys.stderr,
+        )
     return INNEnhancer.load(path).eval()
 
 

@@ -32,6 +32,7 @@ RECORD_KEYS = (
     "sha256",
     "summary",
 )
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".tar", ".xz")
 _RATE = re.compile(r"\bbpp=([0-9.]+)")
 
 
@@ -127,7 +128,12 @@ def resolve_enhancer(name_or_path: str, folder: Path = PRETRAINED_DIR) -> tuple[
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path, None
-    if path.suffix or "/" in name_or_path:
-        raise WeightsError(f"{name_or_path}: no such weights file (nor a shipped model name)")
-    model = find_model(name_or_path, folder)
+    try:
+        model = find_model(name_or_path, folder)
+    except WeightsError:
+        if "/" in name_or_path or path.suffix in WEIGHTS_SUFFIXES:
+            raise WeightsError(
+                f"{name_or_path}: no such weights file (nor a shipped model name)"
+            ) from None
+        raise
     return model.weights, model.default_temperature
