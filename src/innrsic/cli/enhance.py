@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from pathlib import Path
 
 from innrsic.batch import plan_jobs, run_jobs
 from innrsic.imageio import IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = """examples:
   innrsic enhance decoded.png -o enhanced.png --weights enhancer-jpeg2000-bpp0.1
@@ -64,11 +66,10 @@ def load_enhancer(args: argparse.Namespace, weights: str):
     if args.temperature is None:
         args.temperature = default_temperature if default_temperature is not None else 1.0
     elif default_temperature is not None and args.temperature != default_temperature:
-        print(
-            f"innrsic: warning: {weights} was chosen for temperature {default_temperature:g}; "
-            f"at {args.temperature:g} its output can be far worse (its card, `innrsic models "
-            f"{weights}`, measures other temperatures)",
-            file=sys.stderr,
+        log.warning(
+            "%s was chosen for temperature %g; at %g its output can be far worse (its card, "
+            "`innrsic models %s`, measures other temperatures)",
+            weights, default_temperature, args.temperature, weights,
         )
     return INNEnhancer.load(path).eval()
 

@@ -32,7 +32,6 @@ RECORD_KEYS = (
     "sha256",
     "summary",
 )
-WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt", ".tar", ".xz")
 _RATE = re.compile(r"\bbpp=([0-9.]+)")
 
 
@@ -130,10 +129,6 @@ def resolve_enhancer(name_or_path: str, folder: Path = PRETRAINED_DIR) -> tuple[
         return path, None
     try:
         model = find_model(name_or_path, folder)
-    except WeightsError:
-        if "/" in name_or_path or path.suffix in WEIGHTS_SUFFIXES:
-            raise WeightsError(
-                f"{name_or_path}: no such weights file (nor a shipped model name)"
-            ) from None
-        raise
+    except WeightsError as exc:
+        raise WeightsError(f"{name_or_path}: no such weights file; {exc}") from None
     return model.weights, model.default_temperature
