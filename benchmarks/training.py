@@ -77,7 +77,12 @@ def probe(args: argparse.Namespace) -> None:
     backbone = config.loss.feature_backbone if weights.is_file() else "none"
     features = build_feature_extractor(backbone, weights if backbone != "none" else None)
     loss_fn = EnhancerLoss(config.loss, features)
-    module = EnhancerTrainingPass(net, config.loss.quantize_y, config.loss.reverse_source)
+    module = EnhancerTrainingPass(
+        net,
+        config.loss.quantize_y,
+        config.loss.reverse_source,
+        restore=config.loss.restore_weight > 0,
+    )
     optimizer = torch.optim.AdamW(
         net.parameters(),
         lr=config.optim.lr,
@@ -93,8 +98,10 @@ def probe(args: argparse.Namespace) -> None:
         noise = sample_reverse_noise(
             config.loss, batch["gt"].shape, net.config.latent_channels, generator
         )
-        y, z, _, reverse = module(batch["gt"], batch["decoded"], noise.y_noise, noise.z)
-        terms = loss_fn(batch["gt"], batch["decoded"], y, z, reverse)
+        y, z, _, reverse, restored = module(
+            batch["gt"], batch["decoded"], noise.y_noise, noise.z
+        )
+        terms = loss_fn(batch["gt"], batch["decoded"], y, z, reverse, restored)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)

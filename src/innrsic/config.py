@@ -104,6 +104,10 @@ class EnhancerLossConfig:
     output) or ``decoded`` (the codec's real output, as at inference; short trainings need it,
     because the forward pass otherwise hides the ground truth in ``y`` and the inverse never
     learns to restore a real decoded image).
+    `restore_weight` adds a second reverse pass, ``inverse(decoded, z = 0)``, with a
+    sum-of-squares pixel term against the ground truth: it makes temperature 0 a restoration
+    (the MSE-optimal estimate) while the first reverse pass, at `reverse_temperature`, carries
+    the feature term that teaches the sampled texture. 0 (the paper) skips that pass.
     `feature_weights` is a weights file; empty means: for ``vgg19`` the torch hub cache
     (``vgg19-dcbb9e9d.pth``) or ``$INNRSIC_WEIGHTS_DIR``, for ``squeeze``
     ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
@@ -112,6 +116,7 @@ class EnhancerLossConfig:
     forward_weight: float = 1.0
     latent_weight: float = 200.0
     reverse_weight: float = 0.05
+    restore_weight: float = 0.0
     feature_weight: float = 1e-4
     feature_backbone: Literal["vgg19", "squeeze", "none"] = "vgg19"
     feature_weights: str = ""
@@ -124,6 +129,7 @@ class EnhancerLossConfig:
     def validate(self, where: str) -> None:
         _non_negative(where, forward_weight=self.forward_weight,
                       latent_weight=self.latent_weight, reverse_weight=self.reverse_weight,
+                      restore_weight=self.restore_weight,
                       feature_weight=self.feature_weight, y_noise_std=self.y_noise_std,
                       reverse_temperature=self.reverse_temperature)
         if not 0.0 <= self.y_noise_prob <= 1.0:

@@ -126,11 +126,34 @@ def test_reverse_pass_can_start_from_the_decoded_image() -> None:
     net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
     gt, decoded = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
     z = torch.zeros(1, 3, 8, 8)
-    _, _, y_in, reverse = EnhancerTrainingPass(net, True, "decoded")(gt, decoded, None, z)
+    _, _, y_in, reverse, restored = EnhancerTrainingPass(net, True, "decoded")(
+        gt, decoded, None, z
+    )
     assert torch.equal(y_in, decoded)
     assert torch.allclose(reverse, net.inverse(decoded, z))
-    y, _, y_in, _ = EnhancerTrainingPass(net, True, "y")(gt, decoded, None, z)
+    assert restored is None
+    y, _, y_in, _, _ = EnhancerTrainingPass(net, True, "y")(gt, decoded, None, z)
     assert torch.equal(y_in, quantize_8bit(y))
+
+
+def test_restore_pass_is_the_inverse_at_zero_latent_with_its_own_pixel_term() -> None:
+    from innrsic.enhancer import EnhancerConfig, INNEnhancer
+    from innrsic.train.enhancer import EnhancerTrainingPass
+
+    net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
+    gt, decoded = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    z = torch.randn(2, 3, 8, 8)
+    y, latent, _, reverse, restored = EnhancerTrainingPass(net, True, "decoded", restore=True)(
+        gt, decoded, None, z
+    )
+    assert restored is not None
+    assert torch.allclose(restored, net.inverse(decoded, torch.zeros_like(z)))
+    assert not torch.allclose(restored, reverse)
+    config = EnhancerLossConfig(feature_backbone="none", restore_weight=3.0)
+    terms = EnhancerLoss(config, None)(gt, decoded, y, latent, reverse, restored)
+    assert torch.isclose(terms["restore"], 3.0 * (restored - gt).pow(2).sum())
+    assert torch.isclose(terms["total"], sum(v for k, v in terms.items() if k != "total"))
+    assert "restore" not in EnhancerLoss(config, None)(gt, decoded, y, latent, reverse)
 
 
 def test_init_weights_start_from_a_saved_enhancer(tmp_path: Path) -> None:

@@ -34,12 +34,17 @@ class EnhancerTrainingPass(nn.Module):
     """Forward and reverse passes of one step, as one module so DDP sees a single forward."""
 
     def __init__(
-        self, net: INNEnhancer, quantize_y: bool, reverse_source: Literal["y", "decoded"] = "y"
+        self,
+        net: INNEnhancer,
+        quantize_y: bool,
+        reverse_source: Literal["y", "decoded"] = "y",
+        restore: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
         self.quantize_y = quantize_y
         self.reverse_source = reverse_source
+        self.restore = restore
 
     def forward(
         self,
@@ -47,14 +52,16 @@ class EnhancerTrainingPass(nn.Module):
         decoded: torch.Tensor,
         y_noise: torch.Tensor | None,
         z_prime: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(y, z, reverse input, reverse, restored or None)``."""
         y, z = self.net(gt)
         if self.reverse_source == "decoded":
             y_in = decoded + y_noise if y_noise is not None else decoded
         else:
             y_in = reverse_input(y, y_noise, self.quantize_y)
         reverse = self.net.inverse(y_in, z_prime)
-        return y, z, y_in, reverse
+        restored = self.net.inverse(decoded, torch.zeros_like(z_prime)) if self.restore else None
+        return y, z, y_in, reverse, restored
 
 
 class EnhancerRecipe:
@@ -119,7 +126,10 @@ class EnhancerRecipe:
     def training_module(self, model: nn.Module) -> nn.Module:
         loss = self.config.loss
         return EnhancerTrainingPass(
-            model, loss.quantize_y, loss.reverse_source  # type: ignore[arg-type]
+            model,
+            loss.quantize_y,
+            loss.reverse_source,  # type: ignore[arg-type]
+            restore=loss.restore_weight > 0,
         )
 
     def build_optimization(self, model: nn.Module) -> Optimization:
@@ -140,8 +150,8 @@ class EnhancerRecipe:
         noise = sample_reverse_noise(
             self.config.loss, gt.shape, self.model_config.latent_channels, generator, gt.device
         )
-        y, z, y_in, reverse = module(gt, decoded, noise.y_noise, noise.z)
-        terms = self.loss(gt, decoded, y, z, reverse)
+        y, z, y_in, reverse, restored = module(gt, decoded, noise.y_noise, noise.z)
+        terms = self.loss(gt, decoded, y, z, reverse, restored)
         images = {}
         if want_images:
             images["train/gt|decoded|reverse input|reverse"] = torch.cat(

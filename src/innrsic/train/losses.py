@@ -1,7 +1,7 @@
 """INN-RSIC's training loss and its feature backbones.
 
 Loss = w_fit * ||y - decoded||^2 + w_lat * sum(z^2) / batch + w_rev * ||x_rev - x||^2
-       + w_feat * ||phi(x_rev) - phi(x)||^2
+       + w_feat * ||phi(x_rev) - phi(x)||^2 [+ w_res * ||inverse(decoded, 0) - x||^2]
 
 where ``x_rev = inverse(QM(y) [+ N(0, sigma^2) with probability p], z')``, ``z' ~ N(0, T^2 I)``
 (T = 1 in the paper), or ``inverse(decoded [+ noise], z')`` with ``reverse_source: decoded``,
@@ -201,13 +201,17 @@ class EnhancerLoss(nn.Module):
         y: torch.Tensor,
         z: torch.Tensor,
         reverse: torch.Tensor,
+        restored: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """The terms; `restored` is ``inverse(decoded, 0)`` when `restore_weight` is set."""
         c, scale = self.config, self.sum_scale
         terms = {
             "forward": c.forward_weight * scale * l2_sum(y, decoded),
             "latent": c.latent_weight * z.pow(2).sum() / z.shape[0],
             "reverse": c.reverse_weight * scale * l2_sum(reverse, gt),
         }
+        if restored is not None:
+            terms["restore"] = c.restore_weight * scale * l2_sum(restored, gt)
         if self.features is not None and c.feature_weight > 0:
             with torch.no_grad():
                 target = self.features(gt)
