@@ -24,6 +24,7 @@ from innrsic.coding import compress_image, decompress_container
 from innrsic.container import pack_container, read_container
 from innrsic.enhance import enhance_image
 from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer.fast import FastEnhancer, engine_for
 from innrsic.errors import InnrsicError, MetricError, WeightsError
 from innrsic.evaluation.stats import mean_ci
 from innrsic.imageio import read_image, write_image
@@ -74,7 +75,7 @@ def _measure(reference: np.ndarray, test: np.ndarray, lpips: LpipsFunction) -> d
 
 
 def _code_and_enhance(
-    path: Path, model: PretrainedModel, net: INNEnhancer, out: Path, lpips: LpipsFunction
+    path: Path, model: PretrainedModel, net: FastEnhancer, out: Path, lpips: LpipsFunction
 ) -> tuple[dict[str, object], np.ndarray | None, np.ndarray | None]:
     image = read_image(path)
     row: dict[str, object] = {"model": model.name, "image": path.stem}
@@ -138,7 +139,7 @@ def run_enhancer_section(
     summary: list[dict[str, object]] = []
     crops: list[tuple[str, str]] = []
     for model in models:
-        net = INNEnhancer.load(model.weights).eval()
+        net = engine_for(INNEnhancer.load(model.weights).eval())
         for index, path in enumerate(tqdm(images, desc=model.name, unit="image")):
             row, decoded, enhanced = _code_and_enhance(path, model, net, out, lpips)
             rows.append(row)

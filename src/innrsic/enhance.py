@@ -56,6 +56,7 @@ from innrsic.tiling import BlendGrid, TileBlender, TilingError, Window
 
 if TYPE_CHECKING:
     from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer.fast import FastEnhancer, Precision, ReferenceEngine
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32
@@ -113,13 +114,16 @@ def enhance_tiles(
     read: Callable[[Window], np.ndarray],
     width: int,
     height: int,
-    net: INNEnhancer,
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
     temperature: float = 1.0,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     origin: tuple[int, int] = (0, 0),
     progress: bool = False,
+    *,
+    precision: Precision = "float32",
+    threads: int | None = None,
 ) -> Iterator[tuple[Window, np.ndarray]]:
     """The streaming core: yield ``(window, enhanced uint8 (h, w, 3))`` covering the
     `width` x `height` image once, in raster order.
@@ -128,13 +132,21 @@ def enhance_tiles(
     image's position in a larger plane (for a region of a scene), used for the latent so that
     a region sees the same ``z`` as the whole scene; keep it even (the Haar step works on 2x2
     blocks). `tile` 0 runs the whole image as one tile.
+
+    The network runs on `innrsic.enhancer.fast.FastEnhancer` (an `INNEnhancer` is copied into
+    one with `precision` and `threads` worker threads; pass a `FastEnhancer` to reuse it and its
+    workspaces across calls). float32 gives the reference's pixels exactly; at temperature 0
+    the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`).
     """
+    from innrsic.enhancer.fast import engine_for
+
     _check_settings(temperature, tile, overlap)
+    engine = engine_for(net, precision, threads)
     step = tile if tile else max(width, height)
     grid = BlendGrid(width, height, step, overlap if tile else 0)
     blender = TileBlender(grid, 3)
-    parameter = next(net.parameters())
-    channels = net.config.latent_channels
+    parameter = next(engine.parameters())
+    channels = engine.config.latent_channels
     positions = grid.positions()
     if progress and len(grid) > 1:
         positions = tqdm(
@@ -149,14 +161,17 @@ def enhance_tiles(
     for row, col in positions:
         window = grid.window(row, col)
         pixels = read(window)
-        y = torch.from_numpy(pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)
+        # NCHW-contiguous: a transposed array would reach torch as channels-last memory
+        y = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], np.float32))
+        y = y / 255.0
         absolute = Window(window.x + origin[0], window.y + origin[1], window.width, window.height)
-        if temperature == 0:
-            z = torch.zeros((1, channels, window.height, window.width))
-        else:
-            z = torch.from_numpy(latent_noise(absolute, channels, seed)[None] * temperature)
         with torch.inference_mode():
-            x = net.inverse(y.to(parameter), z.to(parameter)).clamp(0.0, 1.0)
+            if temperature == 0:
+                x = engine.restore(y.to(parameter))
+            else:
+                z = torch.from_numpy(latent_noise(absolute, channels, seed)[None] * temperature)
+                x = engine.inverse(y.to(parameter), z.to(parameter))
+            x = x.clamp(0.0, 1.0)
         values = x[0].permute(1, 2, 0).float().cpu().numpy()
         done, blended = blender.add(row, col, values)
         yield done, np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
@@ -164,18 +179,30 @@ def enhance_tiles(
 
 def enhance_image(
     image: np.ndarray,
-    net: INNEnhancer,
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
     temperature: float = 1.0,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
+    *,
+    precision: Precision = "float32",
+    threads: int | None = None,
 ) -> np.ndarray:
     """Enhance a decoded HxWx3 uint8 image (tiled as `enhance_tiles`); returns HxWx3 uint8."""
     validate_rgb(image)
     height, width = image.shape[:2]
     out = np.empty_like(image)
     tiles = enhance_tiles(
-        lambda w: image[w.slices], width, height, net, temperature, seed, tile, overlap
+        lambda w: image[w.slices],
+        width,
+        height,
+        net,
+        temperature,
+        seed,
+        tile,
+        overlap,
+        precision=precision,
+        threads=threads,
     )
     for window, values in tiles:
         out[window.slices] = values
@@ -185,7 +212,7 @@ def enhance_image(
 def enhance_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    net: INNEnhancer,
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
     temperature: float = 1.0,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
@@ -197,6 +224,8 @@ def enhance_file(
     nodata: float | None = None,
     progress: bool = False,
     tiff_compression: str | None = "deflate",
+    precision: Precision = "float32",
+    threads: int | None = None,
 ) -> EnhanceResult:
     """Enhance an image file tile by tile and write the result atomically.
 
@@ -206,7 +235,7 @@ def enhance_file(
         target: output image; .tif/.tiff is written window by window and keeps the source's
             georeferencing, nodata value, band descriptions and sample type; PNG/JPEG are
             8-bit RGB assembled in memory.
-        net: the enhancer (its device is used; pass it in eval mode).
+        net: the enhancer (its device is used; pass it in eval mode), or a `FastEnhancer`.
         temperature: ``z ~ N(0, T^2)``; 0 is deterministic.
         seed: the latent is a function of (seed, absolute pixel position), see the module doc.
         tile, overlap: tile stride and half the shared band, in pixels (even; tile 0: whole).
@@ -216,6 +245,7 @@ def enhance_file(
             nodata-bearing sources; nodata pixels are written back exactly.
         progress: a bar over tiles on stderr.
         tiff_compression: GeoTIFF compression of a .tif target.
+        precision, threads: the engine's, see `enhance_tiles`.
     """
     with open_source(source, bands, scale, nodata) as raster:
         region = region or Window(0, 0, raster.width, raster.height)
@@ -247,6 +277,8 @@ def enhance_file(
                 overlap,
                 (area.x, area.y),
                 progress,
+                precision=precision,
+                threads=threads,
             )
             count = 0
             for window, values in tiles:
@@ -289,7 +321,7 @@ class _MaskCache:
 def decompress_enhanced(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    net: INNEnhancer,
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
     temperature: float = 1.0,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
@@ -298,6 +330,8 @@ def decompress_enhanced(
     region: Window | None = None,
     progress: bool = False,
     verify: bool = True,
+    precision: Precision = "float32",
+    threads: int | None = None,
 ) -> EnhanceResult:
     """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
 
@@ -316,7 +350,16 @@ def decompress_enhanced(
         decoded = scratch / "decoded.tif"
         decompress_file(source, decoded, region=region, progress=progress, verify=verify)
         return enhance_file(
-            decoded, target, net, temperature, seed, tile, overlap, progress=progress
+            decoded,
+            target,
+            net,
+            temperature,
+            seed,
+            tile,
+            overlap,
+            progress=progress,
+            precision=precision,
+            threads=threads,
         )
 
 

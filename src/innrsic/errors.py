@@ -64,3 +64,7 @@ class WeightsError(InnrsicError):
 class ReconstructionMismatch(CodecError):
     """A decoded tile differs from the reconstruction checksum its encoder stored: this
     platform's floating point (or codec library) decodes differently from the encoder's."""
+
+
+class UnsupportedPrecision(ConfigError):
+    """A numeric precision this CPU cannot run (bfloat16 convolutions without the CPU features)."""

@@ -80,3 +80,17 @@ def test_training_benchmark_quick(shared: Path, tmp_path: Path) -> None:
     assert row["config"] == "configs/enhancer/quick.yaml"
     assert float(row["steps_s"]) > 0 and int(row["steps"]) == 3
     assert float(row["peak_rss_mib"]) > 0
+
+
+@pytest.mark.slow
+def test_scene_benchmark_quick(shared: Path, tmp_path: Path) -> None:
+    """Decompress vs decompress + enhance, product vs reference path, in one run: every case
+    timed, and the product path's 8-bit output equal to the reference path's."""
+    rows = run("scene_enhance.py", shared, tmp_path / "scene.csv",
+               "--models", "enhancer-jpeg2000-bpp0.2")
+    assert [r["case"] for r in rows] == ["decompress", "product", "product-1thread", "reference"]
+    for row in rows:
+        assert float(row["seconds_median"]) > 0 and float(row["peak_rss_mib"]) > 0
+        if row["case"] != "decompress":
+            assert row["same_as_reference"] == "True"
+            assert float(row["gflops_s"]) > 0 and float(row["x_decompress"]) > 1

@@ -9,16 +9,20 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability
 from innrsic.enhancer import fast as fast_module
 from innrsic.enhancer.fast import FastEnhancer, optimize
-from innrsic.errors import ConfigError
+from innrsic.errors import ConfigError, UnsupportedPrecision
 from innrsic.perf import dense_block_macs_per_pixel, enhancer_macs
 
 FLOAT32_BOUND = 1e-5
 BF16_MIN_PSNR = 45.0
 SMALL = EnhancerConfig(blocks=2, growth=16, gaussian_growth=16)
 SMALL_K2 = EnhancerConfig(blocks=2, growth=8, gaussian_growth=8, expansion=2, clamp=0.5)
+requires_bf16 = pytest.mark.skipif(
+    not capability.bf16_convolution_supported(),
+    reason=f"this CPU has no bfloat16 convolutions ({capability.BF16_CPU_FEATURES})",
+)
 
 
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -120,6 +124,7 @@ def test_channels_last_is_close(reference_net, airplane) -> None:
         assert max_abs(fast[key], value) <= 1e-5 * scale * 100, key
 
 
+@requires_bf16
 @pytest.mark.parametrize("config", [SMALL, SMALL_K2], ids=["k1", "k2"])
 def test_bfloat16_within_45db_random_network(random_net, airplane, config) -> None:
     net = random_net(config, seed=3)
@@ -132,6 +137,7 @@ def test_bfloat16_within_45db_random_network(random_net, airplane, config) -> No
     assert psnr(low["inverse"], exact["inverse"]) < 200, "bfloat16 should not be exact"
 
 
+@requires_bf16
 def test_bfloat16_within_45db_paper_size_real_image(random_net, airplane) -> None:
     """Paper-size network with image-sized outputs, whole 256x256 real image, T=1: the raw
     inverse (unclamped) within 45 dB of float32."""
@@ -142,6 +148,7 @@ def test_bfloat16_within_45db_paper_size_real_image(random_net, airplane) -> Non
     assert psnr(low, exact) >= BF16_MIN_PSNR, psnr(low, exact)
 
 
+@requires_bf16
 def test_bfloat16_within_45db_reference_checkpoint(reference_net, airplane) -> None:
     """Images (forward y, enhance) within 45 dB. The raw inverse of this random-weight network
     spans about [-15, 25] instead of [0, 1] and amplifies every rounding error (about 38 dB for
@@ -204,11 +211,42 @@ def test_options_are_checked(reference_net) -> None:
         FastEnhancer(torch.nn.Conv2d(3, 3, 3))
     fast = optimize(reference_net)
     assert fast.precision == "float32" and not fast.channels_last
-    assert FastEnhancer.from_reference(reference_net, precision="bfloat16").channels_last
     with pytest.raises(ValueError, match="differ"):
         fast.inverse(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 10))
     with pytest.raises(ConfigError, match="temperature"):
         fast.enhance(torch.zeros(1, 3, 8, 8), temperature=-1.0)
+
+
+@requires_bf16
+def test_bfloat16_runs_channels_last(reference_net) -> None:
+    assert FastEnhancer.from_reference(reference_net, precision="bfloat16").channels_last
+
+
+def test_bfloat16_without_cpu_support_is_a_clear_error(reference_net, monkeypatch) -> None:
+    """The branch an AVX2-only CPU takes, on any machine: the probe says no."""
+    monkeypatch.setattr(capability, "bf16_convolution_supported", lambda: False)
+    with pytest.raises(UnsupportedPrecision, match="AVX512-BF16") as caught:
+        FastEnhancer.from_reference(reference_net, precision="bfloat16")
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, ConfigError)
+    FastEnhancer.from_reference(reference_net, precision="float32")  # float32 always runs
+
+
+def test_bf16_probe_matches_the_real_convolution() -> None:
+    """The probe answers what a bf16 FastEnhancer convolution does on this machine."""
+    net = INNEnhancer(SMALL).eval()
+    x = torch.rand(1, 3, 16, 16)
+    if capability.bf16_convolution_supported():
+        FastEnhancer.from_reference(net, precision="bfloat16").inverse(x, torch.zeros_like(x))
+    else:
+        with pytest.raises(RuntimeError, match="bf16"):
+            rows = torch.zeros(1, 8, 4, 4, dtype=torch.bfloat16)
+            weight = torch.zeros(8, 8, 3, 3, dtype=torch.bfloat16)
+            torch.ops.aten.mkldnn_convolution(
+                rows.contiguous(memory_format=torch.channels_last),
+                weight.contiguous(memory_format=torch.channels_last),
+                torch.zeros(8, dtype=torch.bfloat16), [1, 1], [1, 1], [1, 1], 1,
+            )
 
 
 def test_no_autograd_and_reference_untouched(reference_net, airplane) -> None:
@@ -237,19 +275,28 @@ def test_paper_mac_count() -> None:
     assert 0.45 < gaussian / total < 0.5
 
 
-def test_shipped_model_fast_paths_on_a_real_image(airplane) -> None:
-    """The shipped trained enhancers at their default temperature: float32 fast path within
-    1e-5, bf16 raw inverse within 45 dB of float32. (At T=1 the CPU-trained models' outputs
-    are not images, PSNR about 5 dB against the ground truth, see their cards.)"""
+def test_shipped_model_float32_fast_path_on_a_real_image(airplane) -> None:
+    """The shipped trained enhancers: float32 fast path within 1e-5 of the reference."""
+    from innrsic.pretrained import installed_models
+
+    for model in installed_models():
+        net = INNEnhancer.load(model.weights).eval()
+        exact = FastEnhancer.from_reference(net)
+        with torch.no_grad():
+            reference = net.inverse(airplane, torch.zeros_like(airplane))
+        assert max_abs(exact.inverse(airplane, torch.zeros_like(airplane)), reference) <= 1e-5
+
+
+@requires_bf16
+def test_shipped_model_bf16_fast_path_on_a_real_image(airplane) -> None:
+    """The shipped trained enhancers at their default temperature: bf16 raw inverse within
+    45 dB of float32."""
     from innrsic.pretrained import installed_models
 
     for model in installed_models():
         net = INNEnhancer.load(model.weights).eval()
         exact = FastEnhancer.from_reference(net)
         low = FastEnhancer.from_reference(net, precision="bfloat16")
-        with torch.no_grad():
-            reference = net.inverse(airplane, torch.zeros_like(airplane))
-        assert max_abs(exact.inverse(airplane, torch.zeros_like(airplane)), reference) <= 1e-5
         z = latent(net, airplane) * model.default_temperature
         raw = psnr(low.inverse(airplane, z), exact.inverse(airplane, z))
         assert raw >= BF16_MIN_PSNR, (model.name, raw)

@@ -35,10 +35,25 @@ def add_enhancer_options(parser: argparse.ArgumentParser, weights_flag: str) -> 
     parser.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     parser.add_argument("--tile", type=int, default=512, help="enhancer tile size (0: whole)")
     parser.add_argument("--overlap", type=int, default=32, help="blended overlap in pixels")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
-    )
+    add_engine_options(parser)
     parser.set_defaults(weights_flag=weights_flag)
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """--precision / --threads: how the enhancer's network is computed."""
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="network precision (default float32, the reference's pixels exactly; bfloat16 "
+        "needs a CPU with AVX512-BF16/AMX and is refused elsewhere)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for the network (default: torch's, one per core)",
+    )
 
 
 def add_existing_options(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +68,20 @@ def add_existing_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_enhancer(args: argparse.Namespace, weights: str):
-    """The enhancer named by `weights` (a shipped model's name or a safetensors file), in eval
-    mode, with the thread setting; sets ``args.temperature`` when it was not given."""
+    """The engine (`FastEnhancer`) of the enhancer named by `weights` (a shipped model's name
+    or a safetensors file), with the precision and thread settings; sets ``args.temperature``
+    when it was not given."""
     import torch
 
     from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer.capability import require_precision
+    from innrsic.enhancer.fast import engine_for
+    from innrsic.errors import ConfigError
     from innrsic.pretrained import resolve_enhancer
 
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    require_precision(args.precision)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     path, default_temperature = resolve_enhancer(weights)
@@ -71,7 +93,7 @@ def load_enhancer(args: argparse.Namespace, weights: str):
             "`innrsic models %s`, measures other temperatures)",
             weights, default_temperature, args.temperature, weights,
         )
-    return INNEnhancer.load(path).eval()
+    return engine_for(INNEnhancer.load(path).eval(), args.precision, args.threads)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

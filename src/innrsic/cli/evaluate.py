@@ -103,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="torch threads per process (default 1; use shards for parallelism)",
     )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="enhancer network precision (default float32; bfloat16 needs AVX512-BF16/AMX)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
@@ -135,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         device=args.device,
         threads=args.threads,
+        precision=args.precision,
         data_label=_data_label(args.data, args.data_root, len(refs)),
     )
     shard = parse_shard(args.shard) if args.shard else None

@@ -33,7 +33,8 @@ nor on whether a zero border row is padding or data. Two opt-in modes trade that
 - ``precision="bfloat16"``: bfloat16 convolution inputs, weights and outputs (float32
   accumulation inside oneDNN; implies channels-last, where oneDNN has AVX512-BF16 and AMX
   kernels). The coupling and Gaussianisation arithmetic, the Haar transform and the colour
-  matrices stay float32.
+  matrices stay float32. A CPU without bf16 convolution support (probed once,
+  `innrsic.enhancer.capability`) refuses it with `UnsupportedPrecision`, naming the features.
 
 Speed and accuracy of each mode on this project's machine: ``benchmarks/README.md``.
 Weights are copied: build a new `FastEnhancer` after loading other weights into the network.
@@ -53,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from innrsic.enhancer.blocks import DenseBlock
+from innrsic.enhancer.capability import require_precision
 from innrsic.enhancer.config import EnhancerConfig
 from innrsic.enhancer.coupling import AffineCoupling
 from innrsic.enhancer.expansion import _apply
@@ -261,6 +263,8 @@ class FastEnhancer(nn.Module):
             raise ConfigError(f"FastEnhancer needs an INNEnhancer, got {type(reference).__name__}")
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if reference.expansion.matrices.device.type == "cpu":
+            require_precision(precision)
         if workers is not None and (
             not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
         ):
@@ -357,6 +361,16 @@ class FastEnhancer(nn.Module):
     def _inverse_even(self, y: torch.Tensor, z: torch.Tensor, dense: _Dense) -> torch.Tensor:
         mean, scale = dense(self.mean, y), dense(self.scale, y)
         rest = mean + z * (torch.exp(2.0 * torch.sigmoid(scale) - 1.0) + SCALE_EPS)
+        return self._couplings_inverse(y, rest, dense)
+
+    def _restore_even(self, y: torch.Tensor, dense: _Dense) -> torch.Tensor:
+        """`_inverse_even` at ``z = 0``: ``mean + 0 * scale`` is ``mean`` exactly (the scale
+        is finite and positive), so the scale DenseBlock is not run."""
+        return self._couplings_inverse(y, dense(self.mean, y), dense)
+
+    def _couplings_inverse(
+        self, y: torch.Tensor, rest: torch.Tensor, dense: _Dense
+    ) -> torch.Tensor:
         v = self.haar(torch.cat((y, rest), dim=1))
         for c in reversed(self.couplings):
             y1, y2 = v[:, : c.split], v[:, c.split :]
@@ -381,6 +395,14 @@ class FastEnhancer(nn.Module):
         x = self._call(self._inverse_even, _pad_to_even(y.float()), _pad_to_even(z.float()))
         return x[..., :height, :width].contiguous()
 
+    def restore(self, y: torch.Tensor) -> torch.Tensor:
+        """``inverse(y, 0)`` (not clamped), bit for bit, without the Gaussianisation's scale
+        branch, which only multiplies the latent (a sixth of the shipped models' work)."""
+        _check_shape(y, 3, "y")
+        height, width = y.shape[-2:]
+        x = self._call(self._restore_even, _pad_to_even(y.float()))
+        return x[..., :height, :width].contiguous()
+
     def enhance(
         self,
         decoded: torch.Tensor,
@@ -392,7 +414,10 @@ class FastEnhancer(nn.Module):
         height, width = decoded.shape[-2:]
         y = _pad_to_even(decoded.float())
         z = draw_latent(y, self.config.latent_channels, temperature, generator)
-        x = self._call(self._inverse_even, y, z)
+        if temperature == 0:
+            x = self._call(self._restore_even, y)
+        else:
+            x = self._call(self._inverse_even, y, z)
         return x[..., :height, :width].clamp(0.0, 1.0).contiguous()
 
 
@@ -416,4 +441,34 @@ def optimize(
     return FastEnhancer.from_reference(net, precision, channels_last, workers)
 
 
-__all__ = ["PRECISIONS", "FastEnhancer", "optimize"]
+class ReferenceEngine(nn.Module):
+    """The plain `INNEnhancer` behind the engine interface (`restore`, `inverse`), so the
+    reference path can run through the same tiled code, side by side with the product path
+    (benchmarks)."""
+
+    def __init__(self, reference: INNEnhancer) -> None:
+        super().__init__()
+        self.reference = reference
+        self.config: EnhancerConfig = reference.config
+
+    def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.reference.inverse(y, z)
+
+    def restore(self, y: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros((y.shape[0], self.config.latent_channels, *y.shape[-2:]), dtype=y.dtype)
+        return self.reference.inverse(y, z.to(y.device))
+
+
+def engine_for(
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
+    precision: Precision = "float32",
+    workers: int | None = None,
+) -> FastEnhancer | ReferenceEngine:
+    """The engine every enhancing command runs: `net` itself when it already is an engine (a
+    `FastEnhancer` built once for a batch, its workspaces reused), else a fast copy."""
+    if isinstance(net, FastEnhancer | ReferenceEngine):
+        return net
+    return FastEnhancer.from_reference(net, precision, workers=workers)
+
+
+__all__ = ["PRECISIONS", "FastEnhancer", "ReferenceEngine", "engine_for", "optimize"]

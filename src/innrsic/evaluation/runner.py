@@ -37,6 +37,7 @@ from innrsic.codecs import make_codec
 from innrsic.coding import compress_image, decompress_container
 from innrsic.container import pack_container, read_container
 from innrsic.data.splits import ImageRef
+from innrsic.enhancer.fast import engine_for
 from innrsic.errors import (
     ConfigError,
     ContainerError,
@@ -92,6 +93,9 @@ class EvaluationSettings:
     # torch threads while running. 1 by default: the per-image work is small, parallelism comes
     # from shards (processes), and on a busy machine extra threads spin instead of working.
     threads: int | None = 1
+    # the enhancer network's precision (`innrsic.enhancer.fast.FastEnhancer`); float32 gives
+    # the reference's pixels exactly
+    precision: str = "float32"
 
 
 @dataclass
@@ -314,7 +318,8 @@ class _GridRunner:
         if cached is not None:
             return cached
         net = next(net for entry, net in self.enhancers if entry is enhancer)
-        x = torch.from_numpy(decoded).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1)[None], np.float32))
+        x = x.div(255.0).to(self.device)
         generator = None
         if temperature > 0:
             generator = torch.Generator().manual_seed(image_seed(self.seed, name))
@@ -505,7 +510,11 @@ def run_evaluation(
     mine = list(images)[index::count]
     _check_sources(mine, existing)
     update_grid_file(out, entries, enhancers, settings, temperatures, len(images))
-    nets = [(e, INNEnhancer.load(e.path, device=settings.device).eval()) for e in enhancers]
+    nets = [
+        (e, engine_for(INNEnhancer.load(e.path, device=settings.device).eval(),
+                       settings.precision))  # type: ignore[arg-type]
+        for e in enhancers
+    ]
     result = EvaluationResult(out, (index, count), len(mine))
     threads_before = torch.get_num_threads()
     if settings.threads is not None:
