@@ -43,6 +43,9 @@ class EnhancerModelConfig:
     `init_weights`: innrsic enhancer weights (safetensors) of the same shape to start from
     instead of the fresh initialisation, e.g. a model trained behind the same codec at
     another rate (fine-tuning); empty: fresh.
+    `init`: the fresh initialisation, ``paper`` (YUV colour matrices, the published start) or
+    ``identity`` (the inverse starts as "keep the decoded image", with the latent scaled by
+    `latent_gain`; see `innrsic.enhancer.initialisation`).
     """
 
     blocks: int = 8
@@ -51,10 +54,19 @@ class EnhancerModelConfig:
     expansion: int = 1
     clamp: float = 1.0
     init_weights: str = ""
+    init: Literal["paper", "identity"] = "paper"
+    latent_gain: float = 16.0
 
     def validate(self, where: str) -> None:
         _positive(where, blocks=self.blocks, growth=self.growth,
-                  gaussian_growth=self.gaussian_growth, clamp=self.clamp)
+                  gaussian_growth=self.gaussian_growth, clamp=self.clamp,
+                  latent_gain=self.latent_gain)
+        if self.init not in ("paper", "identity"):
+            raise ConfigError(f"{where}.init must be paper or identity, got {self.init!r}")
+        if self.init_weights and self.init != "paper":
+            raise ConfigError(
+                f"{where}.init_weights and {where}.init={self.init} exclude each other"
+            )
         if self.expansion not in (1, 2):
             raise ConfigError(f"{where}.expansion must be 1 or 2, got {self.expansion}")
 
@@ -108,6 +120,13 @@ class EnhancerLossConfig:
     sum-of-squares pixel term against the ground truth: it makes temperature 0 a restoration
     (the MSE-optimal estimate) while the first reverse pass, at `reverse_temperature`, carries
     the feature term that teaches the sampled texture. 0 (the paper) skips that pass.
+    Both `forward_weight` and `latent_weight` 0 skip the forward pass (a restoration network
+    trained through its inverse only).
+    `latent_loss` is how z is pulled towards N(0, I): ``sum_squares`` (the paper: the sum of
+    z^2 per image, which also shrinks z, so that sampling z ~ N(0, I) at decode time draws
+    far larger latents than training saw) or ``moments`` (per latent channel, the KL
+    divergence from N(0, 1) of a Gaussian with z's batch mean and variance, times the pixels
+    per image: unit variance is its minimum, so T = 1 draws latents of the size forward gave).
     `feature_weights` is a weights file; empty means: for ``vgg19`` the torch hub cache
     (``vgg19-dcbb9e9d.pth``) or ``$INNRSIC_WEIGHTS_DIR``, for ``squeeze``
     ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
@@ -115,6 +134,7 @@ class EnhancerLossConfig:
 
     forward_weight: float = 1.0
     latent_weight: float = 200.0
+    latent_loss: Literal["sum_squares", "moments"] = "sum_squares"
     reverse_weight: float = 0.05
     restore_weight: float = 0.0
     feature_weight: float = 1e-4
@@ -132,6 +152,15 @@ class EnhancerLossConfig:
                       restore_weight=self.restore_weight,
                       feature_weight=self.feature_weight, y_noise_std=self.y_noise_std,
                       reverse_temperature=self.reverse_temperature)
+        if self.reverse_source == "y" and self.forward_weight == 0 and self.latent_weight == 0:
+            raise ConfigError(
+                f"{where}: forward_weight and latent_weight 0 skip the forward pass, which "
+                "reverse_source y needs; use reverse_source decoded"
+            )
+        if self.latent_loss not in ("sum_squares", "moments"):
+            raise ConfigError(
+                f"{where}.latent_loss must be sum_squares or moments, got {self.latent_loss!r}"
+            )
         if not 0.0 <= self.y_noise_prob <= 1.0:
             raise ConfigError(f"{where}.y_noise_prob must be in [0, 1], got {self.y_noise_prob}")
 

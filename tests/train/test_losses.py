@@ -176,3 +176,63 @@ def test_init_weights_start_from_a_saved_enhancer(tmp_path: Path) -> None:
     other = load_config(EnhancerTrainingConfig, None, [*base, "model.growth=8"])
     with pytest.raises(ConfigError, match="init_weights"):
         EnhancerRecipe(other).build_model()
+
+
+def test_moments_latent_loss_is_zero_at_unit_gaussian_and_grows_when_z_shrinks() -> None:
+    from innrsic.train.losses import latent_moments_kl
+
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn((4, 3, 64, 64), generator=generator)
+    unit = latent_moments_kl(z)
+    assert unit < 0.01 * 64 * 64
+    shrunk = latent_moments_kl(0.1 * z)
+    expected = 3 * 0.5 * (0.01 - 1 - torch.log(torch.tensor(0.01))) * 64 * 64
+    assert torch.isclose(shrunk, expected, rtol=0.02)
+    config = EnhancerLossConfig(feature_backbone="none", latent_loss="moments", latent_weight=2.0)
+    gt = torch.rand((4, 3, 64, 64), generator=generator)
+    terms = EnhancerLoss(config, None)(gt, gt, gt, 0.1 * z, gt)
+    assert torch.isclose(terms["latent"], 2.0 * shrunk)
+
+
+def test_identity_init_starts_training_from_the_decoded_image() -> None:
+    from innrsic.config import EnhancerTrainingConfig, load_config
+    from innrsic.errors import ConfigError
+    from innrsic.train.enhancer import EnhancerRecipe
+
+    base = ["data.codec=jpeg2000:bpp=0.1", "data.train=[unused]", "loss.feature_backbone=none",
+            "model.blocks=2", "model.growth=4", "model.gaussian_growth=4"]
+    net = EnhancerRecipe(
+        load_config(EnhancerTrainingConfig, None, [*base, "model.init=identity"])
+    ).build_model()
+    decoded = torch.rand((1, 3, 16, 16), generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(net.enhance(decoded, temperature=0.0), decoded, atol=1e-6)
+    paper = EnhancerRecipe(load_config(EnhancerTrainingConfig, None, base)).build_model()
+    assert not torch.allclose(paper.enhance(decoded, temperature=0.0), decoded, atol=1e-2)
+    with pytest.raises(ConfigError, match="exclude"):
+        load_config(EnhancerTrainingConfig, None,
+                    [*base, "model.init=identity", "model.init_weights=x.safetensors"])
+    with pytest.raises(ConfigError, match="init"):
+        load_config(EnhancerTrainingConfig, None, [*base, "model.init=zeros"])
+
+
+def test_zero_forward_weights_skip_the_forward_pass() -> None:
+    from innrsic.config import EnhancerTrainingConfig, load_config
+    from innrsic.errors import ConfigError
+    from innrsic.train.enhancer import EnhancerRecipe
+
+    base = ["data.codec=jpeg2000:bpp=0.1", "data.train=[unused]", "loss.feature_backbone=none",
+            "model.blocks=1", "model.growth=4", "model.gaussian_growth=4",
+            "loss.forward_weight=0", "loss.latent_weight=0", "loss.restore_weight=1"]
+    with pytest.raises(ConfigError, match="reverse_source decoded"):
+        load_config(EnhancerTrainingConfig, None, base)
+    recipe = EnhancerRecipe(
+        load_config(EnhancerTrainingConfig, None, [*base, "loss.reverse_source=decoded"])
+    )
+    recipe.setup(torch.device("cpu"), 0, 1)
+    module = recipe.training_module(recipe.build_model())
+    generator = torch.Generator().manual_seed(0)
+    batch = {"gt": torch.rand((2, 3, 16, 16), generator=generator),
+             "decoded": torch.rand((2, 3, 16, 16), generator=generator)}
+    output = recipe.training_step(module, batch, 0, generator, want_images=False)
+    assert set(output.terms) >= {"reverse", "restore", "total"}
+    assert "forward" not in output.terms and "latent" not in output.terms

@@ -15,6 +15,7 @@ from torch import nn
 from innrsic.config import EnhancerTrainingConfig
 from innrsic.data import PairsDataset, derive_seed, to_tensor, to_uint8
 from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer.initialisation import identity_initialise
 from innrsic.errors import ConfigError, MetricError
 from innrsic.metrics import MS_SSIM_MIN_SIDE, mean_psnr, ms_ssim, psnr
 from innrsic.train.losses import (
@@ -39,12 +40,14 @@ class EnhancerTrainingPass(nn.Module):
         quantize_y: bool,
         reverse_source: Literal["y", "decoded"] = "y",
         restore: bool = False,
+        forward_pass: bool = True,
     ) -> None:
         super().__init__()
         self.net = net
         self.quantize_y = quantize_y
         self.reverse_source = reverse_source
         self.restore = restore
+        self.forward_pass = forward_pass
 
     def forward(
         self,
@@ -52,9 +55,12 @@ class EnhancerTrainingPass(nn.Module):
         decoded: torch.Tensor,
         y_noise: torch.Tensor | None,
         z_prime: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """``(y, z, reverse input, reverse, restored or None)``."""
-        y, z = self.net(gt)
+    ) -> tuple[
+        torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None
+    ]:
+        """``(y, z, reverse input, reverse, restored or None)``; y and z are None without the
+        forward pass (only with ``reverse_source: decoded``)."""
+        y, z = self.net(gt) if self.forward_pass else (None, None)
         if self.reverse_source == "decoded":
             y_in = decoded + y_noise if y_noise is not None else decoded
         else:
@@ -102,7 +108,10 @@ class EnhancerRecipe:
     def build_model(self) -> INNEnhancer:
         init = self.config.model.init_weights
         if not init:
-            return INNEnhancer(self.model_config)
+            net = INNEnhancer(self.model_config)
+            if self.config.model.init == "identity":
+                identity_initialise(net, self.config.model.latent_gain)
+            return net
         net = INNEnhancer.load(init)
         if net.config != self.model_config:
             raise ConfigError(
@@ -130,6 +139,7 @@ class EnhancerRecipe:
             loss.quantize_y,
             loss.reverse_source,  # type: ignore[arg-type]
             restore=loss.restore_weight > 0,
+            forward_pass=loss.forward_weight > 0 or loss.latent_weight > 0,
         )
 
     def build_optimization(self, model: nn.Module) -> Optimization:

@@ -1,11 +1,13 @@
 """INN-RSIC's training loss and its feature backbones.
 
-Loss = w_fit * ||y - decoded||^2 + w_lat * sum(z^2) / batch + w_rev * ||x_rev - x||^2
+Loss = w_fit * ||y - decoded||^2 + w_lat * L_z + w_rev * ||x_rev - x||^2
        + w_feat * ||phi(x_rev) - phi(x)||^2 [+ w_res * ||inverse(decoded, 0) - x||^2]
 
 where ``x_rev = inverse(QM(y) [+ N(0, sigma^2) with probability p], z')``, ``z' ~ N(0, T^2 I)``
 (T = 1 in the paper), or ``inverse(decoded [+ noise], z')`` with ``reverse_source: decoded``,
-and every ``||.||^2`` is a sum over the whole batch tensor (the published "l2"), not a mean.
+``L_z`` is ``sum(z^2) / batch`` (the paper) or, with ``latent_loss: moments``, the KL of z's
+per-channel moments from N(0, 1) (`latent_moments_kl`), and every ``||.||^2`` is a sum over
+the whole batch tensor (the published "l2"), not a mean.
 The configured weights are the effective ones: the published feature weight is 1e-4 (the
 original code multiplied 0.01 by 0.01; here the config value is used once).
 
@@ -37,6 +39,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def l2_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Sum of squared differences over the whole tensor (the published "l2" loss)."""
     return (a - b).pow(2).sum()
+
+
+def latent_moments_kl(z: torch.Tensor) -> torch.Tensor:
+    """Sum over z's channels of KL(N(m_c, v_c) || N(0, 1)), with m_c and v_c the mean and
+    variance of channel c over batch and space, times the pixels per image."""
+    mean = z.mean(dim=(0, 2, 3))
+    var = z.var(dim=(0, 2, 3), unbiased=False).clamp_min(1e-8)
+    kl = 0.5 * (var + mean.pow(2) - 1.0 - var.log())
+    return kl.sum() * z.shape[-2] * z.shape[-1]
 
 
 def vgg19_weight_candidates(weights: str | os.PathLike[str] | None) -> list[Path]:
@@ -198,18 +209,21 @@ class EnhancerLoss(nn.Module):
         self,
         gt: torch.Tensor,
         decoded: torch.Tensor,
-        y: torch.Tensor,
-        z: torch.Tensor,
+        y: torch.Tensor | None,
+        z: torch.Tensor | None,
         reverse: torch.Tensor,
         restored: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The terms; `restored` is ``inverse(decoded, 0)`` when `restore_weight` is set."""
+        """The terms; `restored` is ``inverse(decoded, 0)`` when `restore_weight` is set; y and
+        z are None when the forward pass was skipped (both its weights 0: no such terms)."""
         c, scale = self.config, self.sum_scale
-        terms = {
-            "forward": c.forward_weight * scale * l2_sum(y, decoded),
-            "latent": c.latent_weight * z.pow(2).sum() / z.shape[0],
-            "reverse": c.reverse_weight * scale * l2_sum(reverse, gt),
-        }
+        terms = {}
+        if y is not None and z is not None:
+            terms["forward"] = c.forward_weight * scale * l2_sum(y, decoded)
+            terms["latent"] = c.latent_weight * (
+                latent_moments_kl(z) if c.latent_loss == "moments" else z.pow(2).sum() / z.shape[0]
+            )
+        terms["reverse"] = c.reverse_weight * scale * l2_sum(reverse, gt)
         if restored is not None:
             terms["restore"] = c.restore_weight * scale * l2_sum(restored, gt)
         if self.features is not None and c.feature_weight > 0:
