@@ -103,7 +103,9 @@ def run_jobs(
     running: tuple[Path, Path, tuple[int, int] | None] | None = None
     try:
         with tqdm(
-            jobs, desc=description, unit="file", disable=not show_bar, file=sys.stderr
+            # disable=None: a bar on a terminal only, so logs and captured output stay clean
+            jobs, desc=description, unit="file", disable=None if show_bar else True,
+            file=sys.stderr,
         ) as bar:
             for source, target in bar:
                 if target.exists() and skip_existing:

@@ -133,6 +133,8 @@ class CompressResult:
     payload_bytes: int
     tile_size: int = 0
     tiles: int = 1
+    knob: str | None = None
+    """The knob a rate target (``bpp=``) chose, e.g. ``quality=37`` (a range over tiles)."""
 
     @property
     def bpp(self) -> float:
@@ -266,9 +268,11 @@ def _encode_tiles(
     records: bool,
     progress: bool,
     crcs: list[int] | None = None,
+    choices: list[str] | None = None,
 ) -> Iterator[bytes]:
     """Read, encode and yield the payload (or record) of every tile, in order; with `crcs`,
-    append each tile's reconstruction CRC-32 to it (0 for a tile with nothing coded)."""
+    append each tile's reconstruction CRC-32 to it (0 for a tile with nothing coded); with
+    `choices`, the knob a rate target chose for each coded tile (codecs with `last_choice`)."""
     windows = _progress(iter(grid), len(grid), progress, "compress")
     batch_size = TILE_BATCH if hasattr(codec, "encode_batch") else 1
     for batch in _batched(windows, batch_size):
@@ -277,6 +281,9 @@ def _encode_tiles(
         coded_payloads, coded_crcs = _encode_many(
             codec, [np.ascontiguousarray(t) for t in to_code], crcs is not None
         )
+        choice = getattr(codec, "last_choice", None)
+        if choices is not None and choice is not None and len(to_code) == 1:
+            choices.append(choice)
         payloads, tile_crcs = iter(coded_payloads), iter(coded_crcs)
         for _, mask in tiles:
             coded = mask is None or not mask.all()
@@ -369,10 +376,13 @@ def compress_file(
         records = size > 0 or raster.metadata.nodata is not None
         grid = TileGrid(width, height, size, size)
         crcs: list[int] | None = [] if _checksum_wanted(checksum, grid) else None
+        choices: list[str] = []
         lengths: list[int] = []
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with tempfile.SpooledTemporaryFile(SPOOL_BYTES, dir=Path(target).parent) as spool:
-            for payload in _encode_tiles(raster, grid, codec, records, progress, crcs):
+            for payload in _encode_tiles(
+                raster, grid, codec, records, progress, crcs, choices
+            ):
                 spool.write(payload)
                 lengths.append(len(payload))
             spool.seek(0)
@@ -388,7 +398,26 @@ def compress_file(
             ) as writer:
                 for length in lengths:
                     writer.add(spool.read(length))
-    return CompressResult(width, height, writer.file_bytes, writer.payload_bytes, size, len(grid))
+    return CompressResult(
+        width,
+        height,
+        writer.file_bytes,
+        writer.payload_bytes,
+        size,
+        len(grid),
+        knob_summary(choices),
+    )
+
+
+def knob_summary(choices: Sequence[str]) -> str | None:
+    """``quality=37`` for one choice (or all equal), ``quality=35..38`` over several tiles."""
+    if not choices:
+        return None
+    name = choices[0].split("=", 1)[0]
+    values = sorted({float(choice.split("=", 1)[1]) for choice in choices})
+    if len(values) == 1:
+        return choices[0]
+    return f"{name}={values[0]:.4g}..{values[-1]:.4g}"
 
 
 def _fill_value(metadata: RasterMetadata) -> np.ndarray:

@@ -34,7 +34,7 @@ overlap give 0.82-0.86.
 from __future__ import annotations
 
 import contextlib
-import math
+import logging
 import os
 import shutil
 import sys
@@ -52,11 +52,14 @@ from innrsic.errors import ConfigError
 from innrsic.geo import RasterSource, is_geotiff, open_sink, open_source
 from innrsic.imageio import validate_rgb
 from innrsic.interrupt import interrupts_deferred
+from innrsic.pretrained import check_temperature
 from innrsic.tiling import BlendGrid, TileBlender, TilingError, Window
 
 if TYPE_CHECKING:
     from innrsic.enhancer import INNEnhancer
     from innrsic.enhancer.fast import FastEnhancer, Precision, ReferenceEngine
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32
@@ -96,11 +99,10 @@ def latent_noise(window: Window, channels: int, seed: int, block: int = NOISE_BL
     return out
 
 
-def _check_settings(temperature: float, tile: int, overlap: int) -> None:
-    if not isinstance(temperature, int | float) or not math.isfinite(temperature):
-        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
-    if temperature < 0:
-        raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
+def check_settings(tile: int, overlap: int, temperature: float | None = None) -> None:
+    """TilingError/ConfigError unless `tile`, `overlap` (and `temperature`) are usable."""
+    if temperature is not None:
+        check_temperature(temperature)
     if overlap < 0 or overlap % 2:
         raise TilingError(f"overlap must be an even number >= 0, got {overlap}")
     if tile != 0 and (tile % 2 or tile < 16 or tile < 2 * overlap):
@@ -110,12 +112,47 @@ def _check_settings(temperature: float, tile: int, overlap: int) -> None:
         )
 
 
+def model_temperature(
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
+    temperature: float | None = None,
+    label: str = "this enhancer",
+) -> float:
+    """The temperature to run `net` at: `temperature`, else the model's default (an
+    `INNEnhancer` loaded from a file knows it; `FALLBACK_TEMPERATURE` otherwise).
+
+    A temperature other than the model's default is logged as a warning: a model trained for
+    T = 0 gives noise at T = 1.
+    """
+    from innrsic.enhancer.network import FALLBACK_TEMPERATURE
+
+    default = getattr(net, "default_temperature", None)
+    if temperature is None:
+        return FALLBACK_TEMPERATURE if default is None else default
+    temperature = check_temperature(temperature)
+    if default is not None and temperature != default:
+        log.warning(
+            "%s was chosen for temperature %g; at %g its output can be far worse (leave the "
+            "temperature out to use its default)",
+            label, default, temperature,
+        )
+    return temperature
+
+
+def check_codec(model_codec: str | None, stream_codec: str, label: str = "this enhancer") -> None:
+    """Warn when an enhancer trained behind `model_codec` restores a `stream_codec` stream."""
+    if model_codec is not None and model_codec != stream_codec:
+        log.warning(
+            "%s was trained behind %s; this stream is %s, so it may restore it badly",
+            label, model_codec, stream_codec,
+        )
+
+
 def enhance_tiles(
     read: Callable[[Window], np.ndarray],
     width: int,
     height: int,
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -136,11 +173,13 @@ def enhance_tiles(
     The network runs on `innrsic.enhancer.fast.FastEnhancer` (an `INNEnhancer` is copied into
     one with `precision` and `threads` worker threads; pass a `FastEnhancer` to reuse it and its
     workspaces across calls). float32 gives the reference's pixels exactly; at temperature 0
-    the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`).
+    the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`). `temperature` None
+    is the model's default (`model_temperature`, which also warns about other values).
     """
     from innrsic.enhancer.fast import engine_for
 
-    _check_settings(temperature, tile, overlap)
+    temperature = model_temperature(net, temperature)
+    check_settings(tile, overlap)
     engine = engine_for(net, precision, threads)
     step = tile if tile else max(width, height)
     grid = BlendGrid(width, height, step, overlap if tile else 0)
@@ -180,7 +219,7 @@ def enhance_tiles(
 def enhance_image(
     image: np.ndarray,
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -188,7 +227,8 @@ def enhance_image(
     precision: Precision = "float32",
     threads: int | None = None,
 ) -> np.ndarray:
-    """Enhance a decoded HxWx3 uint8 image (tiled as `enhance_tiles`); returns HxWx3 uint8."""
+    """Enhance a decoded HxWx3 uint8 image (tiled as `enhance_tiles`; `temperature` None: the
+    model's default); returns HxWx3 uint8."""
     validate_rgb(image)
     height, width = image.shape[:2]
     out = np.empty_like(image)
@@ -213,7 +253,7 @@ def enhance_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -236,7 +276,7 @@ def enhance_file(
             georeferencing, nodata value, band descriptions and sample type; PNG/JPEG are
             8-bit RGB assembled in memory.
         net: the enhancer (its device is used; pass it in eval mode), or a `FastEnhancer`.
-        temperature: ``z ~ N(0, T^2)``; 0 is deterministic.
+        temperature: ``z ~ N(0, T^2)``; 0 is deterministic; None: the model's default.
         seed: the latent is a function of (seed, absolute pixel position), see the module doc.
         tile, overlap: tile stride and half the shared band, in pixels (even; tile 0: whole).
         region: enhance only this window of the source (output of the region's size, its
@@ -322,7 +362,7 @@ def decompress_enhanced(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
@@ -337,10 +377,18 @@ def decompress_enhanced(
 
     The decoded image goes through a temporary GeoTIFF beside `target` (so large scenes stay
     in bounded memory and georeferencing is kept); only the enhanced image is left behind.
-    `verify` as in `innrsic.coding.decompress_file`.
+    `verify` as in `innrsic.coding.decompress_file`. An enhancer whose `codec` is not the
+    stream's is warned about (`check_codec`).
     """
     from innrsic.coding import decompress_file
+    from innrsic.container import ContainerReader
+    from innrsic.enhancer.fast import engine_for
 
+    with ContainerReader(source) as reader:
+        check_codec(getattr(net, "codec", None), reader.codec_spec)
+    temperature = model_temperature(net, temperature)  # warned about here, before decoding
+    check_settings(tile, overlap)
+    engine = engine_for(net, precision, threads)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
@@ -352,7 +400,7 @@ def decompress_enhanced(
         return enhance_file(
             decoded,
             target,
-            net,
+            engine,
             temperature,
             seed,
             tile,

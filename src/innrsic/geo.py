@@ -9,9 +9,11 @@ the `.rsic` metadata as JSON:
   decoded region gets the transform shifted to its corner. GCPs, RPCs and other TIFF tags
   are not carried.
 - **nodata**: a pixel is nodata when *all* its bands equal the nodata value (GDAL's dataset
-  mask). Those pixels are restored exactly on decode, and a valid pixel whose decoded bands
-  all happen to equal the nodata value is nudged by one step in its first band, so a GIS never
-  mistakes it for nodata. A pixel where only some bands equal the value is ordinary data.
+  mask). Those pixels are restored exactly on decode, and every band of a valid pixel that
+  decodes to the nodata value is nudged by one step (one level for 8 bit), so a GIS never
+  mistakes it for nodata: GDAL's per-band masks (rasterio's ``read_masks``, QGIS) hide any band
+  equal to the nodata value. A source pixel where only some bands equal the value is ordinary
+  data.
   GeoTIFF nodata comes from the file (``nodata=`` overrides it); for PNG/JPEG ``nodata=0``
   treats all-zero (black) pixels as nodata, e.g. the borders of DOTA scenes.
 - **sample mapping** (`SampleMapping`): the codecs take 8-bit RGB. 8-bit RGB (3 bands) and
@@ -426,7 +428,7 @@ def restore_samples(
     rgb: np.ndarray, mask: np.ndarray | None, metadata: RasterMetadata
 ) -> np.ndarray:
     """Decoded (h, w, 3) uint8 -> (bands, h, w) output samples: unmap, then put nodata back
-    exactly where `mask` says and nudge valid pixels that would read as nodata."""
+    exactly where `mask` says and nudge each band of a valid pixel off the nodata value."""
     samples = metadata.mapping.from_rgb(rgb)
     nodata = metadata.nodata
     if nodata is None or math.isnan(nodata):
@@ -434,16 +436,15 @@ def restore_samples(
             samples[:, mask] = np.nan
         return samples
     value = np.asarray(nodata).astype(samples.dtype)
-    collide = np.all(samples == value, axis=0)
+    collide = samples == value
     if mask is not None:
         collide &= ~mask
     if collide.any():
-        first = samples[0]
         if samples.dtype.kind == "f":
-            first[collide] = np.nextafter(value, np.asarray(np.inf, samples.dtype))
+            samples[collide] = np.nextafter(value, np.asarray(np.inf, samples.dtype))
         else:
             top = np.iinfo(samples.dtype).max
-            first[collide] = value + 1 if value < top else value - 1
+            samples[collide] = value + 1 if value < top else value - 1
     if mask is not None:
         samples[:, mask] = value
     return samples

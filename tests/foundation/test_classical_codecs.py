@@ -57,8 +57,25 @@ def test_integer_knob_search_is_optimal(name: str, images: list[np.ndarray]) -> 
 
 
 def test_unreachable_rate_is_clear(images: list[np.ndarray]) -> None:
-    with pytest.raises(RateTargetError, match="unreachable"):
+    pattern = r"\(0\.01 bpp\) is unreachable.* bytes \([0-9.]+ bpp\)"
+    with pytest.raises(RateTargetError, match=pattern):
         make_codec("jpeg:bpp=0.01").encode(images[0])
+
+
+def test_rate_search_reports_the_knob_it_chose(tmp_path: Path, ucm_test_paths: list[Path]) -> None:
+    from innrsic.cli import main
+    from innrsic.coding import compress_file
+
+    codec = make_codec("jpeg:bpp=0.5")
+    payload = codec.encode(read_image(ucm_test_paths[0]))
+    quality = int(codec.last_choice.removeprefix("quality="))
+    assert make_codec(f"jpeg:quality={quality}").encode(read_image(ucm_test_paths[0])) == payload
+    tiled = compress_file(ucm_test_paths[0], tmp_path / "t.rsic", make_codec("jpeg2000:bpp=0.3"),
+                          tile=128)
+    assert tiled.knob is not None and tiled.knob.startswith("ratio=")
+    assert make_codec("jpeg:quality=50").last_choice is None
+    assert main(["compress", str(ucm_test_paths[0]), "-o", str(tmp_path / "a.rsic"),
+                 "--codec", "jpeg:bpp=0.5"]) == 0
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -117,9 +117,22 @@ def test_cli_refuses_bad_engine_options_before_loading(
     from innrsic.imageio import write_image
 
     write_image(source, np.zeros((16, 16, 3), np.uint8))
-    code = main(["enhance", str(source), "-o", str(tmp_path / "e.png"),
-                 "--weights", "enhancer-jpeg2000-bpp0.1", *options])
+    try:
+        code = main(["enhance", str(source), "-o", str(tmp_path / "e.png"),
+                     "--weights", "enhancer-jpeg2000-bpp0.1", *options])
+    except SystemExit as exit_:  # argparse refuses a bad value itself
+        code = exit_.code
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "e.png").exists()
+
+
+def test_engines_keep_the_models_default_temperature_and_codec() -> None:
+    from innrsic.enhancer.fast import ReferenceEngine
+
+    net = INNEnhancer.load("enhancer-jpeg2000-bpp0.2")
+    assert net.default_temperature is not None
+    for engine in (engine_for(net), ReferenceEngine(net)):
+        assert engine.default_temperature == net.default_temperature
+        assert engine.codec == net.codec

@@ -180,3 +180,31 @@ def test_single_band_comes_back_as_one_band(scene, tmp_path: Path) -> None:
     with rasterio.open(tmp_path / "out.tif") as out:
         assert out.count == 1
         assert np.abs(out.read().astype(int) - grey).mean() < 4
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_no_valid_pixel_is_masked_as_nodata_after_decoding_or_enhancing(
+    shared: Path, tmp_path: Path
+) -> None:
+    from innrsic.enhance import enhance_file
+    from innrsic.enhancer import EnhancerConfig, INNEnhancer
+
+    png = shared / "data" / "dota" / "P0075.png"  # black borders, dark shadows
+    scene = read_image(png)
+    source = write_geotiff(tmp_path / "in.tif", scene.transpose(2, 0, 1), nodata=0)
+    codec = make_codec("jpeg2000:bpp=0.3")
+    compress_file(source, tmp_path / "a.rsic", codec)
+    compress_file(png, tmp_path / "plain.rsic", codec)  # no nodata value: raw decoded samples
+    decompress_file(tmp_path / "plain.rsic", tmp_path / "plain.tif")
+    with rasterio.open(tmp_path / "plain.tif") as plain:
+        valid = ~nodata_of(scene.transpose(2, 0, 1), 0)
+        assert ((plain.read() == 0) & valid).sum() > 100  # the codec does write such zeros
+    decompress_file(tmp_path / "a.rsic", tmp_path / "out.tif")
+    enhance_file(tmp_path / "out.tif", tmp_path / "enhanced.tif",
+                 INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)), 0.0)
+    for name in ("out.tif", "enhanced.tif"):
+        with rasterio.open(tmp_path / name) as out:
+            assert out.nodata == 0
+            masks = out.read_masks()
+        assert (masks[:, valid] == 255).all(), name
+        assert (masks[:, ~valid] == 0).all(), name

@@ -6,8 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from innrsic.batch import plan_jobs, run_jobs
-from innrsic.cli.enhance import add_enhancer_options, add_existing_options, load_enhancer
+from innrsic.batch import run_jobs
+from innrsic.cli.enhance import (
+    add_enhancer_options,
+    add_existing_options,
+    check_enhancer_settings,
+    load_enhancer,
+)
+from innrsic.cli.options import UsageError, plan_outputs
 from innrsic.codecs import describe_codecs, make_codec
 from innrsic.coding import (
     DEFAULT_TILE,
@@ -48,7 +54,8 @@ returning wrong pixels (costs one extra decode for classical codecs; --no-checks
 
 batches: a file that fails is listed at the end and the exit status is 1; Ctrl-C or SIGTERM
 stops after removing the file in progress (exit status 130 / 143), and --skip-existing
-finishes the rest.
+finishes the rest. --skip-existing refuses to start (exit status 2) when an existing output
+was made with another codec spec than --codec: use --force to redo those, or another -o.
 """
 
 DECOMPRESS_EXAMPLES = """examples:
@@ -80,12 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compress",
         help="encode images into .rsic files",
         epilog=f"{COMPRESS_EXAMPLES}\ncodecs:\n{codecs}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compress.add_argument("input", type=Path, help="image file or directory of images")
-    compress.add_argument(
-        "-o", "--output", type=Path, required=True, help=".rsic file or directory"
-    )
+    compress.add_argument("-o", "--output", required=True, help=".rsic file or directory")
     compress.add_argument("--codec", required=True, help="codec spec, e.g. jpeg2000:bpp=0.2")
     compress.add_argument(
         "--tile",
@@ -122,17 +126,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="store no reconstruction checksum (saves one decode per tile for classical codecs)",
     )
-    add_existing_options(compress)
+    add_existing_options(
+        compress, "; refused when an existing output was made with another codec spec"
+    )
     compress.set_defaults(handler=run_compress)
 
     decompress = subparsers.add_parser(
         "decompress",
         help="decode .rsic files into images",
         epilog=DECOMPRESS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     decompress.add_argument("input", type=Path, help=".rsic file or directory of them")
-    decompress.add_argument("-o", "--output", type=Path, required=True, help="image file or dir")
+    decompress.add_argument(
+        "-o", "--output", required=True, help="image file (.png, .tif, .jpg) or directory"
+    )
     decompress.add_argument(
         "--format", default="png", choices=["png", "tif", "jpg"], help="image format in dir mode"
     )
@@ -159,7 +166,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="show the header of a .rsic file",
         epilog=INFO_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     info.add_argument("input", type=Path, help=".rsic file")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -168,6 +174,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_compress(args: argparse.Namespace) -> int:
     codec = make_codec(args.codec)
+    jobs = plan_outputs(args.input, args.output, IMAGE_SUFFIXES, [SUFFIX], SUFFIX)
+    if args.skip_existing:
+        _check_existing_codec(jobs, codec.spec)
 
     def compress_one(source: Path, target: Path) -> str:
         result = compress_file(
@@ -182,20 +191,41 @@ def run_compress(args: argparse.Namespace) -> int:
             checksum=args.checksum,
         )
         tiles = f", {result.tiles} tiles of {result.tile_size}" if result.tile_size else ""
+        chosen = f" (rate search chose {result.knob})" if result.knob else ""
         return (
             f"{target}: {result.width}x{result.height}{tiles}, {result.file_bytes} bytes, "
-            f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {codec.spec}"
+            f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {codec.spec}{chosen}"
         )
 
-    jobs = plan_jobs(args.input, args.output, IMAGE_SUFFIXES, SUFFIX)
     report = run_jobs(jobs, compress_one, "compress", args.force, args.skip_existing)
     report.print_summary("compressed")
     return report.exit_code if jobs else _no_inputs(args.input)
 
 
+def _check_existing_codec(jobs: list[tuple[Path, Path]], spec: str) -> None:
+    """UsageError when an output --skip-existing would keep is not a `spec` .rsic file."""
+    other = []
+    for _, target in jobs:
+        if not target.exists():
+            continue
+        try:
+            with ContainerReader(target) as container:
+                found = container.codec_spec
+        except (InnrsicError, OSError) as exc:
+            found = f"unreadable ({exc})"
+        if found != spec:
+            other.append(f"{target} ({found})")
+    if other:
+        raise UsageError(
+            f"--skip-existing would keep {len(other)} output(s) not made with {spec}, e.g. "
+            f"{other[0]}; use --force to redo them, or another -o"
+        )
+
+
 def run_decompress(args: argparse.Namespace) -> int:
+    jobs = plan_outputs(args.input, args.output, [SUFFIX], IMAGE_SUFFIXES, f".{args.format}")
     if args.enhance is not None:
-        return _run_decompress_enhanced(args)
+        return _run_decompress_enhanced(args, jobs)
 
     def decompress_one(source: Path, target: Path) -> str:
         result = decompress_file(
@@ -209,22 +239,30 @@ def run_decompress(args: argparse.Namespace) -> int:
             text += "; georeferencing not written (write a .tif to keep it)"
         return text
 
-    jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
     report = run_jobs(jobs, decompress_one, "decompress", args.force, args.skip_existing)
     report.print_summary("decompressed")
     return report.exit_code if jobs else _no_inputs(args.input)
 
 
-def _run_decompress_enhanced(args: argparse.Namespace) -> int:
-    from innrsic.enhance import decompress_enhanced
+def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
+    from innrsic.enhance import check_codec, decompress_enhanced
 
-    net = load_enhancer(args, args.enhance)
+    if not jobs:
+        return _no_inputs(args.input)
+    check_enhancer_settings(args)
+    engine, net = load_enhancer(args, args.enhance)
+    warned: set[str] = set()
 
     def decompress_one(source: Path, target: Path) -> str:
+        with ContainerReader(source) as container:
+            spec = container.codec_spec
+        if spec not in warned:
+            warned.add(spec)
+            check_codec(net.codec, spec, args.enhance)
         result = decompress_enhanced(
             source,
             target,
-            net,
+            engine,
             args.temperature,
             args.seed,
             args.tile,
@@ -235,10 +273,9 @@ def _run_decompress_enhanced(args: argparse.Namespace) -> int:
         )
         return f"{target}: {result.width}x{result.height}, enhanced at T={args.temperature}"
 
-    jobs = plan_jobs(args.input, args.output, [SUFFIX], f".{args.format}")
     report = run_jobs(jobs, decompress_one, "decompress+enhance", args.force, args.skip_existing)
     report.print_summary("decompressed and enhanced")
-    return report.exit_code if jobs else _no_inputs(args.input)
+    return report.exit_code
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -25,7 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="run every classical codec at three rates and write an HTML report",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", type=Path, required=True, help="data folder (see below)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from innrsic.batch import plan_jobs, run_jobs
+from innrsic.batch import run_jobs
+from innrsic.cli.options import even_natural, natural, plan_outputs, positive_int, temperature
 from innrsic.imageio import IMAGE_SUFFIXES
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer.fast import FastEnhancer
 
 EXAMPLES = """examples:
   innrsic enhance decoded.png -o enhanced.png --weights enhancer-jpeg2000-bpp0.1
@@ -28,13 +31,18 @@ def add_enhancer_options(parser: argparse.ArgumentParser, weights_flag: str) -> 
     """The options shared by `enhance` and `decompress --enhance`."""
     parser.add_argument(
         "--temperature",
-        type=float,
+        type=temperature,
         default=None,
-        help="latent temperature T (default: a shipped model's default temperature, else 1)",
+        help="latent temperature T (default: the model's own, recorded with its weights, else "
+        "1; another value than a model's own is warned about)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    parser.add_argument("--tile", type=int, default=512, help="enhancer tile size (0: whole)")
-    parser.add_argument("--overlap", type=int, default=32, help="blended overlap in pixels")
+    parser.add_argument("--seed", type=natural, default=0, help="latent seed")
+    parser.add_argument(
+        "--tile", type=natural, default=512, help="enhancer tile size (even, >= 16; 0: whole)"
+    )
+    parser.add_argument(
+        "--overlap", type=even_natural, default=32, help="blended overlap in pixels (even)"
+    )
     add_engine_options(parser)
     parser.set_defaults(weights_flag=weights_flag)
 
@@ -50,50 +58,49 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="threads for the network (default: torch's, one per core)",
     )
 
 
-def add_existing_options(parser: argparse.ArgumentParser) -> None:
+def add_existing_options(parser: argparse.ArgumentParser, skip_help: str = "") -> None:
     """--force / --skip-existing: what a batch does with outputs that already exist."""
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--force", action="store_true", help="replace existing output files")
     existing.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave existing outputs alone and do the rest (finishes an interrupted batch)",
+        help="leave existing outputs alone and do the rest (finishes an interrupted batch)"
+        + skip_help,
     )
 
 
-def load_enhancer(args: argparse.Namespace, weights: str):
+def check_enhancer_settings(args: argparse.Namespace) -> None:
+    """The tile/overlap checks of `innrsic.enhance`, before the model is loaded."""
+    from innrsic.enhance import check_settings
+
+    check_settings(args.tile, args.overlap)
+
+
+def load_enhancer(args: argparse.Namespace, weights: str) -> tuple[FastEnhancer, INNEnhancer]:
     """The engine (`FastEnhancer`) of the enhancer named by `weights` (a shipped model's name
-    or a safetensors file), with the precision and thread settings; sets ``args.temperature``
-    when it was not given."""
+    or a safetensors file), with the precision and thread settings, and the network itself
+    (its `codec` and `default_temperature`); sets ``args.temperature`` to the model's default
+    when not given, and warns about another value."""
     import torch
 
+    from innrsic.enhance import model_temperature
     from innrsic.enhancer import INNEnhancer
     from innrsic.enhancer.capability import require_precision
     from innrsic.enhancer.fast import engine_for
-    from innrsic.errors import ConfigError
-    from innrsic.pretrained import resolve_enhancer
 
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     require_precision(args.precision)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    path, default_temperature = resolve_enhancer(weights)
-    if args.temperature is None:
-        args.temperature = default_temperature if default_temperature is not None else 1.0
-    elif default_temperature is not None and args.temperature != default_temperature:
-        log.warning(
-            "%s was chosen for temperature %g; at %g its output can be far worse (its card, "
-            "`innrsic models %s`, measures other temperatures)",
-            weights, default_temperature, args.temperature, weights,
-        )
-    return engine_for(INNEnhancer.load(path).eval(), args.precision, args.threads)
+    net = INNEnhancer.load(weights).eval()
+    args.temperature = model_temperature(net, args.temperature, weights)
+    return engine_for(net, args.precision, args.threads), net
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,10 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "enhance",
         help="restore texture in decoded images with an INN-RSIC enhancer",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, help="decoded image file or directory")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="image file or dir")
+    parser.add_argument(
+        "-o", "--output", required=True, help="image file (.png, .tif, .jpg) or directory"
+    )
     parser.add_argument(
         "--weights",
         required=True,
@@ -122,7 +130,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from innrsic.enhance import enhance_file
 
-    net = load_enhancer(args, args.weights)
+    jobs = plan_outputs(args.input, args.output, IMAGE_SUFFIXES, IMAGE_SUFFIXES, f".{args.format}")
+    if not jobs:
+        print(f"no input images found at {args.input}")
+        return 1
+    check_enhancer_settings(args)
+    net, _ = load_enhancer(args, args.weights)
 
     def enhance_one(source: Path, target: Path) -> str:
         result = enhance_file(
@@ -137,10 +150,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return f"{target}: {result.width}x{result.height}, T={args.temperature}, seed {args.seed}"
 
-    jobs = plan_jobs(args.input, args.output, IMAGE_SUFFIXES, f".{args.format}")
     report = run_jobs(jobs, enhance_one, "enhance", args.force, args.skip_existing)
     report.print_summary("enhanced")
-    if not jobs:
-        print(f"no input images found at {args.input}")
-        return 1
     return report.exit_code

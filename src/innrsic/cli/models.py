@@ -22,7 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "models",
         help="list the enhancers shipped with innrsic, or show one's model card",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", nargs="?", help="print this model's card")
     parser.add_argument("--json", action="store_true", help="machine-readable listing")

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from innrsic.cli.options import progress_wanted
+
 EXAMPLES = """examples:
   innrsic pairs --codec jpeg2000:bpp=0.1 --data ucmerced-train --data-root ../shared/data \\
       --out pairs/jpeg2000_bpp0.1/ucmerced-train
@@ -30,7 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pairs",
         help="encode+decode a dataset with a codec into training pairs",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--codec", required=True, help="codec spec, e.g. jpeg2000:bpp=0.1")
     parser.add_argument("--data", required=True, help="split name or image folder (see below)")
@@ -45,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=1, help="parallel encoder processes (default 1)"
     )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (none off a terminal either)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         refs = refs[: max(0, args.limit)]
     result = generate_pairs(
-        args.codec, refs, args.out, workers=max(1, args.workers), progress=not args.no_progress
+        args.codec, refs, args.out, workers=max(1, args.workers), progress=progress_wanted(args)
     )
     print(
         f"{result.out_dir}: {result.codec}: {result.generated} generated, {result.skipped} "

@@ -50,7 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a model (the INN-RSIC enhancer or a learned codec) from a YAML config",
         description="Train a model. Targets: enhancer, codec.",
         epilog=ENHANCER_EXAMPLES + "\n" + CODEC_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     _add_target(
@@ -81,7 +80,6 @@ def _add_target(
         help=help_text,
         description=help_text[0].upper() + help_text[1:] + ".",
         epilog=examples,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, required=True, help="YAML config file")
     parser.add_argument(

@@ -22,7 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "convert-checkpoint",
         help="convert an original INN-RSIC *_G.pth into innrsic's safetensors format",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("source", type=Path, help="the authors' *_G.pth checkpoint")
     parser.add_argument("-o", "--output", type=Path, required=True, help=".safetensors file")

@@ -56,6 +56,7 @@ class ClassicalCodec(ABC):
                 f"{self.name}: give either {self.knob_param.name} or bpp, not both"
             )
         self.bpp = bpp
+        self.last_choice: str | None = None
         self.knob_value = self.default_knob if knob_value is None and bpp is None else knob_value
         value = {"bpp": bpp} if bpp is not None else {self.knob_param.name: self.knob_value}
         self.spec = canonical_spec(self.name, value)
@@ -80,8 +81,13 @@ class ClassicalCodec(ABC):
             return self._encode_at(image, self._knob_from_param(self.knob_value))
         max_bytes = self.bpp * height * width / 8.0
         fit = fit_to_size(
-            lambda v: self._encode_at(image, v), self.knob, max_bytes, self._rate_guess(self.bpp)
+            lambda v: self._encode_at(image, v),
+            self.knob,
+            max_bytes,
+            self._rate_guess(self.bpp),
+            pixels=height * width,
         )
+        self.last_choice = f"{self.knob_param.name}={self._param_from_knob(fit.knob_value):.4g}"
         return fit.payload
 
     def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -119,6 +125,10 @@ class ClassicalCodec(ABC):
 
     def _knob_from_param(self, value: float) -> float:
         """Map the user-facing knob value to the search knob's scale (identity by default)."""
+        return value
+
+    def _param_from_knob(self, value: float) -> float:
+        """The inverse of `_knob_from_param`: the search knob back in user-facing units."""
         return value
 
     def _rate_guess(self, bpp: float) -> float | None:
@@ -195,6 +205,9 @@ class Jpeg2000Codec(PillowCodec):
     default_knob = 40.0
 
     def _knob_from_param(self, value: float) -> float:
+        return 1.0 / value
+
+    def _param_from_knob(self, value: float) -> float:
         return 1.0 / value
 
     def _rate_guess(self, bpp: float) -> float | None:

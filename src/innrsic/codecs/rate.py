@@ -33,13 +33,15 @@ def fit_to_size(
     max_bytes: float,
     guess: float | None = None,
     iterations: int = 14,
+    pixels: int | None = None,
 ) -> RateFit:
     """Find the knob value whose payload is the largest one not exceeding `max_bytes`.
 
     Integer knobs are bisected exactly (then the two values above the answer are tried too,
     since real codecs are only nearly monotone). Continuous knobs are bisected on a log scale
     for `iterations` steps, within [guess / 2, guess * 2] when a `guess` is given and that
-    bracket holds the answer. Raises RateTargetError if even the lowest knob value is too big.
+    bracket holds the answer. Raises RateTargetError if even the lowest knob value is too big
+    (in bytes, and in bits per pixel when the image's `pixels` are given).
     """
     cache: dict[float, bytes] = {}
 
@@ -49,9 +51,15 @@ def fit_to_size(
         return len(cache[value])
 
     if size_at(knob.low) > max_bytes:
+        smallest = size_at(knob.low)
+        target_bpp, smallest_bpp = (
+            (f" ({8 * max_bytes / pixels:.4g} bpp)", f" ({8 * smallest / pixels:.4g} bpp)")
+            if pixels
+            else ("", "")
+        )
         raise RateTargetError(
-            f"target of {max_bytes:.0f} bytes is unreachable: the smallest payload "
-            f"({knob.name}={knob.low:g}) is {size_at(knob.low)} bytes"
+            f"target of {max_bytes:.0f} bytes{target_bpp} is unreachable: the smallest payload "
+            f"({knob.name}={knob.low:g}) is {smallest} bytes{smallest_bpp}"
         )
     if knob.integer:
         low, high = int(knob.low), int(knob.high)

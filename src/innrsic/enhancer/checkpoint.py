@@ -1,7 +1,11 @@
 """Enhancer weights on disk: the authors' BasicSR ``*_G.pth`` layout and innrsic's safetensors.
 
 innrsic's own format is a safetensors file whose metadata holds ``format``, ``format_version``
-and the `EnhancerConfig` as JSON, so a file alone rebuilds the network. Original checkpoints
+and the `EnhancerConfig` as JSON, so a file alone rebuilds the network, and optionally
+``default_temperature`` (the temperature the model is meant to run at, a decimal string) and
+``codec`` (the codec spec it was trained behind). A file without them (the shipped files
+predate the keys) takes them from the `innrsic.pretrained` record beside it, when one names the
+file with its exact digest. Original checkpoints
 are read with ``torch.load(weights_only=True)`` only, never by unpickling arbitrary objects.
 
 Original key layout (``InvComNet``) and where each key goes here:
@@ -34,6 +38,8 @@ from innrsic.errors import ConfigError, WeightsError
 
 FORMAT_NAME = "innrsic.enhancer"
 FORMAT_VERSION = "1"
+TEMPERATURE_KEY = "default_temperature"
+CODEC_KEY = "codec"
 
 _EXPANSION = re.compile(r"operations_gaussian\.0\.conv(\d+)\.conv_weights")
 _COUPLING = re.compile(r"operations_gaussian\.(\d+)\.([FGH])\.conv(\d+)\.(weight|bias)")
@@ -221,8 +227,23 @@ def to_original_state_dict(net: INNEnhancer) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_enhancer(net: INNEnhancer, path: str | os.PathLike[str], half: bool = False) -> None:
-    """Write `net` as safetensors with its config in the metadata; float16 storage if `half`."""
+def save_enhancer(
+    net: INNEnhancer,
+    path: str | os.PathLike[str],
+    half: bool = False,
+    *,
+    default_temperature: float | None = None,
+    codec: str | None = None,
+) -> None:
+    """Write `net` as safetensors with its config in the metadata; float16 storage if `half`.
+
+    `default_temperature` and `codec` (else the net's own attributes, when set) are recorded
+    too (module doc).
+    """
+    default_temperature = (
+        net.default_temperature if default_temperature is None else default_temperature
+    )
+    codec = net.codec if codec is None else codec
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     metadata = {
@@ -230,14 +251,44 @@ def save_enhancer(net: INNEnhancer, path: str | os.PathLike[str], half: bool = F
         "format_version": FORMAT_VERSION,
         "config": json.dumps(net.config.to_dict(), sort_keys=True),
     }
+    if default_temperature is not None:
+        from innrsic.pretrained import check_temperature
+
+        metadata[TEMPERATURE_KEY] = repr(check_temperature(default_temperature))
+    if codec is not None:
+        metadata[CODEC_KEY] = str(codec)
     write_bytes_atomic(path, safetensors.torch.save(tensors, metadata=metadata))
 
 
-def load_enhancer(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> INNEnhancer:
-    """Read a file written by `save_enhancer`; weights come back as float32 on `device`."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"enhancer weights not found: {path}")
+def _model_metadata(path: Path, metadata: Mapping[str, str]) -> tuple[float | None, str | None]:
+    """(default temperature, codec spec) from the file's metadata, else from its record."""
+    from innrsic.pretrained import check_temperature, record_for_weights
+
+    temperature, codec = metadata.get(TEMPERATURE_KEY), metadata.get(CODEC_KEY)
+    if temperature is None or codec is None:
+        record = record_for_weights(path)
+        if record is not None:
+            temperature = record.default_temperature if temperature is None else temperature
+            codec = record.codec if codec is None else codec
+    try:
+        return (None if temperature is None else check_temperature(temperature)), codec
+    except ConfigError as exc:
+        raise WeightsError(f"{path}: bad {TEMPERATURE_KEY} in its metadata ({exc})") from exc
+
+
+def load_enhancer(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> INNEnhancer:
+    """Read a file written by `save_enhancer`, or the shipped model named `path` (see
+    `innrsic.pretrained`); weights come back as float32 on `device`, with the net's
+    `default_temperature` and `codec` set from the metadata (module doc)."""
+    from innrsic.pretrained import resolve_enhancer
+
+    text = os.fspath(path)
+    looks_like_a_path = os.sep in text or text.endswith(".safetensors")
+    if looks_like_a_path and not Path(text).expanduser().is_file():
+        raise WeightsError(f"enhancer weights not found: {text}")
+    path, _ = resolve_enhancer(text)
     if not _is_safetensors(path):
         raise WeightsError(
             f"{path} is not a safetensors file; innrsic never unpickles weights. An original "
@@ -262,6 +313,7 @@ def load_enhancer(path: str | os.PathLike[str], device: str | torch.device = "cp
         raise WeightsError(f"{path} has an invalid enhancer config in its metadata: {exc}") from exc
     net = INNEnhancer(config)
     _load_checked(net, tensors, str(path))
+    net.default_temperature, net.codec = _model_metadata(path, metadata)
     return net.to(device)
 
 

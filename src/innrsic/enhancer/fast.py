@@ -270,6 +270,8 @@ class FastEnhancer(nn.Module):
         ):
             raise ConfigError(f"workers must be a positive integer or None, got {workers!r}")
         self.config: EnhancerConfig = reference.config
+        self.default_temperature = reference.default_temperature
+        self.codec = reference.codec
         self.precision = precision
         self.compute_dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
         # bfloat16 is only fast with NHWC kernels; NCHW would add bf16 layout conversions.
@@ -450,6 +452,8 @@ class ReferenceEngine(nn.Module):
         super().__init__()
         self.reference = reference
         self.config: EnhancerConfig = reference.config
+        self.default_temperature = reference.default_temperature
+        self.codec = reference.codec
 
     def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.reference.inverse(y, z)

@@ -20,6 +20,9 @@ from innrsic.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+# the temperature of a model whose weights record none (the paper samples at T = 1)
+FALLBACK_TEMPERATURE = 1.0
+
 
 def _pad_to_even(t: torch.Tensor) -> torch.Tensor:
     """Replicate the last row/column where height/width is odd (the Haar step needs even sizes).
@@ -90,6 +93,10 @@ class INNEnhancer(nn.Module):
         if not isinstance(config, EnhancerConfig):
             raise ConfigError(f"INNEnhancer needs an EnhancerConfig, got {type(config).__name__}")
         self.config = config
+        # what a weights file records about the model (`innrsic.enhancer.checkpoint`): the
+        # temperature it is meant to run at and the codec spec it was trained behind
+        self.default_temperature: float | None = None
+        self.codec: str | None = None
         channels = config.expanded_channels
         self.expansion = ChannelExpansion(config.expansion)
         self.haar = HaarTransform()
@@ -131,11 +138,13 @@ class INNEnhancer(nn.Module):
     def enhance(
         self,
         decoded: torch.Tensor,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Restore texture in a decoded image: ``inverse(decoded, z)``, ``z ~ N(0, T^2 I)``.
 
+        `temperature` None is the model's `default_temperature` (`FALLBACK_TEMPERATURE` when it
+        has none).
         `z` is drawn at the padded (even) size from `generator` (the global RNG if None), on
         the generator's device, then moved to `decoded`'s device, so one seed gives the same
         output on any device `decoded` lives on. ``temperature=0`` uses ``z = 0`` and is
@@ -144,20 +153,32 @@ class INNEnhancer(nn.Module):
         """
         _check_shape(decoded, 3, "decoded")
         height, width = decoded.shape[-2:]
+        if temperature is None:
+            temperature = self.default_temperature
+            temperature = FALLBACK_TEMPERATURE if temperature is None else temperature
         y = _pad_to_even(decoded)
         z = draw_latent(y, self.config.latent_channels, temperature, generator)
         x = self._inverse_even(y, z)
         return x[..., :height, :width].clamp(0.0, 1.0)
 
-    def save(self, path: str | os.PathLike[str], half: bool = False) -> None:
-        """Write weights + config as safetensors (float16 storage if `half`)."""
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        half: bool = False,
+        *,
+        default_temperature: float | None = None,
+        codec: str | None = None,
+    ) -> None:
+        """Write weights + config as safetensors (float16 storage if `half`), with the default
+        temperature and codec spec (given, else this net's own) in the metadata."""
         from innrsic.enhancer.checkpoint import save_enhancer
 
-        save_enhancer(self, path, half=half)
+        save_enhancer(self, path, half, default_temperature=default_temperature, codec=codec)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> INNEnhancer:
-        """Read a file written by `save`; weights come back as float32."""
+        """Read a file written by `save`, or a shipped model by name (`innrsic models`);
+        weights come back as float32, `default_temperature` and `codec` set."""
         from innrsic.enhancer.checkpoint import load_enhancer
 
         return load_enhancer(path, device=device)

@@ -8,18 +8,21 @@ Every ``<name>.json`` in this folder describes one model::
 
 `installed_models` reads them all (a record whose weights are missing or altered raises
 WeightsError rather than being used); `resolve_enhancer` turns what a user typed (a shipped
-name or a weights path) into a weights file.
+name or a weights path) into a weights file; `record_for_weights` finds the record of a
+weights file named by its path (the fallback for files whose metadata lacks the default
+temperature and codec, `innrsic.enhancer.checkpoint`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from innrsic.errors import WeightsError
+from innrsic.errors import ConfigError, WeightsError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
 RECORD_KEYS = (
@@ -122,8 +125,37 @@ def model_for_codec(spec: str, folder: Path = PRETRAINED_DIR) -> PretrainedModel
     return min(candidates, key=lambda m: abs((m.bpp or 0.0) - rate))
 
 
+def check_temperature(value: object) -> float:
+    """`value` as an enhancer temperature: a finite number >= 0, else ConfigError."""
+    try:
+        temperature = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        temperature = math.nan
+    if isinstance(value, bool) or not math.isfinite(temperature) or temperature < 0:
+        raise ConfigError(f"temperature must be a finite number >= 0, got {value!r}")
+    return temperature
+
+
+def record_for_weights(path: Path) -> PretrainedModel | None:
+    """The record beside weights file `path` that names it and matches its digest, if any."""
+    path = Path(path)
+    digest: str | None = None
+    for candidate in sorted(path.parent.glob("*.json")):
+        try:
+            model = _read_record(candidate)
+        except WeightsError:
+            continue
+        if model.weights.name != path.name:
+            continue
+        digest = digest or hashlib.sha256(path.read_bytes()).hexdigest()
+        if model.sha256 == digest:
+            return model
+    return None
+
+
 def resolve_enhancer(name_or_path: str, folder: Path = PRETRAINED_DIR) -> tuple[Path, float | None]:
-    """A weights file for `name_or_path` and the model's default temperature (None for paths)."""
+    """A weights file for `name_or_path` and the model's default temperature (None for paths;
+    `innrsic.enhancer.INNEnhancer.load` reads a path's default from the file)."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path, None

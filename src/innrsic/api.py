@@ -1,0 +1,50 @@
+"""The Python API on HxWx3 uint8 arrays, re-exported by `innrsic`: ``compress`` -> ``.rsic``
+bytes, ``decompress`` -> array, ``load_enhancer`` (a shipped model's name or a weights file),
+with `innrsic.enhance.enhance_image` (the model's default temperature) beside them. File-level
+and tiled variants: `innrsic.coding`, `innrsic.enhance`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from innrsic.codecs import Codec
+    from innrsic.coding import TileSize
+    from innrsic.enhancer import INNEnhancer
+
+
+def compress(
+    image: np.ndarray,
+    codec: str | Codec,
+    tile: TileSize = 0,
+    nodata: float | None = None,
+) -> bytes:
+    """Encode an HxWx3 uint8 image with `codec` (a spec such as ``"jpeg2000:bpp=0.2"``) into
+    the bytes of a `.rsic` file; `tile` and `nodata` as in `innrsic.coding.compress_image`."""
+    from innrsic.codecs import make_codec
+    from innrsic.coding import compress_image
+    from innrsic.container import pack_container
+
+    codec = make_codec(codec) if isinstance(codec, str) else codec
+    return pack_container(compress_image(image, codec, tile, nodata))
+
+
+def decompress(data: bytes) -> np.ndarray:
+    """Decode the bytes of a `.rsic` file to an HxWx3 uint8 image."""
+    from innrsic.coding import decompress_container
+    from innrsic.container import read_container
+
+    return decompress_container(read_container(data))
+
+
+def load_enhancer(name_or_path: str | os.PathLike[str], device: str = "cpu") -> INNEnhancer:
+    """A shipped enhancer by name (``innrsic models``) or a weights file, in eval mode; it
+    knows its `default_temperature` and the `codec` it was trained behind."""
+    from innrsic.enhancer import INNEnhancer
+
+    return INNEnhancer.load(name_or_path, device=device).eval()
+

@@ -1,0 +1,173 @@
+"""What every command's parser shares: repeated options, defaults in `--help`, value types,
+and the checks on input and output paths that run before any work.
+
+Options are parsed by `Parser`, which every subcommand's parser is (argparse makes subparsers
+of the parent's class): an option that takes one value refuses a repeat, and an option that
+takes a list (``nargs="+"``) accumulates the values of each repeat (`StoreOnce`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from innrsic.batch import plan_jobs
+from innrsic.errors import ConfigError, InnrsicError
+
+_GIVEN = "_options_given"  # dests set on the command line so far, on the namespace while parsing
+
+
+class UsageError(InnrsicError):
+    """The command line asks for something that cannot be done (exit 2 before any work)."""
+
+
+class StoreOnce(argparse._StoreAction):
+    """argparse's "store", except that a repeat is refused (one value) or extends the values
+    given before (``nargs="+"``/``"*"``); the first use replaces the default."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = vars(namespace).setdefault(_GIVEN, set())
+        if self.dest in given:
+            if not isinstance(values, list):
+                before = getattr(namespace, self.dest)
+                raise argparse.ArgumentError(
+                    self, f"given twice ({before} and {values}); it takes one value"
+                )
+            values = [*getattr(namespace, self.dest), *values]
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Epilogs as written; each option's default appended unless its help names it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        flag = action.nargs == 0  # store_true and the like: the default is implied
+        if flag or not action.option_strings or "default" in text or default is argparse.SUPPRESS:
+            return text
+        if isinstance(default, list | tuple):
+            default = " ".join(map(str, default)) if default else None
+        if default is None:
+            return text
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser with `StoreOnce` as its store action, `HelpFormatter`, and errors
+    on one line (no usage block)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.register("action", None, StoreOnce)
+        self.register("action", "store", StoreOnce)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        vars(parsed).pop(_GIVEN, None)
+        return parsed, rest
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """A progress bar unless --no-progress, and on a terminal only."""
+    return not args.no_progress and sys.stderr.isatty()
+
+
+def temperature(text: str) -> float:
+    """argparse type: a finite temperature >= 0."""
+    from innrsic.pretrained import check_temperature
+
+    try:
+        return check_temperature(float(text))
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a temperature (a finite number >= 0)"
+        ) from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def natural(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
+
+
+def even_natural(text: str) -> int:
+    """argparse type: an even integer >= 0."""
+    value = _int_at_least(text, 0)
+    if value % 2:
+        raise argparse.ArgumentTypeError(f"{value} is odd; it must be even")
+    return value
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value} is below {low}")
+    return value
+
+
+def plan_outputs(
+    source: Path,
+    output: str,
+    input_suffixes: Sequence[str],
+    output_suffixes: Sequence[str],
+    directory_suffix: str,
+) -> list[tuple[Path, Path]]:
+    """The (input, output) pairs of a command, or UsageError before any work.
+
+    The input must exist. A directory input needs a directory output (not an existing file
+    or a name with a file suffix); its files with `input_suffixes` map to `directory_suffix`
+    under it. A file input goes into `output` when that is a directory (existing, or written
+    with a trailing slash), else to `output`, whose suffix must be one of `output_suffixes`.
+    """
+    target = Path(output)
+    if not source.exists():
+        raise UsageError(f"{source}: no such file or directory")
+    if source.is_dir():
+        suffix = target.suffix.lower()
+        if (target.exists() and not target.is_dir()) or suffix in _file_suffixes(output_suffixes):
+            raise UsageError(
+                f"-o {output}: the input {source} is a directory, so the output must be a "
+                "directory too (a name without a file suffix)"
+            )
+        return plan_jobs(source, target, input_suffixes, directory_suffix)
+    if target.is_dir() or output.endswith(("/", os.sep)):
+        return [(source, target / source.with_suffix(directory_suffix).name)]
+    if target.suffix.lower() not in output_suffixes:
+        wanted = ", ".join(output_suffixes)
+        raise UsageError(
+            f"-o {output}: this command writes {wanted} files, so the output name must end in "
+            f"one of them (or be a directory)"
+        )
+    return [(source, target)]
+
+
+def _file_suffixes(output_suffixes: Sequence[str]) -> set[str]:
+    from innrsic.container import SUFFIX
+    from innrsic.imageio import IMAGE_SUFFIXES
+
+    return {*output_suffixes, *IMAGE_SUFFIXES, SUFFIX}

@@ -1,0 +1,146 @@
+"""Windows of an enhanced `.rsic` scene, equal to the same windows of the whole scene enhanced.
+
+``EnhancedReader(dataset, "enhancer-jpeg2000-bpp0.4").read(window)`` gives what ``innrsic
+enhance`` (`innrsic.enhance.enhance_file`) writes for `window` when run on the whole decoded
+scene with the same temperature, seed, tile and overlap, pixel for pixel, while running the
+network only on the enhancer tiles near the window.
+
+Why that is exact: the whole-scene run blends the tiles of one `innrsic.tiling.BlendGrid`
+(stride ``tile``, shared bands of ``2 * overlap``). A pixel's value depends only on the tiles
+covering it, their blending weights and the order `TileBlender` adds them in. The reader runs
+`innrsic.enhance.enhance_tiles` on an *area* of the scene cut at that grid's tile starts: from
+the last tile start at least one band before the window to the end of the first tile whose
+finished part reaches past it (to the scene's edge for the last tile). That area's own grid
+has the same tiles at the same places, the latent is drawn at absolute positions (``origin``)
+and the weights differ only in bands outside the window (the area's first and last tiles lack
+the ramps towards the tiles left out), so the window comes out bit for bit the same. The cost
+is the network on at most one extra tile row and column around the window, and the decoding
+of the container tiles that area touches.
+
+The input is the decoded scene as a decoded GeoTIFF holds it (valid pixels nudged off the
+nodata value), the output has nodata pixels put back, as `enhance_file` does; so it needs
+8-bit sources (a scaled 16-bit scene would need a mapping `innrsic enhance` does not take).
+A temperature other than the model's default is warned about once per window read (the
+warning lives in `innrsic.enhance.enhance_tiles`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from innrsic.errors import ConfigError
+from innrsic.geo import RasterFormatError, restore_samples
+from innrsic.reader import RsicDataset, WindowLike
+from innrsic.tiling import BlendGrid, Window
+
+if TYPE_CHECKING:
+    from innrsic.enhancer.fast import Precision
+
+
+class EnhancedReader:
+    """An `RsicDataset` seen through an enhancer (module doc); `read` as the dataset's."""
+
+    def __init__(
+        self,
+        dataset: RsicDataset,
+        weights: str | os.PathLike[str],
+        temperature: float | None = None,
+        seed: int = 0,
+        tile: int | None = None,
+        overlap: int | None = None,
+        *,
+        precision: Precision = "float32",
+        threads: int | None = None,
+    ) -> None:
+        from innrsic.api import load_enhancer
+        from innrsic.enhance import (
+            DEFAULT_OVERLAP,
+            DEFAULT_TILE,
+            check_codec,
+            check_settings,
+            model_temperature,
+        )
+        from innrsic.enhancer.fast import engine_for
+
+        mapping = dataset.metadata.mapping
+        if mapping.dtype != "uint8" or not mapping.identity:
+            raise RasterFormatError(
+                f"{dataset.path}: the enhanced view needs 8-bit samples; this scene's "
+                f"{mapping.dtype} samples were scaled to 8 bit"
+            )
+        self.tile = DEFAULT_TILE if tile is None else tile
+        self.overlap = DEFAULT_OVERLAP if overlap is None else overlap
+        check_settings(self.tile, self.overlap, temperature)
+        if seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {seed}")
+        net = load_enhancer(weights)
+        label = os.fspath(weights)
+        check_codec(net.codec, dataset.codec_spec, label)
+        self.temperature = model_temperature(net, temperature, label)
+        self.seed = seed
+        self.dataset = dataset
+        self._engine = engine_for(net, precision, threads)
+
+    @property
+    def width(self) -> int:
+        return self.dataset.width
+
+    @property
+    def height(self) -> int:
+        return self.dataset.height
+
+    @property
+    def count(self) -> int:
+        return self.dataset.count
+
+    @property
+    def dtype(self) -> str:
+        return self.dataset.dtype
+
+    def area(self, window: Window) -> Window:
+        """The part of the scene the enhancer runs on to produce `window` (module doc)."""
+        if self.tile == 0:
+            return Window(0, 0, self.width, self.height)
+        grid = BlendGrid(self.width, self.height, self.tile, self.overlap)
+        x0, x1 = self._span(window.x, window.right, self.width, grid.columns)
+        y0, y1 = self._span(window.y, window.bottom, self.height, grid.rows)
+        return Window(x0, y0, x1 - x0, y1 - y0)
+
+    def _span(self, start: int, stop: int, size: int, count: int) -> tuple[int, int]:
+        step, band = self.tile, 2 * self.overlap
+        first = min(max(0, (start - band) // step), count - 1)
+        last = min(-(-stop // step) - 1, count - 1)
+        end = size if last == count - 1 else (last + 1) * step + band
+        return first * step, end
+
+    def read(self, window: WindowLike | None = None) -> np.ndarray:
+        """Band-first enhanced samples of `window`, ``(count, h, w)`` uint8."""
+        from innrsic.enhance import enhance_tiles
+
+        window = self.dataset.window(window)
+        area = self.area(window)
+        rgb, mask = self.dataset.decode(area)
+        metadata = self.dataset.metadata
+        pixels = metadata.mapping.to_rgb(restore_samples(rgb, mask, metadata))
+        out = np.empty((window.height, window.width, 3), np.uint8)
+        tiles = enhance_tiles(
+            lambda part: pixels[part.slices],
+            area.width,
+            area.height,
+            self._engine,
+            self.temperature,
+            self.seed,
+            self.tile,
+            self.overlap,
+            (area.x, area.y),
+        )
+        for done, values in tiles:
+            absolute = Window(done.x + area.x, done.y + area.y, done.width, done.height)
+            part = absolute.intersection(window)
+            if part is not None:
+                out[part.relative_to(window).slices] = values[part.relative_to(absolute).slices]
+        inner = None if mask is None else mask[window.relative_to(area).slices]
+        return restore_samples(out, inner, metadata)

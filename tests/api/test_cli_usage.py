@@ -1,0 +1,169 @@
+"""The command line as a new user meets it: repeated options, early one-line errors, outputs
+that contradict the format, --skip-existing across codecs, closed pipes, -v, --help."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from innrsic.cli import build_parser
+from innrsic.cli.evaluate import _enhancers
+from innrsic.imageio import read_image
+from innrsic.pretrained import installed_models
+
+SHIPPED = "enhancer-jpeg2000-bpp0.2"
+
+
+def run(cli: list[str], *args: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli, *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+def test_list_options_accumulate_and_single_options_refuse_a_repeat(capsys) -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        ["evaluate", "--out", "o", "--codec", "jpeg2000:bpp=0.1", "--codec", "jpeg2000:bpp=0.3",
+         "heif:bpp=0.3", "--enhancer", "a", "--enhancer", "b", "--temperature", "0",
+         "--temperature", "0.5"]
+    )
+    assert args.codec == ["jpeg2000:bpp=0.1", "jpeg2000:bpp=0.3", "heif:bpp=0.3"]
+    assert (args.enhancer, args.temperature) == (["a", "b"], [0.0, 0.5])
+    assert parser.parse_args(["evaluate", "--out", "o"]).temperature is None
+    assert not hasattr(args, "_options_given")
+    for argv in (
+        ["compress", "in.png", "-o", "a.rsic", "--codec", "jpeg", "--codec", "avif"],
+        ["enhance", "in.png", "-o", "e.png", "--weights", "w", "--temperature", "0",
+         "--temperature", "1"],
+        ["decompress", "a.rsic", "-o", "a.png", "-o", "b.png"],
+        ["train", "enhancer", "--config", "a.yaml", "--config", "b.yaml"],
+    ):
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(argv)
+        assert stop.value.code == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "given twice" in error and "one value" in error
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--temperature", "-1"],
+         "not a temperature"),
+        (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--temperature", "nan"],
+         "not a temperature"),
+        (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--tile", "37"], "tile 37"),
+        (["enhance", "{img}", "-o", "e.bmp", "--weights", SHIPPED], "must end in"),
+        (["enhance", "missing.png", "-o", "e.png", "--weights", SHIPPED], "no such file"),
+        (["decompress", "{dir}", "-o", "dec.png"], "must be a directory too"),
+        (["decompress", "{dir}", "-o", "dec.png", "--enhance", SHIPPED], "must be a directory"),
+        (["decompress", "{rsic}", "-o", "out.bmp"], "must end in"),
+        (["compress", "{img}", "-o", "x.png", "--codec", "jpeg"], "writes .rsic files"),
+        (["compress", "{img}", "-o", "a.rsic", "--codec", "jpeg", "--tile", "37"], "tile size"),
+        (["evaluate", "--out", "o", "--temperature", "inf"], "not a temperature"),
+    ],
+)
+def test_bad_input_fails_with_one_line_and_exit_2_before_work(
+    cli, tmp_path: Path, ucm_test_paths, argv, message
+) -> None:
+    streams = tmp_path / "streams"
+    streams.mkdir()
+    (tmp_path / "a.rsic").write_bytes(b"not read")
+    places = {"img": ucm_test_paths[0], "dir": streams, "rsic": tmp_path / "a.rsic"}
+    result = run(cli, *(a.format(**places) for a in argv), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "Error:" not in result.stderr  # no exception type names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "streams"]
+
+
+def test_skip_existing_refuses_outputs_of_another_codec(cli, tmp_path: Path, ucm_test_paths):
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in ucm_test_paths[:2]:
+        shutil.copy(path, images / path.name)
+    out = tmp_path / "out"
+    assert run(cli, "compress", images, "-o", out, "--codec", "webp:quality=30").returncode == 0
+    before = {p: p.read_bytes() for p in out.iterdir()}
+    other = run(cli, "compress", images, "-o", out, "--codec", "jpeg:quality=50",
+                "--skip-existing")
+    assert other.returncode == 2
+    assert "not made with jpeg:quality=50" in other.stderr and "webp:quality=30" in other.stderr
+    assert {p: p.read_bytes() for p in out.iterdir()} == before
+    same = run(cli, "compress", images, "-o", out, "--codec", "webp:quality=30",
+               "--skip-existing")
+    assert same.returncode == 0 and "skipped 2" in same.stderr
+    assert "compress:" not in same.stderr  # no progress bar off a terminal
+
+
+def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
+    cli, tmp_path: Path, ucm_test_paths
+) -> None:
+    stream = tmp_path / "a.rsic"
+    assert run(cli, "compress", ucm_test_paths[0], "-o", stream, "--codec",
+               "jpeg2000:bpp=0.2").returncode == 0
+    assert run(cli, "decompress", stream, "-o", tmp_path / "d.png").returncode == 0
+    models = json.loads(run(cli, "models", "--json").stdout)
+    path = next(m["weights"] for m in models if m["name"] == SHIPPED)
+    outputs = {}
+    for label, weights in (("name", SHIPPED), ("path", path)):
+        result = run(cli, "enhance", tmp_path / "d.png", "-o", tmp_path / f"{label}.png",
+                     "--weights", weights, "--threads", "1")
+        assert result.returncode == 0 and "T=0.0" in result.stdout, result.stderr
+        assert "WARNING" not in result.stderr
+        outputs[label] = read_image(tmp_path / f"{label}.png")
+    assert np.array_equal(outputs["name"], outputs["path"])
+    original = read_image(ucm_test_paths[0]).astype(float)
+    assert np.mean((outputs["path"] - original) ** 2) < 2 * np.mean(
+        (read_image(tmp_path / "d.png") - original) ** 2
+    )  # a restoration, not noise
+
+    other = tmp_path / "webp.rsic"
+    assert run(cli, "compress", ucm_test_paths[0], "-o", other, "--codec",
+               "webp:quality=20").returncode == 0
+    result = run(cli, "decompress", other, "-o", tmp_path / "w.png", "--enhance", SHIPPED,
+                 "--threads", "1", "--temperature", "1")
+    assert result.returncode == 0, result.stderr
+    assert "was chosen for temperature 0; at 1" in result.stderr
+    assert "trained behind jpeg2000:bpp=0.2; this stream is webp:quality=20" in result.stderr
+
+
+def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
+    model = next(m for m in installed_models() if m.name == SHIPPED)
+    paths, temperatures = _enhancers([SHIPPED, str(model.weights)], None)
+    assert paths == (model.weights, model.weights) and temperatures == (0.0,)
+    assert not caplog.records
+    assert _enhancers([SHIPPED], [0.0, 1.0])[1] == (0.0, 1.0)
+    assert "was chosen for temperature 0; at 1" in caplog.text
+
+
+def test_closed_pipes_end_quietly(cli, tmp_path: Path, ucm_test_paths) -> None:
+    stream = tmp_path / "a.rsic"
+    assert run(cli, "compress", ucm_test_paths[0], "-o", stream, "--codec", "jpeg").returncode == 0
+    for argv in (["info", str(stream), "--json"], ["models", "--json"]):
+        # the reader is gone before the command prints, as `| head` is after its lines
+        process = subprocess.Popen([*cli, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        process.stdout.close()
+        error = process.stderr.read()
+        assert process.wait(timeout=300) == 141, error
+        assert error == ""
+
+
+def test_verbose_after_the_command_and_no_pillow_debug(cli, tmp_path: Path, ucm_test_paths):
+    for argv in (["-v", "compress"], ["compress", "-v"]):
+        result = run(cli, *argv, ucm_test_paths[0], "-o", tmp_path / f"{len(argv[0])}.rsic",
+                     "--codec", "jpeg")
+        assert result.returncode == 0, result.stderr
+        assert "PIL" not in result.stderr and "STREAM" not in result.stderr
+
+
+def test_help_shows_defaults() -> None:
+    enhance = build_parser()._subparsers._group_actions[0].choices["enhance"]
+    text = " ".join(enhance.format_help().split())
+    assert "(default: 512)" in text and "(default: 32)" in text and "(default: 0)" in text

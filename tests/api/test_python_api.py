@@ -1,0 +1,76 @@
+"""The top-level Python API: the README's example runs, shipped names load, and a model's
+default temperature travels in its weights file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import innrsic
+from innrsic.enhance import enhance_image
+from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.pretrained import installed_models
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+SHIPPED = "enhancer-jpeg2000-bpp0.2"
+
+
+def test_the_readme_python_example_runs(tmp_path: Path, ucm_test_paths, monkeypatch) -> None:
+    section = README.read_text(encoding="utf-8").split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "scene.png").write_bytes(ucm_test_paths[0].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(README), "exec"), {})
+    enhanced = innrsic.read_image(tmp_path / "enhanced.png")
+    assert enhanced.shape == (256, 256, 3)
+
+
+def test_import_innrsic_is_light() -> None:
+    code = "import sys, innrsic; print(sorted(m for m in ('numpy', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert callable(innrsic.compress) and callable(innrsic.enhance_image)
+    with pytest.raises(AttributeError):
+        innrsic.nothing_here  # noqa: B018
+
+
+def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
+    by_name = INNEnhancer.load(SHIPPED)
+    model = next(m for m in installed_models() if m.name == SHIPPED)
+    by_path = innrsic.load_enhancer(os.fspath(model.weights))
+    for net in (by_name, by_path):
+        assert (net.default_temperature, net.codec) == (0.0, "jpeg2000:bpp=0.2")
+    decoded = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    with caplog.at_level(logging.WARNING):
+        default = enhance_image(decoded, by_path, tile=0)
+    assert not caplog.records
+    assert np.array_equal(default, enhance_image(decoded, by_path, 0.0, tile=0))
+    with caplog.at_level(logging.WARNING):
+        hot = enhance_image(decoded, by_path, 1.0, tile=0)
+    assert "was chosen for temperature 0; at 1" in caplog.text
+    assert not np.array_equal(hot, default)
+
+
+def test_save_records_the_default_temperature_and_codec(tmp_path: Path) -> None:
+    net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
+    assert INNEnhancer.load(_saved(net, tmp_path / "plain.safetensors")).default_temperature is None
+    path = tmp_path / "cold.safetensors"
+    net.save(path, default_temperature=0.0, codec="webp:bpp=0.3")
+    loaded = INNEnhancer.load(path)
+    assert (loaded.default_temperature, loaded.codec) == (0.0, "webp:bpp=0.3")
+    loaded.save(tmp_path / "again.safetensors")  # a loaded net keeps its defaults when saved
+    assert INNEnhancer.load(tmp_path / "again.safetensors").default_temperature == 0.0
+    with pytest.raises(innrsic.errors.ConfigError, match="temperature"):
+        net.save(tmp_path / "bad.safetensors", default_temperature=float("nan"))
+
+
+def _saved(net: INNEnhancer, path: Path) -> Path:
+    net.save(path)
+    return path
