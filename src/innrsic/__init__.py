@@ -6,17 +6,20 @@ The Python API (`innrsic.api`) is imported on first use, so ``import innrsic`` s
     decoded = innrsic.decompress(data)
     net = innrsic.load_enhancer("enhancer-jpeg2000-bpp0.2")
     enhanced = innrsic.enhance_image(decoded, net)
+    with innrsic.open("scene.rsic") as scene:    # `innrsic.reader.open_rsic`
+        samples = scene.read(window=rasterio.windows.Window(0, 0, 512, 512))
 """
 
 __version__ = "0.1.0"
 
 _API = {
-    "compress": "innrsic.api",
-    "decompress": "innrsic.api",
-    "enhance_image": "innrsic.enhance",
-    "load_enhancer": "innrsic.api",
-    "read_image": "innrsic.imageio",
-    "write_image": "innrsic.imageio",
+    "compress": ("innrsic.api", "compress"),
+    "decompress": ("innrsic.api", "decompress"),
+    "enhance_image": ("innrsic.enhance", "enhance_image"),
+    "load_enhancer": ("innrsic.api", "load_enhancer"),
+    "open": ("innrsic.reader", "open_rsic"),
+    "read_image": ("innrsic.imageio", "read_image"),
+    "write_image": ("innrsic.imageio", "write_image"),
 }
 __all__ = [*_API, "__version__"]
 
@@ -26,4 +29,5 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'innrsic' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(_API[name]), name)
+    module, attribute = _API[name]
+    return getattr(importlib.import_module(module), attribute)

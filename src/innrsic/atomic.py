@@ -41,7 +41,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
 
 
 def _remove(name: str) -> None:
@@ -49,7 +49,7 @@ def _remove(name: str) -> None:
         os.unlink(name)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make a rename in `directory` durable, where the platform allows (best effort)."""
     try:
         fd = os.open(directory, os.O_RDONLY)

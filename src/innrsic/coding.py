@@ -429,7 +429,7 @@ def _fill_value(metadata: RasterMetadata) -> np.ndarray:
     return metadata.mapping.to_rgb(samples)[0, 0]
 
 
-def _decode_tiles(
+def decode_tiles(
     read_tile: Callable[[int], bytes],
     grid: TileGrid,
     records: bool,
@@ -508,7 +508,7 @@ def decompress_container(
     grid = container.grid
     checksums = reconstruction_checksums(container.metadata, len(grid)) if verify else None
     out = np.empty((region.height, region.width, 3), np.uint8)
-    tiles = _decode_tiles(
+    tiles = decode_tiles(
         container.payloads.__getitem__,
         grid,
         container.tile_records,
@@ -568,7 +568,7 @@ def decompress_file(
             block,
             tiff_compression,
         ) as sink:
-            tiles = _decode_tiles(
+            tiles = decode_tiles(
                 reader.read_tile,
                 grid,
                 reader.tile_records,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from innrsic.atomic import _fsync_directory
+from innrsic.atomic import fsync_directory
 from innrsic.geo import GDAL_CACHE_MB, RasterFormatError, RasterMetadata, open_sink
 from innrsic.imageio import validate_rgb
 from innrsic.interrupt import interrupts_deferred
@@ -112,6 +112,20 @@ def geotiff_to_cog(
         _translate(Path(source), target, scratch, options)
 
 
+@contextlib.contextmanager
+def cog_output(
+    target: str | os.PathLike[str], compress: str = DEFAULT_COMPRESSION
+) -> Iterator[Path]:
+    """A scratch GeoTIFF path to write a result to; when the block ends without an error it is
+    copied into a COG at `target` (atomically) and removed, so `target` is never a plain or
+    partial TIFF. For writers that only write GeoTIFFs (``decompress``, ``enhance``)."""
+    options = creation_options(compress)
+    with _scratch(target) as scratch:
+        plain = scratch / "plain.tif"
+        yield plain
+        _translate(plain, target, scratch, options)
+
+
 def creation_options(
     compress: str = DEFAULT_COMPRESSION, level: int | None = None, quality: int | None = None
 ) -> dict[str, str]:
@@ -168,5 +182,5 @@ def _translate(
     with open(written, "rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(written, target)
-    _fsync_directory(Path(target).parent)
+    fsync_directory(Path(target).parent)
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from innrsic.codecs import make_codec
-from innrsic.coding import _decode_tiles, reconstruction_checksums
+from innrsic.coding import decode_tiles, reconstruction_checksums
 from innrsic.container import ContainerReader
 from innrsic.geo import RasterMetadata, restore_samples
 from innrsic.tiling import TileGrid, TilingError, Window
@@ -180,7 +180,7 @@ class RsicDataset:
         region = self.window(window)
         rgb = np.empty((region.height, region.width, 3), np.uint8)
         mask = None if self.nodata is None else np.zeros(rgb.shape[:2], bool)
-        tiles = _decode_tiles(
+        tiles = decode_tiles(
             self._read_tile,
             self.tiles,
             self._reader.tile_records,

@@ -101,3 +101,21 @@ def test_bad_settings_are_refused(large, tmp_path: Path) -> None:
     with pytest.raises(RasterFormatError, match="needs a nodata value"):
         write_cog(tmp_path / "a.tif", image, mask)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_writes_cogs_for_decompress_and_enhance(scene, tmp_path: Path) -> None:
+    from innrsic.cli import main
+
+    decoded, enhanced = tmp_path / "decoded.tif", tmp_path / "enhanced.tif"
+    assert main(["decompress", str(scene["rsic"]), "-o", str(decoded), "--format", "cog"]) == 0
+    assert main(["enhance", str(scene["decoded"]), "-o", str(enhanced), "--format", "cog",
+                 "--weights", "enhancer-jpeg2000-bpp0.4"]) == 0
+    for path in (decoded, enhanced):
+        assert_valid_cog(path)
+    with rasterio.open(decoded) as cog, rasterio.open(scene["decoded"]) as plain:
+        assert np.array_equal(cog.read(), plain.read())
+        assert (cog.crs, cog.transform, cog.nodata) == (plain.crs, plain.transform, plain.nodata)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decoded.tif", "enhanced.tif"]
+    assert main(["decompress", str(scene["rsic"]), "-o", str(tmp_path / "x.png"),
+                 "--format", "cog"]) == 2
+    assert not (tmp_path / "x.png").exists()

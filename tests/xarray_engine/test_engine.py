@@ -124,3 +124,20 @@ def test_enhanced_view_refuses_bad_settings(scene) -> None:
 
     with pytest.raises(TilingError, match="even"):
         xr.open_dataset(scene["rsic"], engine="innrsic", enhance=MODEL, enhance_overlap=15)
+
+
+def test_the_readme_xarray_example_runs(scene, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    import innrsic
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("### xarray, rioxarray", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copy(scene["rsic"], tmp_path / "scene.rsic")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, str(readme), "exec"), namespace)
+    assert namespace["patch"].shape[0] == 3 and namespace["ds"].rio.crs is not None
+    with innrsic.open("scene.rsic") as reader:
+        assert reader.width == namespace["ds"].sizes["x"]

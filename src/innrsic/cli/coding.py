@@ -13,7 +13,13 @@ from innrsic.cli.enhance import (
     check_enhancer_settings,
     load_enhancer,
 )
-from innrsic.cli.options import UsageError, plan_outputs
+from innrsic.cli.options import (
+    UsageError,
+    add_image_format_option,
+    image_target,
+    plan_image_outputs,
+    plan_outputs,
+)
 from innrsic.codecs import describe_codecs, make_codec
 from innrsic.coding import (
     DEFAULT_TILE,
@@ -140,9 +146,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decompress.add_argument(
         "-o", "--output", required=True, help="image file (.png, .tif, .jpg) or directory"
     )
-    decompress.add_argument(
-        "--format", default="png", choices=["png", "tif", "jpg"], help="image format in dir mode"
-    )
+    add_image_format_option(decompress)
     decompress.add_argument(
         "--region", type=_region, metavar="X,Y,W,H", help="decode only this region (pixels)"
     )
@@ -223,14 +227,15 @@ def _check_existing_codec(jobs: list[tuple[Path, Path]], spec: str) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    jobs = plan_outputs(args.input, args.output, [SUFFIX], IMAGE_SUFFIXES, f".{args.format}")
+    jobs = plan_image_outputs(args, [SUFFIX])
     if args.enhance is not None:
         return _run_decompress_enhanced(args, jobs)
 
     def decompress_one(source: Path, target: Path) -> str:
-        result = decompress_file(
-            source, target, region=args.region, progress=True, verify=args.verify
-        )
+        with image_target(target, args.format) as written:
+            result = decompress_file(
+                source, written, region=args.region, progress=True, verify=args.verify
+            )
         text = f"{target}: {result.width}x{result.height}"
         if args.region is not None:
             text += f" (region {args.region}, {result.tiles_decoded} of "
@@ -259,18 +264,19 @@ def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Pa
         if spec not in warned:
             warned.add(spec)
             check_codec(net.codec, spec, args.enhance)
-        result = decompress_enhanced(
-            source,
-            target,
-            engine,
-            args.temperature,
-            args.seed,
-            args.tile,
-            args.overlap,
-            region=args.region,
-            progress=True,
-            verify=args.verify,
-        )
+        with image_target(target, args.format) as written:
+            result = decompress_enhanced(
+                source,
+                written,
+                engine,
+                args.temperature,
+                args.seed,
+                args.tile,
+                args.overlap,
+                region=args.region,
+                progress=True,
+                verify=args.verify,
+            )
         return f"{target}: {result.width}x{result.height}, enhanced at T={args.temperature}"
 
     report = run_jobs(jobs, decompress_one, "decompress+enhance", args.force, args.skip_existing)

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from innrsic.batch import run_jobs
-from innrsic.cli.options import even_natural, natural, plan_outputs, positive_int, temperature
+from innrsic.cli.options import (
+    add_image_format_option,
+    even_natural,
+    image_target,
+    natural,
+    plan_image_outputs,
+    positive_int,
+    temperature,
+)
 from innrsic.imageio import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -119,9 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="a shipped model's name (see `innrsic models`) or enhancer weights (.safetensors)",
     )
-    parser.add_argument(
-        "--format", default="png", choices=["png", "tif", "jpg"], help="image format in dir mode"
-    )
+    add_image_format_option(parser)
     add_existing_options(parser)
     add_enhancer_options(parser, "--weights")
     parser.set_defaults(handler=run)
@@ -130,7 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from innrsic.enhance import enhance_file
 
-    jobs = plan_outputs(args.input, args.output, IMAGE_SUFFIXES, IMAGE_SUFFIXES, f".{args.format}")
+    jobs = plan_image_outputs(args, IMAGE_SUFFIXES)
     if not jobs:
         print(f"no input images found at {args.input}")
         return 1
@@ -138,16 +144,17 @@ def run(args: argparse.Namespace) -> int:
     net, _ = load_enhancer(args, args.weights)
 
     def enhance_one(source: Path, target: Path) -> str:
-        result = enhance_file(
-            source,
-            target,
-            net,
-            args.temperature,
-            args.seed,
-            args.tile,
-            args.overlap,
-            progress=True,
-        )
+        with image_target(target, args.format) as written:
+            result = enhance_file(
+                source,
+                written,
+                net,
+                args.temperature,
+                args.seed,
+                args.tile,
+                args.overlap,
+                progress=True,
+            )
         return f"{target}: {result.width}x{result.height}, T={args.temperature}, seed {args.seed}"
 
     report = run_jobs(jobs, enhance_one, "enhance", args.force, args.skip_existing)

@@ -9,9 +9,10 @@ takes a list (``nargs="+"``) accumulates the values of each repeat (`StoreOnce`)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -171,3 +172,45 @@ def _file_suffixes(output_suffixes: Sequence[str]) -> set[str]:
     from innrsic.imageio import IMAGE_SUFFIXES
 
     return {*output_suffixes, *IMAGE_SUFFIXES, SUFFIX}
+
+
+IMAGE_FORMATS = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "cog": ".tif"}
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def add_image_format_option(parser: argparse.ArgumentParser) -> None:
+    """``--format``: the image format of outputs in directory mode; ``cog`` (a Cloud-Optimized
+    GeoTIFF) applies to a single ``-o x.tif`` too."""
+    parser.add_argument(
+        "--format",
+        default="png",
+        choices=list(IMAGE_FORMATS),
+        help="output image format in directory mode; cog: Cloud-Optimized GeoTIFF (.tif: "
+        "DEFLATE lossless, 512 px blocks, overviews, georeferencing and nodata kept), also "
+        "for a single -o FILE.tif",
+    )
+
+
+def plan_image_outputs(
+    args: argparse.Namespace, input_suffixes: Sequence[str]
+) -> list[tuple[Path, Path]]:
+    """`plan_outputs` for a command writing images in ``args.format`` (module doc)."""
+    from innrsic.imageio import IMAGE_SUFFIXES
+
+    suffixes = TIFF_SUFFIXES if args.format == "cog" else IMAGE_SUFFIXES
+    return plan_outputs(
+        args.input, args.output, input_suffixes, suffixes, IMAGE_FORMATS[args.format]
+    )
+
+
+@contextlib.contextmanager
+def image_target(target: Path, image_format: str) -> Iterator[Path]:
+    """The path a writer writes `target` through: `target` itself, or for ``cog`` a scratch
+    GeoTIFF that becomes the COG at `target` when the block succeeds (`innrsic.cog`)."""
+    if image_format != "cog":
+        yield target
+        return
+    from innrsic.cog import cog_output
+
+    with cog_output(target) as plain:
+        yield plain
