@@ -11,15 +11,18 @@ For every image of each ``--pairs`` directory (written by ``innrsic pairs``) the
   value (the latent seed), T = 0 once (it has no latent).
 
 The two controls' strengths are tuned on ``--val-pairs`` (pass pairs of the TRAIN split, never
-the test images): the strength with the lowest mean LPIPS-squeeze (`tune_control`). The "best
-control" is the one of the two with the lower validation LPIPS at its tuned strength. One
-``--val-pairs`` serves every ``--pairs``; or give one per ``--pairs``, in the same order.
+the test images): the strength with the lowest mean LPIPS-squeeze (`tune_controls`, as
+``innrsic evaluate`` tunes them). The "best control" of a pairs set is the one of the two with
+the lower mean LPIPS on its images (`innrsic.evaluation.paired`, the rule of ``innrsic
+evaluate``). One ``--val-pairs`` serves every ``--pairs``; or give one per ``--pairs``, in the
+same order. ``innrsic evaluate`` runs the same controls and measures from codec specs; this
+script starts from pairs directories and adds the seed spread.
 
 Measures (ground truth vs condition): PSNR, MS-SSIM (none under 161 px), LPIPS-squeeze, NIQE
-(no reference), the band-energy ratios of `innrsic.metrics.spectrum` and ``band_err_16_4 =
-|log2(ratio in 1/16-1/4 cycles/pixel)|`` (0 = the ground truth's energy; the issue's criterion
-is that an enhancer brings it closer than the decoded image's), and at T > 0 ``seed_diff``, the
-mean absolute difference in levels between the first two seeds' outputs.
+(no reference), the band-energy ratios ``band_ratio_<a>_<b>`` of `band_metrics` and
+``band_err_16_4 = |log2(ratio in 1/16-1/4 cycles/pixel)|`` (0 = the ground truth's energy; the
+issue's criterion is that an enhancer brings it closer than the decoded image's), and at T > 0
+``seed_diff``, the mean absolute difference in levels between the first two seeds' outputs.
 
 Outputs in ``--out``: ``per_image.csv`` (one row per image, condition and seed), ``summary.csv``
 and ``summary.json`` (per pairs set and condition: the mean over images - seeds averaged
@@ -54,18 +57,25 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+from innrsic.evaluation.paired import paired_ci, verdict
 from innrsic.evaluation.stats import mean_ci
 from innrsic.imageio import read_image
 from innrsic.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
-from innrsic.metrics.controls import CONTROL_KINDS, apply_control, tune_control
+from innrsic.metrics.controls import (
+    CONTROL_KINDS,
+    NOISE_STRENGTHS,
+    UNSHARP_STRENGTHS,
+    apply_control,
+    tune_controls,
+)
 from innrsic.metrics.niqe import niqe
 from innrsic.metrics.perceptual import WEIGHTS_ENV, lpips_distance
-from innrsic.metrics.spectrum import ACCEPTANCE_BAND, BANDS, band_energy_ratio, log_ratio_error
+from innrsic.metrics.spectrum import BAND_COLUMNS as BAND_NAMES
+from innrsic.metrics.spectrum import band_metrics
 from innrsic.pairs import read_pairs_manifest
+from innrsic.report import plot_perception_distortion
 
-NOISE_STRENGTHS = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
-UNSHARP_STRENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-BAND_COLUMNS = [f"ratio_{name}" for name in BANDS]
+BAND_COLUMNS = list(BAND_NAMES.values())
 METRICS = ["psnr", "ms_ssim", "lpips", "niqe", "band_err_16_4", *BAND_COLUMNS, "seed_diff"]
 # +1: higher is better, -1: lower is better, 0: no direction (a ratio is judged by its error)
 DIRECTION = {"psnr": 1, "ms_ssim": 1, "lpips": -1, "niqe": -1, "band_err_16_4": -1,
@@ -154,41 +164,32 @@ def load_pairs(directory: Path, every: int = 1, limit: int | None = None
 
 
 def measure(gt: np.ndarray, image: np.ndarray, weights: str | None) -> dict[str, float | None]:
-    ratios = band_energy_ratio(gt, image)
     return {
         "psnr": psnr(gt, image),
         "ms_ssim": ms_ssim(gt, image) if min(gt.shape[:2]) >= MS_SSIM_MIN_SIDE else None,
         "lpips": lpips_distance(gt, image, weights),
         "niqe": niqe(image),
-        "band_err_16_4": log_ratio_error(ratios[ACCEPTANCE_BAND]),
-        **{f"ratio_{name}": value for name, value in ratios.items()},
+        **band_metrics(gt, image),
     }
 
 
 def tune(val: list[tuple[str, np.ndarray, np.ndarray]], args: argparse.Namespace,
          weights: str | None) -> dict[str, Any]:
-    """Tuned strength and validation table of each control, and the best control."""
+    """Tuned strength and validation table of each control (`tune_controls`)."""
     pairs = [(gt, decoded) for _, gt, decoded in val]
 
     def metric(a: np.ndarray, b: np.ndarray) -> float:
         return lpips_distance(a, b, weights)
 
-    result: dict[str, Any] = {"n": len(pairs)}
     grids = {"noise": args.noise_strengths, "unsharp": args.unsharp_strengths}
+    result = tune_controls(pairs, grids, metric, seed=args.noise_seed,
+                           radius=args.unsharp_radius)
     for kind in CONTROL_KINDS:
-        best, table = tune_control(kind, pairs, grids[kind], metric, seed=args.noise_seed,
-                                   radius=args.unsharp_radius)
-        at_edge = best == max(grids[kind]) and len(grids[kind]) > 1
-        result[kind] = {"strength": best, "val_lpips": min(r["mean"] for r in table),
-                        "at_grid_edge": at_edge, "table": table}
-        log(f"  tuned {kind}: strength {best:g} (validation LPIPS "
+        log(f"  tuned {kind}: strength {result[kind]['strength']:g} (validation LPIPS "
             f"{result[kind]['val_lpips']:.4f})"
-            + (f"; WARNING: the largest {kind} strength tried, extend the grid" if at_edge
-               else ""))
-    decoded_lpips = [metric(gt, decoded) for gt, decoded in pairs]
-    result["decoded_val_lpips"] = math.fsum(decoded_lpips) / len(decoded_lpips)
+            + (f"; WARNING: the largest {kind} strength tried, extend the grid"
+               if result[kind]["at_grid_edge"] else ""))
     log(f"  decoded: validation LPIPS {result['decoded_val_lpips']:.4f}")
-    result["best_control"] = min(CONTROL_KINDS, key=lambda k: result[k]["val_lpips"])
     return result
 
 
@@ -248,24 +249,30 @@ def per_image_means(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[st
     return table
 
 
-def _paired(a: dict[str, dict], b: dict[str, dict], metric: str) -> list[float]:
-    return [a[i][metric] - b[i][metric] for i in a
-            if i in b and a[i][metric] is not None and b[i][metric] is not None]
+def _column(images: dict[str, dict], metric: str) -> dict[str, float | None]:
+    return {image: values[metric] for image, values in images.items()}
 
 
-def _verdict(ci: Any, direction: int) -> bool | None:
-    if direction == 0 or ci.low is None:
-        return None
-    return bool(ci.low > 0) if direction > 0 else bool(ci.high < 0)
+def best_controls(table: dict[tuple[str, str], dict[str, dict]]) -> dict[str, str]:
+    """Per pairs set, the control with the lowest mean LPIPS over its images."""
+    def mean_lpips(pairs: str, kind: str) -> float:
+        ci = mean_ci(_column(table[(pairs, kind)], "lpips").values())
+        return ci.mean if ci.mean is not None else math.inf
+
+    return {pairs: min(CONTROL_KINDS, key=lambda kind: mean_lpips(pairs, kind))
+            for pairs, _ in table}
 
 
 def summarise(rows: list[dict[str, Any]], tuned: dict[str, dict[str, Any]]
               ) -> list[dict[str, Any]]:
     table = per_image_means(rows)
+    bests = best_controls(table)
+    for pairs, best in bests.items():
+        tuned[pairs]["best_control"] = best
     summary = []
     for (pairs, condition), images in table.items():
         decoded = table[(pairs, "decoded")]
-        best = tuned[pairs]["best_control"]
+        best = bests[pairs]
         control = table[(pairs, best)]
         for metric in METRICS:
             values = [v[metric] for v in images.values() if v[metric] is not None]
@@ -278,14 +285,15 @@ def summarise(rows: list[dict[str, Any]], tuned: dict[str, dict[str, Any]]
             for ref_name, ref in (("decoded", decoded), ("best_control", control)):
                 if condition == ref_name or (ref_name == "best_control" and condition == best):
                     continue
-                diff = _paired(images, ref, metric)
-                if not diff:
+                dci = paired_ci(_column(images, metric), _column(ref, metric))
+                if not dci.n:
                     continue
-                dci = mean_ci(diff)
                 row[f"diff_vs_{ref_name}"] = dci.mean
                 row[f"diff_vs_{ref_name}_ci_low"] = dci.low
                 row[f"diff_vs_{ref_name}_ci_high"] = dci.high
-                row[f"better_than_{ref_name}"] = _verdict(dci, DIRECTION[metric])
+                row[f"better_than_{ref_name}"] = (
+                    None if not DIRECTION[metric] or dci.low is None
+                    else verdict(dci, DIRECTION[metric]) == "better")
             summary.append(row)
     return summary
 
@@ -313,46 +321,23 @@ def plot_points(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> li
 
 
 def write_plots(points: list[dict[str, Any]], out: Path) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log("matplotlib is not installed: wrote plot_data.csv only")
-        return []
+    """``pd_lpips.png`` and ``pd_niqe.png``: one panel per pairs set."""
+    markers = {"decoded": "o", "noise": "s", "unsharp": "^"}
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        point = {"label": p["condition"], "psnr": p["psnr"], "lpips": p["lpips"],
+                 "niqe": p["niqe"], "temperature": p["temperature"]}
+        if p["kind"] == "enhancer":
+            point["line"] = p["enhancer"]
+        else:
+            point["marker"] = markers[p["kind"]]
+        panels.setdefault(p["pairs"], []).append(point)
     written = []
-    pairs_sets = sorted({p["pairs"] for p in points})
-    markers = {"decoded": ("o", "black"), "noise": ("s", "tab:red"),
-               "unsharp": ("^", "tab:orange")}
     for metric, label in (("lpips", "LPIPS-squeeze (lower is better)"),
                           ("niqe", "NIQE (lower is better)")):
-        fig, axes = plt.subplots(1, len(pairs_sets), figsize=(5.5 * len(pairs_sets), 4.5),
-                                 squeeze=False)
-        for ax, pairs in zip(axes[0], pairs_sets, strict=True):
-            here = [p for p in points if p["pairs"] == pairs]
-            for kind, (marker, color) in markers.items():
-                for p in (p for p in here if p["kind"] == kind):
-                    ax.scatter(p["psnr"], p[metric], marker=marker, color=color, s=50,
-                               label=kind, zorder=3)
-            for enhancer in sorted({p["enhancer"] for p in here if p["kind"] == "enhancer"}):
-                sweep = sorted((p for p in here if p["enhancer"] == enhancer),
-                               key=lambda p: p["temperature"])
-                ax.plot([p["psnr"] for p in sweep], [p[metric] for p in sweep], marker=".",
-                        label=f"{enhancer} (T sweep)")
-                for p in sweep:
-                    ax.annotate(f"T={p['temperature']:g}", (p["psnr"], p[metric]), fontsize=7,
-                                textcoords="offset points", xytext=(3, 3))
-            ax.set_xlabel("PSNR (dB, higher is better)")
-            ax.set_ylabel(label)
-            ax.set_title(pairs)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / f"pd_{metric}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path.name)
+        name = f"pd_{metric}.png"
+        plot_perception_distortion(dict(sorted(panels.items())), [(metric, label)], out / name)
+        written.append(name)
     return written
 
 

@@ -1,12 +1,14 @@
-"""Readable results: rate-distortion plots and an offline HTML page."""
+"""Readable results: rate-distortion and perception-distortion plots and an offline HTML page."""
 
 from __future__ import annotations
 
 import html
 import io
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,69 @@ def plot_rate_distortion(
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def plot_perception_distortion(
+    panels: Mapping[str, Sequence[Mapping[str, Any]]],
+    metrics: Sequence[tuple[str, str]],
+    path: str | os.PathLike[str],
+    title: str = "",
+) -> None:
+    """Perception-distortion planes: PSNR (x) against each (metric key, axis label), one row
+    per metric and one column per panel (e.g. a codec spec).
+
+    Each point is a dict with "label", "psnr" and metric keys; points with a "line" are joined
+    per line in order of "temperature" (each annotated ``T=<t>``), the others are drawn as
+    single markers ("marker", default "o"). A label keeps its colour across panels; points
+    whose values are missing or not finite are left out.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(str(p.get("line") or p["label"]) for ps in panels.values()
+                               for p in ps))
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}
+    fig, axes = plt.subplots(len(metrics), len(panels), squeeze=False,
+                             figsize=(5.0 * len(panels), 4.2 * len(metrics)))
+    for column, (panel, points) in enumerate(panels.items()):
+        for row, (key, label) in enumerate(metrics):
+            axis = axes[row][column]
+            drawn = [p for p in points if _finite(p.get("psnr")) and _finite(p.get(key))]
+            lines: dict[str, list[Mapping[str, Any]]] = {}
+            for point in drawn:
+                if point.get("line"):
+                    lines.setdefault(str(point["line"]), []).append(point)
+                else:
+                    axis.scatter(point["psnr"], point[key], marker=point.get("marker", "o"),
+                                 s=55, color=colours[str(point["label"])], zorder=3,
+                                 label=str(point["label"]))
+            for name, sweep in lines.items():
+                sweep = sorted(sweep, key=lambda p: float(p.get("temperature") or 0.0))
+                axis.plot([p["psnr"] for p in sweep], [p[key] for p in sweep], marker=".",
+                          color=colours[name], label=f"{name} (T sweep)")
+                for p in sweep:
+                    axis.annotate(f"T={float(p.get('temperature') or 0.0):g}",
+                                  (p["psnr"], p[key]), fontsize=7, xytext=(3, 3),
+                                  textcoords="offset points")
+            axis.set_xlabel("PSNR (dB, higher is better)")
+            axis.set_ylabel(label)
+            axis.set_title(panel, fontsize=9)
+            axis.grid(True, alpha=0.3)
+            if axis.has_data():
+                axis.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def texture_crop(image: np.ndarray, size: int) -> tuple[int, int]:

@@ -251,13 +251,13 @@ def test_sharded_runs_merge_to_the_rows_of_an_unsharded_run(
     common = ["evaluate", "--data", "ucmerced-test", "--data-root", str(data_root), "--limit",
               "3", "--codec", "jpeg2000:bpp=0.3", "--enhancer",
               str(tiny_enhancer), "--temperature", "1", "--seed", "5", "--weights-dir",
-              str(weights_dir), "--no-progress"]
+              str(weights_dir), "--control-images", "2", "--no-progress"]  # controls: default on
     full, sharded = tmp_path / "full", tmp_path / "sharded"
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert main([*common, "--out", str(full)]) == 0
     assert main([*common, "--out", str(sharded), "--shard", "0/2"]) == 0
-    assert "report not written: 2 rows of other shards missing" in capsys.readouterr().out
+    assert "report not written: 4 rows of other shards missing" in capsys.readouterr().out
     assert not (sharded / "index.html").exists()
     monkeypatch.setenv("RANK", "1")  # as torchrun sets them
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -267,12 +267,13 @@ def test_sharded_runs_merge_to_the_rows_of_an_unsharded_run(
     monkeypatch.delenv("WORLD_SIZE")
     files = sorted(p.name for p in (sharded / "rows").glob("*.jsonl"))
     assert files == ["shard-0000-of-0002.jsonl", "shard-0001-of-0002.jsonl"]
-    assert [len(p.read_text().splitlines()) for p in sorted((sharded / "rows").glob("*"))] == [4, 2]
+    # per image: decoded, two controls, one enhanced
+    assert [len(p.read_text().splitlines()) for p in sorted((sharded / "rows").glob("*"))] == [8, 4]
     (sharded / "index.html").unlink()
     assert main(["evaluate", "--out", str(sharded), "--report-only"]) == 0
     assert (sharded / "index.html").exists()
     assert read_rows(sharded).rows == read_rows(full).rows
-    for name in ("rows.csv", "summary.csv", "bd.csv"):
+    for name in ("rows.csv", "summary.csv", "bd.csv", "controls.json"):
         assert (sharded / name).read_bytes() == (full / name).read_bytes(), name
     enhanced = sorted((full / "cache" / "enhanced").rglob("*.png"))
     assert len(enhanced) == 3
@@ -299,7 +300,7 @@ def test_missing_weights_are_reported_then_filled_in(
     )
     assert "lpips_squeeze" not in read_csv(out / "rows.csv")[0]
     assert html.escape(expected) in (out / "index.html").read_text()
-    assert not (out / "rate_perception.png").exists()
+    assert (out / "rate_perception.png").exists()  # NIQE and band error need no weights
 
     filled = run_evaluation(grid_refs[:1], out, EvaluationSettings(
         codecs=("jpeg2000:bpp=0.3",), weights_dir=weights_dir), progress=False)
@@ -378,7 +379,7 @@ def test_report_renders_in_headless_chromium(grid: Grid, tmp_path: Path) -> None
     match = re.search(r'<pre id="image-check">(.*?)</pre>', dom, re.S)
     assert match, "the check script did not run: " + dom[-500:]
     images = json.loads(html.unescape(match[1]))
-    assert len(images) == 2 + 2 * 4 * 4
+    assert len(images) == 3 + 2 * 4 * 4  # perception-distortion, rate plots; crops
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"images that did not load: {broken}"
 

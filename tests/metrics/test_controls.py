@@ -94,3 +94,24 @@ def test_tune_control_default_metric_is_lpips(weights_dir, monkeypatch) -> None:
     best, table = tune_control("noise", [(gt, gt)], [0.0, 20.0])
     assert best == 0.0
     assert table[0]["mean"] == pytest.approx(0.0, abs=1e-6) and table[1]["mean"] > 0.0
+
+
+def test_tune_controls_picks_each_minimum_and_records_the_tables() -> None:
+    from innrsic.metrics.controls import tune_controls
+
+    pairs = [(_image(seed), _image(seed + 10)) for seed in range(2)]
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return abs(float(np.abs(a.astype(float) - b).mean()) - 60.0)
+
+    result = tune_controls(pairs, {"noise": (0.0, 3.0, 100.0), "unsharp": (0.0, 0.5)}, distance)
+    for kind in ("noise", "unsharp"):
+        table = result[kind]["table"]
+        assert result[kind]["strength"] == min(table, key=lambda r: r["mean"])["strength"]
+        assert result[kind]["val_lpips"] == min(r["mean"] for r in table)
+        assert [r["n"] for r in table] == [2.0] * len(table)
+    assert result["n"] == 2 and result["best_on_validation"] in ("noise", "unsharp")
+    assert result["decoded_val_lpips"] == pytest.approx(
+        np.mean([distance(gt, decoded) for gt, decoded in pairs]))
+    edge = tune_controls(pairs, {"noise": (0.0, 100.0)}, lambda a, b: -float(b.std()))
+    assert edge["noise"]["strength"] == 100.0 and edge["noise"]["at_grid_edge"]

@@ -81,3 +81,20 @@ def test_luminance_and_errors() -> None:
     assert math.isnan(band_energy_ratio(flat, flat)["1/4-1/2"])
     assert log_ratio_error(0.5) == pytest.approx(log_ratio_error(2.0)) == pytest.approx(1.0)
     assert log_ratio_error(0.0) == math.inf
+
+
+def test_band_metrics_name_every_band_and_the_acceptance_error(ucm_image: np.ndarray) -> None:
+    from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN, band_metrics
+
+    same = band_metrics(ucm_image, ucm_image)
+    assert set(same) == {*BAND_COLUMNS.values(), BAND_ERROR_COLUMN}
+    assert BAND_COLUMNS["1/32-1/16"] == "band_ratio_32_16"
+    assert all(same[c] == pytest.approx(1.0) for c in BAND_COLUMNS.values())
+    assert same[BAND_ERROR_COLUMN] == pytest.approx(0.0, abs=1e-12)
+    blurred = np.asarray(Image.fromarray(ucm_image).filter(ImageFilter.GaussianBlur(2)))
+    values = band_metrics(ucm_image, blurred)
+    assert values["band_ratio_4_2"] < values["band_ratio_32_16"] < 1
+    assert values[BAND_ERROR_COLUMN] == pytest.approx(
+        log_ratio_error(values[BAND_COLUMNS[ACCEPTANCE_BAND]]))
+    flat = np.full((64, 64, 3), 100, np.uint8)
+    assert band_metrics(flat, flat)[BAND_ERROR_COLUMN] is None

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from innrsic.cli.options import natural, positive_int, progress_wanted, temperature
+
+if TYPE_CHECKING:
+    from innrsic.evaluation.controls import ControlSettings
 
 EXAMPLES = """examples:
   innrsic evaluate --data ucmerced-test --data-root ../shared/data --out eval/ \\
@@ -13,6 +19,7 @@ EXAMPLES = """examples:
   innrsic evaluate --data ucmerced-test --data-root ../shared/data --out eval/ \\
       --codec jpeg2000:bpp=0.2 jpeg2000:bpp=0.4 --enhancer enh.safetensors --temperature 0 1
   innrsic evaluate ... --shard 0/2 &  innrsic evaluate ... --shard 1/2   # two processes
+  innrsic evaluate ... --enhancer enh.safetensors --control-data ucmerced-train --control-images 42
   innrsic evaluate --out eval/ --report-only --anchor heif
 
 --data is a split name (ucmerced-train, ucmerced-test, dota-test; needs --data-root or
@@ -24,6 +31,13 @@ WORLD_SIZE) processes images[i::n]; the shard that completes the grid writes the
 run --report-only. Curves: one per codec family (the spec without its rate parameter) and
 enhancer/temperature; BD-rate and BD-PSNR are against --anchor (remembered in OUT/grid.json;
 default: the first codec family).
+Controls (on by default when --enhancer is given; --controls / --no-controls): for every codec
+spec, decoded + white Gaussian noise and decoded + unsharp mask, each at the strength with the
+lowest mean LPIPS-squeeze on validation images coded with that spec: --control-images images
+spread evenly over --control-data (default: ucmerced-train under the data root). They are rows
+like the enhancers' and every table and plot shows them; perceptual claims are made against
+the best control. The tuning is cached in OUT/controls.json. Tuning on evaluated images or on
+the holdout is refused. NIQE and band-energy ratios are computed for every row.
 LPIPS-squeeze needs squeeze.backbone.pth in --weights-dir or $INNRSIC_WEIGHTS_DIR; other
 perceptual metrics are listed as unavailable with what is missing. Open OUT/index.html.
 """
@@ -35,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate codecs (and enhancers) on a dataset: tables, BD-rates, plots, HTML",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", help="split name or image folder (see below)")
     parser.add_argument(
@@ -49,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="SPEC",
-        help="codec specs, e.g. jpeg2000:bpp=0.2 heif:bpp=0.2",
+        help="codec specs, e.g. jpeg2000:bpp=0.2 heif:bpp=0.2 (repeats add to the list)",
     )
     parser.add_argument(
         "--enhancer",
@@ -61,10 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--temperature",
         nargs="+",
-        type=float,
-        default=[0.0, 1.0],
+        type=temperature,
+        default=None,
         metavar="T",
-        help="sampling temperatures of the enhancer (default 0 1)",
+        help="sampling temperatures of the enhancers (default: each enhancer's own, recorded "
+        "with its weights, else 1; others than an enhancer's own are warned about)",
     )
     parser.add_argument("--out", type=Path, required=True, help="output and cache folder")
     parser.add_argument(
@@ -92,14 +106,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder of metric weights (default: $INNRSIC_WEIGHTS_DIR)",
     )
     parser.add_argument(
+        "--controls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the decoded+noise and decoded+unsharp controls per codec spec (default: on "
+        "when --enhancer is given)",
+    )
+    parser.add_argument(
+        "--control-data",
+        default=None,
+        metavar="SPLIT_OR_FOLDER",
+        help="validation images the controls are tuned on: a split name or an image folder "
+        "(default: ucmerced-train under the data root)",
+    )
+    parser.add_argument(
+        "--control-images",
+        type=positive_int,
+        default=21,
+        metavar="N",
+        help="tune on N images spread evenly over --control-data (default 21: one per class "
+        "of ucmerced-train)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="only merge the row files under OUT and rebuild the report",
     )
-    parser.add_argument("--device", default="cpu", help="torch device for enhancers (cpu)")
+    parser.add_argument("--device", default="cpu", help="torch device for enhancers")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="torch threads per process (default 1; use shards for parallelism)",
     )
@@ -109,8 +145,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="float32",
         help="enhancer network precision (default float32; bfloat16 needs AVX512-BF16/AMX)",
     )
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--limit", type=natural, default=None, help="use only the first N images"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (none off a terminal either)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -118,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
     from innrsic.errors import ConfigError
     from innrsic.evaluation import EvaluationSettings, build_report, run_evaluation
     from innrsic.evaluation.grid import parse_shard
-    from innrsic.pretrained import resolve_enhancer
 
     if args.report_only:
         report = build_report(args.out, anchor=args.anchor, weights_dir=args.weights_dir)
@@ -131,11 +170,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--data and --codec are required (unless --report-only)")
     refs = _images(args.data, args.data_root)
     if args.limit is not None:
-        refs = refs[: max(0, args.limit)]
+        refs = refs[: args.limit]
+    enhancers, temperatures = _enhancers(args.enhancer, args.temperature)
+    controls = _controls(args, bool(enhancers))
     settings = EvaluationSettings(
         codecs=tuple(args.codec),
-        enhancers=tuple(resolve_enhancer(name)[0] for name in args.enhancer),
-        temperatures=tuple(args.temperature),
+        enhancers=enhancers,
+        temperatures=temperatures,
         seed=args.seed,
         weights_dir=args.weights_dir,
         anchor=args.anchor,
@@ -143,9 +184,10 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         precision=args.precision,
         data_label=_data_label(args.data, args.data_root, len(refs)),
+        controls=controls,
     )
     shard = parse_shard(args.shard) if args.shard else None
-    result = run_evaluation(refs, args.out, settings, shard=shard, progress=not args.no_progress)
+    result = run_evaluation(refs, args.out, settings, shard=shard, progress=progress_wanted(args))
     index, count = result.shard
     print(
         f"shard {index}/{count}: {result.images} images; rows: {result.rows_computed} new, "
@@ -163,6 +205,50 @@ def run(args: argparse.Namespace) -> int:
             f"shard completing the grid writes it, or run --report-only"
         )
     return 0 if result.ok else 1
+
+
+def _enhancers(
+    names: list[str], given: list[float] | None
+) -> tuple[tuple[Path, ...], tuple[float, ...]]:
+    """The weights files of `names` and the temperatures to run: `given`, else the enhancers'
+    own defaults; a given temperature other than an enhancer's default is warned about."""
+    if not names:
+        return (), tuple(given or ())
+    from innrsic.enhance import model_temperature
+    from innrsic.enhancer import INNEnhancer
+    from innrsic.pretrained import resolve_enhancer
+
+    paths = tuple(resolve_enhancer(name)[0] for name in names)
+    nets = {name: INNEnhancer.load(path) for name, path in zip(names, paths, strict=True)}
+    if given is None:
+        return paths, tuple(sorted({model_temperature(net) for net in nets.values()}))
+    for name, net in nets.items():
+        for value in dict.fromkeys(given):
+            model_temperature(net, value, name)
+    return paths, tuple(given)
+
+
+def _controls(args: argparse.Namespace, enhancers: bool) -> ControlSettings | None:
+    """The controls' validation images, or None when the controls are off."""
+    from innrsic.errors import ConfigError
+    from innrsic.evaluation.controls import ControlSettings, check_not_reserved, subsample
+
+    if not (enhancers if args.controls is None else args.controls):
+        if args.control_data:
+            raise ConfigError("--control-data given but the controls are off (--no-controls, "
+                              "or no --enhancer: add --controls)")
+        return None
+    data = args.control_data
+    if data is None:
+        if not (args.data_root or os.environ.get("INNRSIC_DATA_ROOT")):
+            raise ConfigError("the controls need validation images: give --control-data (a "
+                              "split or an image folder), or --data-root for the default "
+                              "(ucmerced-train), or --no-controls")
+        data = "ucmerced-train"
+    else:
+        check_not_reserved(Path(data))  # before listing the folder
+    refs = subsample(_images(data, args.data_root), args.control_images)
+    return ControlSettings(tuple(refs), _data_label(data, args.data_root, len(refs)))
 
 
 def _images(data: str, data_root: Path | None) -> list:

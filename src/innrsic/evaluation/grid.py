@@ -1,7 +1,9 @@
 """What an evaluation grid is made of: codec specs, enhancers, temperatures, shards, seeds.
 
 A *combination* is (codec spec, enhancer, temperature, seed); the decoded image of a codec
-spec is the combination with no enhancer. A *curve* groups the combinations of one codec
+spec is the combination with no enhancer. A *control* (decoded + noise, decoded + unsharp mask;
+`innrsic.evaluation.controls`) takes an enhancer's place with the id ``control:<kind>`` and no
+temperature or seed. A *curve* groups the combinations of one codec
 family (the spec without its rate parameter) and one (enhancer, temperature, seed): its
 points are the family's rates, e.g. ``jpeg2000:bpp=0.1/0.2/0.4``.
 """
@@ -20,6 +22,16 @@ from innrsic.errors import ConfigError
 # Spec parameters that set a codec's rate: they vary along a curve, the others define it.
 RATE_PARAMS = ("bpp", "quality", "ratio", "lambda", "quality_level", "qp", "q")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.=+-]+")
+CONTROL_PREFIX = "control:"
+
+
+def control_id(kind: str) -> str:
+    """The enhancer id a control's rows carry: ``noise`` -> ``control:noise``."""
+    return CONTROL_PREFIX + kind
+
+
+def is_control(enhancer_id: str) -> bool:
+    return enhancer_id.startswith(CONTROL_PREFIX)
 
 
 def slug(text: str) -> str:

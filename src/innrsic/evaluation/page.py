@@ -1,9 +1,13 @@
 """The evaluation report, rebuilt from every row file under the output folder.
 
 Writes ``rows.csv`` (one row per image and combination), ``summary.json`` / ``summary.csv``
-(per combination: n, means and 95% Student-t confidence intervals), ``bd.csv`` (Bjøntegaard
-deltas of every curve against the anchor), ``rate_distortion.png`` (bpp vs PSNR, MS-SSIM),
-``rate_perception.png`` (bpp vs LPIPS), side-by-side crops under ``crops/`` and ``index.html``.
+(per combination: n, means and 95% Student-t confidence intervals; in summary.json also the
+controls' tuning, each codec spec's best control and the paired differences of every enhanced
+combination against the decoded image and the best control: `paired`), ``bd.csv``
+(Bjøntegaard deltas of every curve against the anchor), ``rate_distortion.png`` (bpp vs PSNR,
+MS-SSIM), ``rate_perception.png`` (bpp vs LPIPS, NIQE, band error), ``perception_distortion.png``
+(PSNR vs LPIPS and NIQE per codec spec: decoded and controls as points, each enhancer's
+temperature sweep as a line), side-by-side crops under ``crops/`` and ``index.html``.
 bpp is the codec payload's bits per pixel; ``file_bpp`` adds the .rsic header and checksums.
 """
 
@@ -22,13 +26,24 @@ import numpy as np
 from innrsic.atomic import write_bytes_atomic
 from innrsic.data.splits import ImageRef
 from innrsic.errors import InnrsicError
+from innrsic.evaluation.claims import (
+    claims_section,
+    paired_section,
+    spectrum_section,
+    tuning_section,
+    write_pd_plot,
+)
+from innrsic.evaluation.controls import read_tuning
 from innrsic.evaluation.grid import slug, temperature_text
+from innrsic.evaluation.paired import Comparison, comparison_json, comparisons
 from innrsic.evaluation.runner import ALWAYS_COMPUTED, read_grid_file
 from innrsic.evaluation.store import Row, read_rows
 from innrsic.evaluation.summary import (
+    BD_METRICS,
     LOWER_IS_BETTER,
     QUALITY_METRICS,
     RATE_METRICS,
+    SPECTRUM_METRICS,
     Combination,
     Curve,
     bd_json,
@@ -38,8 +53,9 @@ from innrsic.evaluation.summary import (
     group_rows,
     resolve_anchor,
 )
+from innrsic.evaluation.text import METRIC_TITLES, condition_text, digits, fmt_ci
 from innrsic.imageio import read_image, write_image
-from innrsic.metrics.optional import PER_IMAGE_METRICS, SET_METRICS, MetricProbe, probe_metrics
+from innrsic.metrics.optional import SET_METRICS, MetricProbe, probe_metrics
 from innrsic.report import (
     html_figure_grid,
     html_table,
@@ -50,20 +66,14 @@ from innrsic.report import (
 
 CROP_SIZE = 128
 CROP_TEMPERATURES = (0.0, 1.0)
-METRIC_TITLES = {
-    "payload_bpp": "bpp",
-    "file_bpp": "file bpp",
-    "psnr": "PSNR (dB)",
-    "ms_ssim": "MS-SSIM",
-    **PER_IMAGE_METRICS,
-    **SET_METRICS,
-}
 ROW_COLUMNS = (
-    "image", "codec", "family", "rate", "enhancer", "enhancer_name", "temperature", "seed",
-    "image_seed", "width", "height", "payload_bytes", "file_bytes", "payload_bpp", "file_bpp",
+    "image", "codec", "family", "rate", "enhancer", "enhancer_name", "control", "strength",
+    "temperature", "seed", "image_seed", "width", "height", "payload_bytes", "file_bytes",
+    "payload_bpp", "file_bpp",
 )
 ROW_TAIL_COLUMNS = ("status", "notes", "bitstream", "image_file", "source", "box")
-COMBO_COLUMNS = ("codec", "family", "rate", "enhancer", "enhancer_name", "temperature", "seed")
+COMBO_COLUMNS = ("codec", "family", "rate", "enhancer", "enhancer_name", "control", "strength",
+                 "temperature", "seed")
 
 
 @dataclass
@@ -76,6 +86,25 @@ class ReportResult:
     anchor: str
     files: list[Path] = field(default_factory=list)
     bad_lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Report:
+    """Everything the report's files are written from."""
+
+    grid: dict[str, Any]
+    rows: list[Row]
+    combos: list[Combination]
+    curves: list[Curve]
+    anchor: Curve
+    bd: list[dict[str, Any]]
+    metrics: list[str]  # quality metrics present, in report order
+    bd_metrics: list[str]
+    spectrum: list[str]  # band-energy ratios present
+    status: dict[str, str]
+    tuning: dict[str, Any]  # controls.json, {} without controls
+    comparisons: list[Comparison]
+    bad_lines: list[str]
 
 
 def _json_safe(value: Any) -> Any:
@@ -116,27 +145,6 @@ def metric_status(rows: list[Row], probes: dict[str, MetricProbe]) -> dict[str, 
     return status
 
 
-def _fmt(stat: Any, digits: int) -> str:
-    if stat is None or stat.mean is None:
-        return "—"
-    if stat.half_width is None:
-        return f"{stat.mean:.{digits}f}"
-    return f"{stat.mean:.{digits}f} ± {stat.half_width:.{digits}f}"
-
-
-DIGITS = {"payload_bpp": 4, "file_bpp": 4, "psnr": 2, "ms_ssim": 4}
-
-
-def _digits(metric: str) -> int:
-    return DIGITS.get(metric, 4)
-
-
-def _enhancer_text(combo: Combination) -> str:
-    if not combo.enhancer:
-        return "— (decoded)"
-    return f"{combo.enhancer_name} ({combo.enhancer[:8]})"
-
-
 def build_report(
     out: str | os.PathLike[str],
     anchor: str | None = None,
@@ -155,32 +163,33 @@ def build_report(
     probes = probes if probes is not None else probe_metrics(weights_dir)
     rows = list(rowset.rows.values())
     metrics = [m for m in QUALITY_METRICS if any(m in r for r in rows)]
+    spectrum = [m for m in SPECTRUM_METRICS if any(m in r for r in rows)]
     combos = group_rows(rows, codec_order, enhancer_order)
-    compute_stats(combos, metrics)
+    compute_stats(combos, [*metrics, *spectrum])
     curves = build_curves(combos)
     anchor_curve = resolve_anchor(anchor, curves, codec_order)
-    bd = bd_table(curves, anchor_curve, metrics)
-    status = metric_status(rows, probes)
+    bd_metrics = [m for m in metrics if m in BD_METRICS]
+    bd = bd_table(curves, anchor_curve, bd_metrics)
+    report = _Report(grid, rows, combos, curves, anchor_curve, bd, metrics, bd_metrics,
+                     spectrum, metric_status(rows, probes), read_tuning(out),
+                     comparisons(combos), list(rowset.bad_lines))
     result = ReportResult(out, len(rows), len(combos), anchor_curve.label,
                           bad_lines=list(rowset.bad_lines))
 
     order = {id(row): i for i, combo in enumerate(combos) for row in combo.rows}
     sorted_rows = sorted(rows, key=lambda r: (str(r["image"]), order[id(r)]))
-    row_columns = [*ROW_COLUMNS, *metrics, *ROW_TAIL_COLUMNS]
+    row_columns = [*ROW_COLUMNS, *metrics, *spectrum, *ROW_TAIL_COLUMNS]
     write_csv(out / "rows.csv", sorted_rows, row_columns)
-    summary_rows = _summary_csv_rows(combos, metrics)
+    summary_rows = _summary_csv_rows(combos, [*metrics, *spectrum])
     summary_columns = list(summary_rows[0]) if summary_rows else []
     write_csv(out / "summary.csv", summary_rows, summary_columns)
-    bd_rows, bd_columns = _bd_csv_rows(bd, metrics)
+    bd_rows, bd_columns = _bd_csv_rows(bd, bd_metrics)
     write_csv(out / "bd.csv", bd_rows, bd_columns)
-    summary = _summary_json(grid, rows, combos, curves, anchor_curve, bd, metrics, status,
-                            rowset.bad_lines)
-    text = json.dumps(_json_safe(summary), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(_json_safe(_summary_json(report)), indent=2, allow_nan=False) + "\n"
     write_bytes_atomic(out / "summary.json", text.encode())
-    plots = _write_plots(out, curves, metrics, grid, rows)
+    plots = _write_plots(out, report)
     crops = _write_crops(out, rows, combos)
-    _write_index(out, grid, rows, combos, curves, anchor_curve, bd, metrics, status, plots,
-                 crops, rowset.bad_lines)
+    _write_index(out, report, plots, crops)
     names = ["rows.csv", "summary.csv", "summary.json", "bd.csv", *plots, "index.html"]
     result.files = [out / name for name in names]
     return result
@@ -220,20 +229,13 @@ def _bd_csv_rows(bd: list[dict[str, Any]], metrics: list[str]) -> tuple[list[dic
     return rows, columns
 
 
-def _summary_json(
-    grid: dict[str, Any],
-    rows: list[Row],
-    combos: list[Combination],
-    curves: list[Curve],
-    anchor: Curve,
-    bd: list[dict[str, Any]],
-    metrics: list[str],
-    status: dict[str, str],
-    bad_lines: list[str],
-) -> dict[str, Any]:
-    unavailable = {name: text for name, text in status.items() if text.startswith("unavailable")}
+def _summary_json(report: _Report) -> dict[str, Any]:
+    grid, rows, curves, anchor, bd = (report.grid, report.rows, report.curves, report.anchor,
+                                      report.bd)
+    unavailable = {name: text for name, text in report.status.items()
+                   if text.startswith("unavailable")}
     combinations = []
-    for combo in combos:
+    for combo in report.combos:
         entry: dict[str, Any] = {c: getattr(combo, c) for c in COMBO_COLUMNS}
         entry.update(images=len(combo.rows), n=len(combo.ok_rows),
                      unreachable=combo.count("unreachable"), failed=combo.count("failed"))
@@ -249,8 +251,17 @@ def _summary_json(
         "rate": "payload_bpp: codec payload bits per pixel (the curves and BD use it); "
                 "file_bpp adds the .rsic header and checksums",
         "confidence_interval": "95% two-sided Student-t interval of the mean",
-        "metrics": status,
+        "metrics": report.status,
         "combinations": combinations,
+        "controls": {
+            "validation": report.tuning.get("validation"),
+            "rule": "per codec spec, each control's strength is the one of its grid with the "
+                    "lowest mean lpips_squeeze over the validation images (coded with that "
+                    "spec); noise sigma in 8-bit levels, unsharp amount at the given radius",
+            "setup": report.tuning.get("setup"),
+            "codecs": report.tuning.get("codecs", {}),
+        },
+        "comparisons": [comparison_json(c) for c in report.comparisons],
         "curves": [
             {"label": c.label, "family": c.key[0], "enhancer": c.key[1],
              "temperature": c.key[2], "seed": c.key[3],
@@ -270,17 +281,16 @@ def _summary_json(
                 for e in bd
             ],
         },
-        "unreadable_row_lines": bad_lines,
+        "unreadable_row_lines": report.bad_lines,
     }
 
 
-def _write_plots(
-    out: Path, curves: list[Curve], metrics: list[str], grid: dict[str, Any], rows: list[Row]
-) -> list[str]:
-    images = len({r["image"] for r in rows})
+def _write_plots(out: Path, report: _Report) -> list[str]:
+    images = len({r["image"] for r in report.rows})
     # The data label reads "<name> (<details>)"; a plot's title keeps it short.
-    name = str(grid.get("data") or "").split(" (")[0]
+    name = str(report.grid.get("data") or "").split(" (")[0]
     title = f"{name}: {images} images" if name else f"{images} images"
+    curves, metrics = report.curves, report.metrics
     written = []
     fidelity = [m for m in metrics if m not in LOWER_IS_BETTER]
     perception = [m for m in metrics if m in LOWER_IS_BETTER]
@@ -305,6 +315,8 @@ def _write_plots(
                                                  if m in LOWER_IS_BETTER else "")) for m in drawn]
         plot_rate_distortion(points, labels, out / name, title=title)
         written.append(name)
+    if write_pd_plot(out / "perception_distortion.png", report.comparisons, title):
+        written.append("perception_distortion.png")
     return written
 
 
@@ -332,7 +344,8 @@ def _caption(kind: str, row: Row) -> str:
 
 
 def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[str]:
-    """HTML sections of side-by-side crops: ground truth, decoded, enhanced at T = 0 and 1."""
+    """HTML sections of side-by-side crops: ground truth, decoded, the controls, enhanced at
+    T = 0 and 1."""
     from innrsic.report import texture_crop
 
     by_key = {(str(r["image"]), str(r["codec"]), str(r.get("enhancer") or ""),
@@ -362,12 +375,11 @@ def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[
             wanted = [(f"decoded {combo.codec}", decoded)]
             for other in combos:
                 if (other.codec == combo.codec and other.enhancer
-                        and other.temperature in CROP_TEMPERATURES):
+                        and (other.control or other.temperature in CROP_TEMPERATURES)):
                     row = by_key.get((name, other.codec, other.enhancer, other.temperature))
                     if row is not None and row.get("status") == "ok":
-                        label = (f"enhanced {other.enhancer_name} ({other.enhancer[:8]}) "
-                                 f"T={temperature_text(other.temperature or 0.0)}")
-                        wanted.append((label, row))
+                        label = condition_text(other)
+                        wanted.append((label if other.control else f"enhanced {label}", row))
             for number, (label, row) in enumerate(wanted):
                 try:
                     image = read_image(out / row["image_file"])
@@ -381,24 +393,13 @@ def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[
     return sections
 
 
-def _write_index(
-    out: Path,
-    grid: dict[str, Any],
-    rows: list[Row],
-    combos: list[Combination],
-    curves: list[Curve],
-    anchor: Curve,
-    bd: list[dict[str, Any]],
-    metrics: list[str],
-    status: dict[str, str],
-    plots: list[str],
-    crops: list[str],
-    bad_lines: list[str],
-) -> None:
+def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str]) -> None:
+    grid, rows, combos, metrics = report.grid, report.rows, report.combos, report.metrics
     images = sorted({str(r["image"]) for r in rows})
     not_ok = [r for r in rows if r.get("status") != "ok"]
     enhancers = grid.get("enhancers", [])
     enhancer_text = ", ".join(f"{e['name']} ({e['id'][:8]})" for e in enhancers)
+    controlled = any(c.control for c in combos)
     intro = (
         f"<p>{len(images)} images ({html.escape(str(grid.get('data') or 'data not recorded'))}),"
         f" {len(combos)} combinations, {len(rows)} rows. Codec specs: "
@@ -407,11 +408,18 @@ def _write_index(
            f"; temperatures {html.escape(', '.join(map(str, grid.get('temperatures', []))))}; "
            f"seeds {html.escape(', '.join(map(str, grid.get('seeds', []))))}. "
            if enhancers else "No enhancer. ")
+        + ("Controls: decoded + white Gaussian noise and decoded + unsharp mask, strengths "
+           f"tuned on {html.escape(str(report.tuning.get('validation') or 'validation images'))}"
+           ". " if controlled else "")
         + "bpp is the codec payload's bits per pixel (file bpp, with the .rsic header and "
         "checksums, is in the CSV); enhanced images have their codec's rate, the enhancer adds "
         "no bits. Means are over the images a combination coded successfully; ± is the "
         "half-width of the 95% Student-t confidence interval of the mean.</p>"
     )
+    if enhancers and not controlled:
+        intro += ("<p><b>No controls were run</b> (<code>--no-controls</code>): a perceptual "
+                  "gain over the decoded image shown here may be no more than adding noise or "
+                  "sharpening gives; no perceptual claim is made.</p>")
     sizes = {len(c.ok_rows) for c in combos}
     if len(sizes) > 1:
         intro += ("<p><b>Note:</b> combinations are averaged over different numbers of images "
@@ -422,26 +430,27 @@ def _write_index(
                   f"for {len(images)}. Shards may still be running.</p>")
     metric_items = "".join(
         f"<li><b>{html.escape(METRIC_TITLES.get(name, name))}</b> (<code>{name}</code>): "
-        f"{html.escape(text)}</li>" for name, text in status.items()
+        f"{html.escape(text)}</li>" for name, text in report.status.items()
     )
-    columns = ["codec", "enhancer", "T", "n", *[METRIC_TITLES.get(m, m) for m in
-                                                ("payload_bpp", *metrics)]]
+    columns = ["codec", "condition", "T", "n", *[METRIC_TITLES.get(m, m) for m in
+                                                 ("payload_bpp", *metrics)]]
     table_rows = []
     for combo in combos:
-        entry = {"codec": combo.codec, "enhancer": _enhancer_text(combo),
+        entry = {"codec": combo.codec, "condition": condition_text(combo),
                  "T": "" if combo.temperature is None else temperature_text(combo.temperature),
                  "n": str(len(combo.ok_rows))}
         for metric in ("payload_bpp", *metrics):
-            entry[METRIC_TITLES.get(metric, metric)] = _fmt(combo.stats.get(metric),
-                                                            _digits(metric))
+            entry[METRIC_TITLES.get(metric, metric)] = fmt_ci(combo.stats.get(metric),
+                                                              digits(metric))
         table_rows.append(entry)
+    bd_metrics = report.bd_metrics
     bd_columns = ["curve", "points", "fits (anchor / test)"]
     bd_rows = []
-    for entry in bd:
-        first = entry[f"bd_rate_{metrics[0]}"] if metrics else None
+    for entry in report.bd:
+        first = entry[f"bd_rate_{bd_metrics[0]}"] if bd_metrics else None
         row = {"curve": entry["curve"], "points": str(entry["points"]),
                "fits (anchor / test)": " / ".join(first.fits) if first and first.fits[0] else ""}
-        for metric in metrics:
+        for metric in bd_metrics:
             title = METRIC_TITLES.get(metric, metric)
             unit = " (dB)" if metric == "psnr" else ""
             row[f"BD-rate {title} (%)"] = entry[f"bd_rate_{metric}"].text(2)
@@ -450,13 +459,24 @@ def _write_index(
         bd_rows.append(row)
     if bd_rows:
         bd_columns += [c for c in bd_rows[0] if c not in bd_columns]
+    pd_plots = [p for p in plots if p == "perception_distortion.png"]
+    rate_plots = [p for p in plots if p not in pd_plots]
     sections = [
         intro,
-        f"<h2>Metrics</h2><ul>{metric_items}</ul>",
+        claims_section(report.comparisons),
+        *(["<h2>Perception-distortion</h2><p>Per codec spec, PSNR against LPIPS-squeeze and "
+           "against NIQE (lower is better for both): the decoded image and the controls as "
+           "points, each enhancer's temperature sweep as a line.</p>"
+           + "".join(f'<img class="plot" src="{p}" alt="{p}">' for p in pd_plots)]
+          if pd_plots else []),
         "<h2>Rate-distortion and rate-perception</h2>"
-        + "".join(f'<img class="plot" src="{p}" alt="{p}">' for p in plots),
+        + "".join(f'<img class="plot" src="{p}" alt="{p}">' for p in rate_plots),
+        paired_section(report.comparisons),
+        f"<h2>Metrics</h2><ul>{metric_items}</ul>",
         "<h2>Mean per combination (95% CI)</h2>" + html_table(table_rows, columns),
-        f"<h2>Bjøntegaard deltas against {html.escape(anchor.label)}</h2>"
+        spectrum_section(combos, report.spectrum),
+        tuning_section(report.tuning, [c.codec for c in report.comparisons]),
+        f"<h2>Bjøntegaard deltas against {html.escape(report.anchor.label)}</h2>"
         "<p>On each point's mean payload bpp and mean metric; log-rate; cubic polynomial fit "
         "for curves of 4 or more points, PCHIP (monotone piecewise cubic) for 2-3 points; "
         "integrated over the interval both curves cover. BD-rate: negative means fewer bits "
@@ -468,11 +488,12 @@ def _write_index(
         + (html_table(not_ok[:200], ("image", "codec", "enhancer", "temperature", "status"))
            if not_ok else "<p>none</p>"),
     ]
-    if bad_lines:
-        sections.append(f"<p><b>{len(bad_lines)} unreadable row line(s) skipped:</b> "
-                        f"{html.escape('; '.join(bad_lines[:10]))}</p>")
+    if report.bad_lines:
+        sections.append(f"<p><b>{len(report.bad_lines)} unreadable row line(s) skipped:</b> "
+                        f"{html.escape('; '.join(report.bad_lines[:10]))}</p>")
     sections.append(
         '<p>Files: <a href="rows.csv">rows.csv</a>, <a href="summary.csv">summary.csv</a>, '
-        '<a href="summary.json">summary.json</a>, <a href="bd.csv">bd.csv</a>.</p>'
+        '<a href="summary.json">summary.json</a>, <a href="bd.csv">bd.csv</a>'
+        + (', <a href="controls.json">controls.json</a>' if report.tuning else "") + ".</p>"
     )
-    write_html_page(out / "index.html", "innrsic evaluation", sections)
+    write_html_page(out / "index.html", "innrsic evaluation", [s for s in sections if s])

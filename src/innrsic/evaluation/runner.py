@@ -1,5 +1,6 @@
-"""Running an evaluation grid over images: every codec spec, then every enhancer x temperature
-on its decoded image, with everything cached under the output folder.
+"""Running an evaluation grid over images: every codec spec, then its controls (when asked
+for; `innrsic.evaluation.controls`) and every enhancer x temperature on its decoded image, with
+everything cached under the output folder.
 
 Layout of the output folder::
 
@@ -7,6 +8,8 @@ Layout of the output folder::
     cache/decoded/<codec>/<image>.png                its decoded image
     cache/enhanced/<enhancer id>/T<t>/<seed>/<codec>/<image>.png
                                                      <seed> is seed<S> or deterministic (T=0)
+    cache/controls/<kind>/<strength>/<codec>/<image>.png   decoded + noise / unsharp mask
+    controls.json                                    the controls' tuning (see `controls`)
     rows/shard-<i>-of-<n>.jsonl                      result rows (see `store`)
     grid.json                                        codecs, enhancers, temperatures seen so far
     rows.csv, summary.json, summary.csv, bd.csv, *.png, crops/, index.html   (see `page`)
@@ -46,6 +49,15 @@ from innrsic.errors import (
     MetricError,
     RateTargetError,
 )
+from innrsic.evaluation.controls import (
+    TUNING_METRIC,
+    ControlEntry,
+    ControlSettings,
+    check_cached_setup,
+    check_grids,
+    check_validation_images,
+    tune_codecs,
+)
 from innrsic.evaluation.grid import (
     CodecEntry,
     EnhancerEntry,
@@ -69,13 +81,16 @@ from innrsic.evaluation.store import (
 )
 from innrsic.imageio import read_image, write_image
 from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
+from innrsic.metrics.niqe import niqe
 from innrsic.metrics.optional import MetricProbe, lpips_torchvision, probe_metrics
+from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN, band_metrics
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
 GRID_FILE = "grid.json"
-ALWAYS_COMPUTED = ("psnr", "ms_ssim")
+BAND_METRICS = (BAND_ERROR_COLUMN, *BAND_COLUMNS.values())
+ALWAYS_COMPUTED = ("psnr", "ms_ssim", "niqe", *BAND_METRICS)
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,8 @@ class EvaluationSettings:
     # the enhancer network's precision (`innrsic.enhancer.fast.FastEnhancer`); float32 gives
     # the reference's pixels exactly
     precision: str = "float32"
+    # decoded + noise / unsharp conditions per codec spec, tuned on these validation images
+    controls: ControlSettings | None = None
 
 
 @dataclass
@@ -122,7 +139,8 @@ class EvaluationResult:
 
 
 def per_image_metrics(probes: dict[str, MetricProbe]) -> list[str]:
-    """The per-image metrics this run computes: PSNR, MS-SSIM and every available optional one."""
+    """The per-image metrics this run computes: PSNR, MS-SSIM, NIQE, the band-energy ratios
+    and every available optional one."""
     from innrsic.metrics.optional import PER_IMAGE_METRICS
 
     return [*ALWAYS_COMPUTED, *(m for m in PER_IMAGE_METRICS if probes[m].available)]
@@ -131,13 +149,29 @@ def per_image_metrics(probes: dict[str, MetricProbe]) -> list[str]:
 def compute_metrics(
     reference: np.ndarray, test: np.ndarray, names: Sequence[str], probes: dict[str, MetricProbe]
 ) -> tuple[dict[str, float | None], list[str]]:
-    """The metrics `names` of `test` against `reference`; None (with a note) where undefined."""
+    """The metrics `names` of `test` against `reference`; None (with a note) where undefined
+    (MS-SSIM under 161 px, NIQE under two 96x96 patches, band energy under 32 px)."""
     from innrsic.metrics.perceptual import lpips_distance
 
     values: dict[str, float | None] = {}
     notes: list[str] = []
+    bands: dict[str, float | None] | None = None
     for name in names:
-        if name == "psnr":
+        if name in BAND_METRICS:
+            if bands is None:
+                try:
+                    bands = band_metrics(reference, test)
+                except MetricError as exc:
+                    bands = dict.fromkeys(BAND_METRICS)
+                    notes.append(f"band energy undefined: {exc}")
+            values[name] = bands[name]
+        elif name == "niqe":
+            try:
+                values[name] = niqe(test)
+            except MetricError as exc:
+                values[name] = None
+                notes.append(f"niqe undefined: {exc}")
+        elif name == "psnr":
             values[name] = psnr(reference, test)
         elif name == "ms_ssim":
             try:
@@ -176,13 +210,19 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return scaled.to(torch.uint8).permute(1, 2, 0).cpu().numpy().copy()
 
 
+Condition = EnhancerEntry | ControlEntry | None  # None: the decoded image itself
+Job = tuple[RowKey, Condition, float | None, list[str] | None]
+
+
 class _GridRunner:
-    """The per-image work of one shard; holds codecs, enhancers, probes and the row writer."""
+    """The per-image work of one shard; holds codecs, controls, enhancers, probes and the row
+    writer."""
 
     def __init__(
         self,
         out: Path,
         entries: list[CodecEntry],
+        controls: dict[str, list[ControlEntry]],
         enhancers: list[tuple[EnhancerEntry, torch.nn.Module]],
         temperatures: tuple[float, ...],
         seed: int,
@@ -194,6 +234,7 @@ class _GridRunner:
     ) -> None:
         self.out = out
         self.entries = entries
+        self.controls = controls
         self.enhancers = enhancers
         self.temperatures = temperatures
         self.seed = seed
@@ -221,10 +262,18 @@ class _GridRunner:
         return (f"{CACHE_DIR}/enhanced/{enhancer.id}/T{temperature_text(temperature)}/{draw}/"
                 f"{entry.slug}/{name}.png")
 
-    def _needs(self, key: RowKey) -> list[str] | None:
-        """Metrics to compute for `key`: all (None means a new row), some, or [] (reuse)."""
+    @staticmethod
+    def control_rel(control: ControlEntry, entry: CodecEntry, name: str) -> str:
+        return (f"{CACHE_DIR}/controls/{control.kind}/{control.strength:g}/{entry.slug}/"
+                f"{name}.png")
+
+    def _needs(self, key: RowKey, strength: float | None = None) -> list[str] | None:
+        """Metrics to compute for `key`: all (None means a new row), some, or [] (reuse). A
+        control row made at another strength than `strength` is made again."""
         row = self.existing.rows.get(key)
         if row is None or is_failed(row):
+            return None
+        if strength is not None and row.get("strength") != strength:
             return None
         if row.get("status") != "ok":
             return []
@@ -234,9 +283,11 @@ class _GridRunner:
         gt: np.ndarray | None = None
         unreadable: InnrsicError | None = None
         for entry in self.entries:
-            jobs: list[tuple[RowKey, EnhancerEntry | None, float | None, list[str] | None]] = []
             decoded_key = make_key(ref.name, entry.spec)
-            jobs.append((decoded_key, None, None, self._needs(decoded_key)))
+            jobs: list[Job] = [(decoded_key, None, None, self._needs(decoded_key))]
+            for control in self.controls.get(entry.spec, []):
+                key = make_key(ref.name, entry.spec, control.id)
+                jobs.append((key, control, None, self._needs(key, control.strength)))
             for enhancer, _ in self.enhancers:
                 for temperature in self.temperatures:
                     key = make_key(ref.name, entry.spec, enhancer.id, temperature, self.seed)
@@ -262,7 +313,11 @@ class _GridRunner:
             for key, enhancer, temperature, missing in todo:
                 if enhancer is None:
                     image, image_rel = decoded, self.decoded_rel(entry, ref.name)
+                elif isinstance(enhancer, ControlEntry):
+                    image_rel = self.control_rel(enhancer, entry, ref.name)
+                    image = self._control(enhancer, ref.name, decoded, image_rel)
                 else:
+                    assert temperature is not None
                     image_rel = self.enhanced_rel(enhancer, temperature, entry, ref.name)
                     image = self._enhanced(enhancer, temperature, ref.name, decoded, image_rel)
                 row = self._base_row(ref, entry, key, enhancer, temperature, gt.shape)
@@ -305,6 +360,16 @@ class _GridRunner:
             "bitstream": self.bitstream_rel(entry, ref.name),
         }
 
+    def _control(
+        self, control: ControlEntry, name: str, decoded: np.ndarray, image_rel: str
+    ) -> np.ndarray:
+        cached = _load_png(self.out / image_rel)
+        if cached is not None:
+            return cached
+        image = control.apply(decoded, name)
+        write_image(self.out / image_rel, image)
+        return image
+
     def _enhanced(
         self,
         enhancer: EnhancerEntry,
@@ -333,12 +398,12 @@ class _GridRunner:
         ref: ImageRef,
         entry: CodecEntry,
         key: RowKey,
-        enhancer: EnhancerEntry | None,
+        enhancer: Condition,
         temperature: float | None,
         shape: tuple[int, ...] | None,
     ) -> Row:
         _, _, enhancer_id, key_temperature, key_seed = key
-        return {
+        row: Row = {
             "image": ref.name,
             "source": str(ref.path.resolve()),
             "box": list(ref.box) if ref.box is not None else None,
@@ -353,6 +418,9 @@ class _GridRunner:
             "seed": key_seed,
             "image_seed": image_seed(key_seed, ref.name) if key_seed is not None else None,
         }
+        if isinstance(enhancer, ControlEntry):
+            row.update(control=enhancer.kind, strength=enhancer.strength)
+        return row
 
     def _emit(
         self, key: RowKey, row: Row, image: np.ndarray, gt: np.ndarray, missing: list[str] | None
@@ -375,7 +443,7 @@ class _GridRunner:
         ref: ImageRef,
         entry: CodecEntry,
         key: RowKey,
-        enhancer: EnhancerEntry | None,
+        enhancer: Condition,
         temperature: float | None,
         gt: np.ndarray | None,
         exc: InnrsicError,
@@ -435,6 +503,8 @@ def update_grid_file(
     if enhancers:
         grid["temperatures"] = union(grid.get("temperatures", []), list(temperatures))
         grid["seeds"] = union(grid.get("seeds", []), [settings.seed])
+    if settings.controls is not None:
+        grid["controls"] = settings.controls.label
     if settings.anchor:
         grid["anchor"] = settings.anchor
     grid["data"] = settings.data_label
@@ -459,12 +529,15 @@ def expected_keys(
     enhancers: list[EnhancerEntry],
     temperatures: tuple[float, ...],
     seed: int,
+    controls: dict[str, list[ControlEntry]] | None = None,
 ) -> list[RowKey]:
     """Every row key of the grid over all images (all shards)."""
     keys = []
     for ref in images:
         for entry in entries:
             keys.append(make_key(ref.name, entry.spec))
+            for control in (controls or {}).get(entry.spec, []):
+                keys.append(make_key(ref.name, entry.spec, control.id))
             for enhancer in enhancers:
                 for temperature in temperatures:
                     keys.append(make_key(ref.name, entry.spec, enhancer.id, temperature, seed))
@@ -484,7 +557,9 @@ def run_evaluation(
     `shard` (i, n) processes ``images[i::n]``; None takes torchrun's RANK/WORLD_SIZE from the
     environment, else (0, 1). With several shards the report is built by a shard that finds
     every row of the grid present (so the last one to finish), or later with
-    `innrsic.evaluation.build_report` (``innrsic evaluate --report-only``).
+    `innrsic.evaluation.build_report` (``innrsic evaluate --report-only``). With
+    `settings.controls`, the controls of every codec spec are tuned first (or read from
+    ``controls.json``); tuning on evaluated or holdout images is refused before any work.
     """
     from innrsic.enhancer import INNEnhancer
 
@@ -506,6 +581,7 @@ def run_evaluation(
     if not 0 <= index < count:
         raise ConfigError(f"shard {index}/{count}: need 0 <= i < n")
     probes = probe_metrics(settings.weights_dir)
+    lpips_weights = _check_controls(out, settings.controls, images, probes)
     existing = read_rows(out)
     mine = list(images)[index::count]
     _check_sources(mine, existing)
@@ -520,12 +596,16 @@ def run_evaluation(
     if settings.threads is not None:
         torch.set_num_threads(max(1, settings.threads))
     try:
-        _run_shard(out, mine, entries, nets, temperatures, settings, probes, existing, result,
-                   progress)
+        controls: dict[str, list[ControlEntry]] = {}
+        if settings.controls is not None and lpips_weights is not None:  # both or neither
+            controls = tune_codecs(out, [e.spec for e in entries], settings.controls,
+                                   lpips_weights, progress)
+        _run_shard(out, mine, entries, controls, nets, temperatures, settings, probes, existing,
+                   result, progress)
     finally:
         torch.set_num_threads(threads_before)
     present = read_rows(out).rows
-    keys = expected_keys(images, entries, enhancers, temperatures, settings.seed)
+    keys = expected_keys(images, entries, enhancers, temperatures, settings.seed, controls)
     result.missing_rows = sum(1 for key in keys if key not in present)
     if build_report and (count == 1 or result.missing_rows == 0):
         from innrsic.evaluation.page import build_report as build
@@ -535,10 +615,32 @@ def run_evaluation(
     return result
 
 
+def _check_controls(
+    out: Path,
+    controls: ControlSettings | None,
+    images: Sequence[ImageRef],
+    probes: dict[str, MetricProbe],
+) -> Path | None:
+    """The LPIPS-squeeze weights the controls are tuned with, after checking the validation
+    images, grids and any cached tuning (None without controls)."""
+    if controls is None:
+        return None
+    check_validation_images(controls.images, images)
+    check_grids(controls)
+    check_cached_setup(out, controls)
+    probe = probes[TUNING_METRIC]
+    if not probe.available:
+        raise ConfigError(f"the controls are tuned by LPIPS-squeeze, which is {probe.status}; "
+                          "give --weights-dir, or --no-controls")
+    (weights,) = probe.files.values()
+    return weights
+
+
 def _run_shard(
     out: Path,
     mine: list[ImageRef],
     entries: list[CodecEntry],
+    controls: dict[str, list[ControlEntry]],
     nets: list[tuple[EnhancerEntry, torch.nn.Module]],
     temperatures: tuple[float, ...],
     settings: EvaluationSettings,
@@ -549,8 +651,8 @@ def _run_shard(
 ) -> None:
     index, count = result.shard
     with RowWriter(shard_path(out, index, count)) as writer:
-        runner = _GridRunner(out, entries, nets, temperatures, settings.seed, probes, existing,
-                             writer, result, settings.device)
+        runner = _GridRunner(out, entries, controls, nets, temperatures, settings.seed, probes,
+                             existing, writer, result, settings.device)
         bar = tqdm(mine, desc=f"evaluate {index}/{count}", unit="image", file=sys.stderr,
                    disable=not progress)
         for ref in bar:

@@ -2,7 +2,8 @@
 
 Each line is one row (a JSON object). A row is identified by its key: (image, codec spec,
 enhancer id, temperature, seed); the decoded image of a codec has enhancer ``""`` and
-temperature and seed ``null``, and temperature 0 (deterministic) has seed ``null``.
+temperature and seed ``null``, a control (enhancer ``control:<kind>``) has temperature and seed
+``null`` too, and temperature 0 (deterministic) has seed ``null``.
 
 These files are the one exception to innrsic's write-a-temporary-then-rename rule: they are
 appended to, one flushed line per computed row, so that an interrupted run loses at most the
@@ -17,6 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from innrsic.evaluation.grid import is_control
 
 ROWS_DIR = "rows"
 Row = dict[str, Any]
@@ -39,9 +42,10 @@ def make_key(
     image: str, codec: str, enhancer: str = "", temperature: float | None = None,
     seed: int | None = None,
 ) -> RowKey:
-    """The key of a row; `seed` is dropped for the decoded image and for temperature 0."""
-    if not enhancer:
-        return (image, codec, "", None, None)
+    """The key of a row; `seed` is dropped for the decoded image and for temperature 0, and
+    temperature too for the decoded image and the controls."""
+    if not enhancer or is_control(enhancer):
+        return (image, codec, enhancer, None, None)
     temperature = float(temperature if temperature is not None else 0.0)
     return (image, codec, enhancer, temperature, None if temperature == 0 else int(seed or 0))
 

@@ -1,5 +1,6 @@
 """From result rows to numbers: per-combination means with confidence intervals, rate curves,
-and Bjøntegaard deltas of every curve against the anchor curve."""
+and Bjøntegaard deltas of every curve against the anchor curve. Controls (decoded + noise,
+decoded + unsharp) are combinations and curves like enhancers, ordered after the decoded image."""
 
 from __future__ import annotations
 
@@ -9,15 +10,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from innrsic.errors import ConfigError
-from innrsic.evaluation.grid import codec_entry, temperature_text
+from innrsic.evaluation.grid import codec_entry, control_id, is_control, temperature_text
 from innrsic.evaluation.stats import MeanCI, mean_ci
 from innrsic.evaluation.store import Row
 from innrsic.metrics.bjontegaard import BDResult, bd_quality, bd_rate
+from innrsic.metrics.controls import CONTROL_KINDS
+from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
 
 RATE_METRICS = ("payload_bpp", "file_bpp")
 # Quality metrics in report order: higher is better for the first two, lower for the rest.
-QUALITY_METRICS = ("psnr", "ms_ssim", "lpips_squeeze", "lpips_alex", "lpips_vgg", "dists")
-LOWER_IS_BETTER = frozenset({"lpips_squeeze", "lpips_alex", "lpips_vgg", "dists"})
+QUALITY_METRICS = ("psnr", "ms_ssim", "lpips_squeeze", "lpips_alex", "lpips_vgg", "dists",
+                   "niqe", BAND_ERROR_COLUMN)
+LOWER_IS_BETTER = frozenset({"lpips_squeeze", "lpips_alex", "lpips_vgg", "dists", "niqe",
+                             BAND_ERROR_COLUMN})
+# Bjøntegaard deltas are computed for these (not for NIQE, a no-reference score, or spectra).
+BD_METRICS = ("psnr", "ms_ssim", "lpips_squeeze", "lpips_alex", "lpips_vgg", "dists")
+# Band-energy ratios (1 = the ground truth's energy): no direction, reported in their own table.
+SPECTRUM_METRICS = tuple(BAND_COLUMNS.values())
 METRIC_UNITS = {"psnr": "dB"}
 CombinationKey = tuple[str, str, float | None, int | None]
 CurveKey = tuple[str, str, float | None, int | None]
@@ -36,6 +45,17 @@ class Combination:
     seed: int | None
     rows: list[Row] = field(default_factory=list)
     stats: dict[str, MeanCI] = field(default_factory=dict)
+
+    @property
+    def control(self) -> str:
+        """The control's kind (``noise``, ``unsharp``), or "" for the decoded image and
+        enhancers."""
+        return str(self.rows[0].get("control") or "") if is_control(self.enhancer) else ""
+
+    @property
+    def strength(self) -> float | None:
+        """A control's tuned strength (None otherwise)."""
+        return self.rows[0].get("strength") if self.control else None
 
     @property
     def curve_key(self) -> CurveKey:
@@ -105,7 +125,7 @@ def group_rows(
     for combo in groups.values():
         if combo.family not in families:
             families.append(combo.family)
-    enhancers = ["", *enhancer_order]
+    enhancers = ["", *(control_id(kind) for kind in CONTROL_KINDS), *enhancer_order]
     for combo in groups.values():
         if combo.enhancer not in enhancers:
             enhancers.append(combo.enhancer)
@@ -143,6 +163,8 @@ def compute_stats(combos: Iterable[Combination], metrics: Sequence[str]) -> None
 def curve_label(combo: Combination, show_seed: bool) -> str:
     if not combo.enhancer:
         return combo.family
+    if combo.control:
+        return f"{combo.family} + {combo.control} control"
     label = (f"{combo.family} + {combo.enhancer_name} ({combo.enhancer[:8]}) "
              f"T={temperature_text(combo.temperature or 0.0)}")
     if show_seed and combo.seed is not None:

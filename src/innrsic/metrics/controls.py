@@ -19,8 +19,8 @@ Parameterisation:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from innrsic.errors import MetricError
 ControlKind = Literal["noise", "unsharp"]
 CONTROL_KINDS: tuple[ControlKind, ...] = ("noise", "unsharp")
 UNSHARP_RADIUS = 1.0
+# Default tuning grids, weakest first (ties go to the weaker strength).
+NOISE_STRENGTHS = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # sigma, 8-bit levels
+UNSHARP_STRENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # amount
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
@@ -131,12 +134,46 @@ def tune_control(
     return best["strength"], table
 
 
+def tune_controls(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    grids: Mapping[ControlKind, Sequence[float]],
+    metric_fn: MetricFn | None = None,
+    *,
+    seed: int = 0,
+    radius: float = UNSHARP_RADIUS,
+) -> dict[str, Any]:
+    """`tune_control` for each kind in `grids`, and the decoded images' own mean for reference.
+
+    Returns ``{"n", "decoded_val_lpips", "best_on_validation", <kind>: {"strength",
+    "val_lpips", "at_grid_edge", "table"}}``: `at_grid_edge` is true where the largest strength
+    tried won (the grid should be extended); `best_on_validation` is the kind with the lowest
+    validation mean. "lpips" in the names: `metric_fn` is LPIPS-squeeze by default.
+    """
+    if metric_fn is None:
+        from innrsic.metrics.perceptual import lpips_distance
+
+        metric_fn = lpips_distance
+    result: dict[str, Any] = {"n": len(pairs)}
+    for kind, strengths in grids.items():
+        best, table = tune_control(kind, pairs, strengths, metric_fn, seed=seed, radius=radius)
+        result[kind] = {"strength": best, "val_lpips": min(row["mean"] for row in table),
+                        "at_grid_edge": len(strengths) > 1 and best == max(strengths),
+                        "table": table}
+    decoded = [float(metric_fn(gt, decoded)) for gt, decoded in pairs]
+    result["decoded_val_lpips"] = math.fsum(decoded) / len(decoded)
+    result["best_on_validation"] = min(grids, key=lambda kind: result[kind]["val_lpips"])
+    return result
+
+
 __all__ = [
     "CONTROL_KINDS",
+    "NOISE_STRENGTHS",
     "UNSHARP_RADIUS",
+    "UNSHARP_STRENGTHS",
     "ControlKind",
     "add_gaussian_noise",
     "apply_control",
     "tune_control",
+    "tune_controls",
     "unsharp_mask",
 ]

@@ -30,6 +30,9 @@ BANDS: dict[str, tuple[float, float]] = {
 }
 OCTAVE_BANDS = ("1/32-1/16", "1/16-1/8", "1/8-1/4", "1/4-1/2")
 ACCEPTANCE_BAND = "1/16-1/4"
+# Column names of `band_metrics`: "1/32-1/16" -> "band_ratio_32_16", and the acceptance error.
+BAND_COLUMNS = {name: "band_ratio_" + name.replace("1/", "").replace("-", "_") for name in BANDS}
+BAND_ERROR_COLUMN = "band_err_16_4"
 LUMA_BT601 = (0.299, 0.587, 0.114)
 MIN_SIDE = 32  # the lowest band needs a few bins at 1/32 cycles/pixel
 
@@ -105,12 +108,29 @@ def log_ratio_error(ratio: float) -> float:
     return abs(math.log2(ratio))
 
 
+def band_metrics(reference: np.ndarray, test: np.ndarray) -> dict[str, float | None]:
+    """Per-image measures by column name: `band_energy_ratio` as ``band_ratio_<a>_<b>`` for
+    the band 1/a-1/b (``band_ratio_32_16`` ... ``band_ratio_4_2``, ``band_ratio_16_4``) and
+    ``band_err_16_4``, the `log_ratio_error` of the acceptance band. None where undefined (an
+    empty reference band). Raises MetricError for images under `MIN_SIDE` px."""
+    ratios = band_energy_ratio(reference, test)
+    values: dict[str, float | None] = {
+        BAND_COLUMNS[name]: None if math.isnan(value) else value for name, value in ratios.items()
+    }
+    acceptance = ratios[ACCEPTANCE_BAND]
+    values[BAND_ERROR_COLUMN] = None if math.isnan(acceptance) else log_ratio_error(acceptance)
+    return values
+
+
 __all__ = [
     "ACCEPTANCE_BAND",
     "BANDS",
+    "BAND_COLUMNS",
+    "BAND_ERROR_COLUMN",
     "OCTAVE_BANDS",
     "band_energy",
     "band_energy_ratio",
+    "band_metrics",
     "band_ratio_16_4",
     "log_ratio_error",
     "luminance",
