@@ -339,11 +339,15 @@ def _chromium() -> str:
     return found
 
 
+# Tall enough for the claims and tables above the crops (the page grew with the controls).
+SCREEN_HEIGHT = 8000
+
+
 def _run_chromium(chromium: str, profile: Path, *args: str) -> str:
     command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars",
-               "--force-device-scale-factor=1", "--window-size=1280,4000",
+               "--force-device-scale-factor=1", f"--window-size=1280,{SCREEN_HEIGHT}",
                "--virtual-time-budget=10000", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -388,12 +392,14 @@ def test_report_renders_in_headless_chromium(grid: Grid, tmp_path: Path) -> None
                   (grid.out / "index.html").as_uri())
     with Image.open(shot) as screenshot:
         pixels = np.asarray(screenshot.convert("RGB")).astype(float)
-    assert pixels.shape[:2] == (4000, 1280)
+    assert pixels.shape[:2] == (SCREEN_HEIGHT, 1280)
     plots = [i for i in images if i["src"].endswith(".png") and not i["src"].startswith("crops")]
     first_crop = next(i for i in images if i["src"].startswith("crops"))
     for item in [*plots, first_crop]:
         top, left = int(item["y"]), int(item["x"])
         region = pixels[top : top + int(item["h"]), left : left + int(item["w"])]
-        assert region.size and top + item["h"] <= 4000, f"{item['src']} outside the screenshot"
+        assert region.size and top + item["h"] <= SCREEN_HEIGHT, (
+            f"{item['src']} outside the screenshot"
+        )
         not_white = np.mean(region.min(axis=2) < 200)
         assert region.std() > 10 and not_white > 0.01, f"{item['src']} renders blank"
