@@ -43,13 +43,7 @@ def plot_rate_distortion(
         axis.grid(True, alpha=0.3)
         if axis.has_data():
             axis.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    _write_figure(fig, path, title)
 
 
 def plot_perception_distortion(
@@ -102,6 +96,13 @@ def plot_perception_distortion(
             axis.grid(True, alpha=0.3)
             if axis.has_data():
                 axis.legend(fontsize=7)
+    _write_figure(fig, path, title)
+
+
+def _write_figure(fig: Any, path: str | os.PathLike[str], title: str | None) -> None:
+    """Title, lay out and write `fig` as a PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
     if title:
         fig.suptitle(title)
     fig.tight_layout()

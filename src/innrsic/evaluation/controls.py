@@ -34,6 +34,7 @@ from innrsic.coding import compress_image, decompress_container
 from innrsic.data.splits import RESERVED, ImageRef
 from innrsic.errors import ConfigError, InnrsicError
 from innrsic.evaluation.grid import control_id, image_seed
+from innrsic.evaluation.store import read_json_file
 from innrsic.metrics import bits_per_pixel
 from innrsic.metrics.controls import (
     CONTROL_KINDS,
@@ -147,14 +148,7 @@ def check_grids(settings: ControlSettings) -> None:
 
 def read_tuning(out: Path) -> dict[str, Any]:
     """The contents of ``OUT/controls.json``, or {} when absent or unreadable."""
-    path = out / CONTROLS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        log.warning("ignoring unreadable %s", path)
-        return {}
+    return read_json_file(out / CONTROLS_FILE)
 
 
 def check_cached_setup(out: Path, settings: ControlSettings) -> None:

@@ -76,6 +76,7 @@ from innrsic.evaluation.store import (
     is_failed,
     make_key,
     merge_row,
+    read_json_file,
     read_rows,
     shard_path,
 )
@@ -514,13 +515,8 @@ def update_grid_file(
 
 
 def read_grid_file(out: Path) -> dict[str, Any]:
-    path = out / GRID_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return {}
+    """The contents of ``OUT/grid.json``, or {} when absent or unreadable."""
+    return read_json_file(out / GRID_FILE)
 
 
 def expected_keys(

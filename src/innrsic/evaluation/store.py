@@ -14,12 +14,15 @@ again; a line that does not parse is skipped and reported.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from innrsic.evaluation.grid import is_control
+
+log = logging.getLogger(__name__)
 
 ROWS_DIR = "rows"
 Row = dict[str, Any]
@@ -65,6 +68,17 @@ def merge_row(old: Row | None, new: Row) -> Row:
     if is_failed(old) and not is_failed(new):
         return dict(new)
     return {**old, **new}
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when it is absent or unreadable (a warning)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        log.warning("ignoring unreadable %s", path)
+        return {}
 
 
 def shard_path(out: str | os.PathLike[str], index: int, count: int) -> Path:
