@@ -57,7 +57,7 @@ def ucm_tiles(count: int) -> list[Path]:
 
 def mosaic(height: int, width: int) -> np.ndarray:
     """A real-content HxWx3 uint8 image: UC Merced 256x256 tiles in a grid, cropped to size."""
-    from innrsic.imageio import read_image
+    from innrsic.raster.image import read_image
 
     rows, cols = -(-height // 256), -(-width // 256)
     paths = ucm_tiles(min(rows * cols, 64))
@@ -139,7 +139,7 @@ def emit_probe(result: dict[str, Any]) -> None:
 def machine() -> dict[str, Any]:
     import torch
 
-    from innrsic.perf import cpu_info, peak_gflops, uptime_line
+    from innrsic.compute.perf import cpu_info, peak_gflops, uptime_line
 
     info = cpu_info()
     return {

@@ -18,7 +18,7 @@ variant once, in turn, so load changes hit all variants alike; the ratio to the 
 the median of the per-round ratios. Larger sizes are tiled scenes and run one pass per variant
 in a subprocess. Peak memory: one subprocess per case (VmHWM after a reset; the increase over
 the process after setup is reported too). GFLOP/s counts the convolutions' multiply-adds
-analytically (`innrsic.perf.enhancer_macs`) as 2 FLOP each; the peak is an estimate from
+analytically (`innrsic.enhancer.cost.enhancer_macs`) as 2 FLOP each; the peak is an estimate from
 /proc/cpuinfo (see the JSON `meta`).
 """
 
@@ -36,9 +36,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
-from innrsic.enhancer import INNEnhancer
+from innrsic.compute.perf import peak_gflops, peak_rss_mib, uptime_line
+from innrsic.enhancer import INNEnhancer, from_original_checkpoint, load_enhancer
+from innrsic.enhancer.cost import enhancer_macs
 from innrsic.enhancer.fast import FastEnhancer
-from innrsic.perf import enhancer_macs, peak_gflops, peak_rss_mib, uptime_line
 
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "reference": None,
@@ -79,7 +80,7 @@ class Runner:
 
 def source_image(size: int) -> tuple[np.ndarray, str]:
     """A real HxWx3 uint8 image of `size` px: DOTA P0168's centre crop, else a UCM mosaic."""
-    from innrsic.imageio import read_image
+    from innrsic.raster.image import read_image
 
     path = common.shared_root() / "data" / "dota" / DOTA_SCENE
     if path.exists():
@@ -108,9 +109,9 @@ def inputs(size: int, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Ten
 
 
 def innrsic_tiler() -> bool:
-    """Whether `innrsic.enhance` (tiled enhancement with overlap and blending) is installed."""
+    """Whether `innrsic.enhancer.apply` (tiled enhancement, overlap, blending) is installed."""
     try:
-        from innrsic.enhance import enhance_image  # noqa: F401
+        from innrsic.enhancer.apply import enhance_image  # noqa: F401
     except ImportError:
         return False
     return True
@@ -131,7 +132,7 @@ def untile(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 
 def tiled_mode(args: argparse.Namespace, direction: str) -> str:
     if direction == "inverse" and args.tiler == "innrsic" and innrsic_tiler():
-        return f"tiled {args.tile}px+{args.overlap} innrsic.enhance"
+        return f"tiled {args.tile}px+{args.overlap} innrsic.enhancer.apply"
     return f"tiled {args.tile}px x{args.tile_batch} batched"
 
 
@@ -144,7 +145,7 @@ def one_pass(
 ) -> torch.Tensor:
     """One pass over the whole input, tiled above ``args.tile`` px.
 
-    Tiled inverse: `innrsic.enhance.enhance_image` (tiles of tile + 2 overlap px, one at a
+    Tiled inverse: `innrsic.enhancer.apply.enhance_image` (tiles of tile + 2 overlap px, one at a
     time, blended; z from its own seeded noise; uint8 in and out) when installed and
     ``--tiler innrsic``; otherwise, and for the forward pass, batches of ``--tile-batch``
     non-overlapping tiles (outputs at tile edges differ from an untiled pass; speed only).
@@ -152,8 +153,8 @@ def one_pass(
     size, tile, batch = x.shape[-1], args.tile, args.tile_batch
     if size <= tile:
         return runner.inverse(x, z) if direction == "inverse" else runner.forward(x)
-    if tiled_mode(args, direction).endswith("innrsic.enhance"):
-        from innrsic.enhance import enhance_image
+    if tiled_mode(args, direction).endswith("innrsic.enhancer.apply"):
+        from innrsic.enhancer.apply import enhance_image
 
         image = (x[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
         out = enhance_image(image, runner.model, args.temperature, 0, tile, args.overlap)
@@ -319,12 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tile", type=int, default=1024, help="larger sizes are tiled")
     parser.add_argument("--tile-batch", type=int, default=4, help="tiles per call (batched)")
-    parser.add_argument("--overlap", type=int, default=32, help="innrsic.enhance tile overlap")
+    parser.add_argument("--overlap", type=int, default=32, help="tile overlap (px)")
     parser.add_argument(
         "--tiler",
         choices=("innrsic", "batch"),
         default="innrsic",
-        help="tiled inverse through innrsic.enhance.enhance_image (if installed) or batches",
+        help="tiled inverse through innrsic.enhancer.apply.enhance_image (if installed) or batches",
     )
     parser.add_argument(
         "--reference-max-size", type=int, default=1024, help="skip the reference above this"
@@ -350,9 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.weights:
-        net = INNEnhancer.load(args.weights).eval()
+        net = load_enhancer(args.weights).eval()
     else:
-        net = INNEnhancer.from_original_checkpoint(common.reference_checkpoint()).eval()
+        net = from_original_checkpoint(common.reference_checkpoint()).eval()
     if args.probe:
         probe(net, args)
         return 0

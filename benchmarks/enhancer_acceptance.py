@@ -57,9 +57,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+from innrsic.data.pairs import read_pairs_manifest
+from innrsic.evaluation.figures import plot_perception_distortion
 from innrsic.evaluation.paired import paired_ci, verdict
-from innrsic.evaluation.stats import mean_ci
-from innrsic.imageio import read_image
 from innrsic.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
 from innrsic.metrics.controls import (
     CONTROL_KINDS,
@@ -72,8 +72,8 @@ from innrsic.metrics.niqe import niqe
 from innrsic.metrics.perceptual import WEIGHTS_ENV, lpips_distance
 from innrsic.metrics.spectrum import BAND_COLUMNS as BAND_NAMES
 from innrsic.metrics.spectrum import band_metrics
-from innrsic.pairs import read_pairs_manifest
-from innrsic.report import plot_perception_distortion
+from innrsic.metrics.stats import mean_ci
+from innrsic.raster.image import read_image
 
 BAND_COLUMNS = list(BAND_NAMES.values())
 METRICS = ["psnr", "ms_ssim", "lpips", "niqe", "band_err_16_4", *BAND_COLUMNS, "seed_diff"]
@@ -138,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_enhancers(specs: list[str], threads: int | None) -> list[Enhancer]:
-    from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer import load_enhancer
     from innrsic.enhancer.fast import engine_for
     from innrsic.pretrained import resolve_enhancer
 
@@ -148,7 +148,7 @@ def load_enhancers(specs: list[str], threads: int | None) -> list[Enhancer]:
         label, _, name = spec.partition("=") if "=" in spec and not is_file else ("", "", spec)
         path, default_t = resolve_enhancer(name)
         label = label or (name if not Path(name).expanduser().is_file() else Path(name).stem)
-        engine = engine_for(INNEnhancer.load(path).eval(), "float32", threads)
+        engine = engine_for(load_enhancer(path).eval(), "float32", threads)
         enhancers.append(Enhancer(label, path, default_t, engine))
     if len({e.label for e in enhancers}) != len(enhancers):
         raise SystemExit("enhancer labels must be distinct (use LABEL=PATH)")
@@ -196,7 +196,7 @@ def tune(val: list[tuple[str, np.ndarray, np.ndarray]], args: argparse.Namespace
 def evaluate_set(name: str, pairs: list[tuple[str, np.ndarray, np.ndarray]],
                  enhancers: list[Enhancer], tuned: dict[str, Any], args: argparse.Namespace,
                  weights: str | None) -> list[dict[str, Any]]:
-    from innrsic.enhance import enhance_image
+    from innrsic.enhancer.apply import enhance_image
 
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()

@@ -9,7 +9,7 @@ process (after timing the interpreter start-up alone, ``innrsic --version``):
 - ``innrsic decompress scene.rsic -o decoded.tif``
 - tiled enhancement of ``decoded.tif`` with a small random `INNEnhancer` (blocks=2,
   growth=8, gaussian_growth=8; the speed of a trained network of that size) through
-  `innrsic.enhance.enhance_file`. The enhancer is slow on CPU, so scenes larger than
+  `innrsic.enhancer.apply.enhance_file`. The enhancer is slow on CPU, so scenes larger than
   ``--enhance-pixels`` are enhanced on a full-width band of rows in the middle of the scene
   (``region``), which keeps the width-dependent part of its memory in the measurement.
 
@@ -59,7 +59,7 @@ def shared_dir() -> Path:
 
 def load_dota() -> list[np.ndarray]:
     """The DOTA scenes at least BLOCK px on both sides, as HxWx3 uint8."""
-    from innrsic.imageio import read_image
+    from innrsic.raster.image import read_image
 
     folder = shared_dir() / "data" / "dota"
     images = [read_image(path) for path in sorted(folder.glob("*.png"))]
@@ -120,9 +120,9 @@ def enhance_child(args: argparse.Namespace) -> None:
     """The enhance step, run in a child process."""
     import torch
 
-    from innrsic.enhance import enhance_file
     from innrsic.enhancer import EnhancerConfig, INNEnhancer
-    from innrsic.tiling import Window
+    from innrsic.enhancer.apply import enhance_file
+    from innrsic.raster.tiling import Window
 
     torch.set_num_threads(args.torch_threads)
     torch.manual_seed(0)

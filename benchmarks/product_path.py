@@ -1,6 +1,6 @@
 """Product path vs reference path at one image size, side by side in one process.
 
-The product path is what every command runs: `innrsic.enhance.enhance_image` with the engine
+The product path is what every command runs: `innrsic.enhancer.apply.enhance_image` with the engine
 `innrsic.enhancer.fast.engine_for` builds (fast float32 by default, bf16 with --precision).
 The reference path is the same call with `ReferenceEngine` (the plain `INNEnhancer`). Both get
 the same decoded uint8 image (a centre crop of DOTA P0168 through --codec) and the same seed;
@@ -24,12 +24,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from innrsic.codecs.registry import make_codec
-from innrsic.enhance import enhance_image
-from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer import from_original_checkpoint, load_enhancer
+from innrsic.enhancer.apply import enhance_image
 from innrsic.enhancer.capability import bf16_convolution_supported
 from innrsic.enhancer.fast import ReferenceEngine, engine_for
-from innrsic.imageio import read_image
 from innrsic.pretrained import resolve_enhancer
+from innrsic.raster.image import read_image
 
 COLUMNS = ["size", "temperature", "path", "threads", "rounds", "median_s", "mpix_s",
            "speedup_vs_reference", "same_8bit_as_reference"]
@@ -58,9 +58,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.weights:
-        net = INNEnhancer.load(resolve_enhancer(args.weights)[0]).eval()
+        net = load_enhancer(resolve_enhancer(args.weights)[0]).eval()
     else:
-        net = INNEnhancer.from_original_checkpoint(common.reference_checkpoint()).eval()
+        net = from_original_checkpoint(common.reference_checkpoint()).eval()
     image = decoded_crop(args.size, args.codec)
     engines = {"reference": ReferenceEngine(net), "product": engine_for(net)}
     if bf16_convolution_supported():

@@ -58,26 +58,26 @@ def run_child(command: list[str]) -> tuple[float, float]:
 
 def child_reference(source: Path, target: Path, model: str) -> None:
     """Decode `source` and enhance it tile by tile with the plain network (reference path)."""
-    from innrsic.enhance import decompress_enhanced
-    from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer import load_enhancer
+    from innrsic.enhancer.apply import decompress_enhanced
     from innrsic.enhancer.fast import ReferenceEngine
     from innrsic.pretrained import resolve_enhancer
 
     path, temperature = resolve_enhancer(model)
-    engine = ReferenceEngine(INNEnhancer.load(path).eval())
+    engine = ReferenceEngine(load_enhancer(path).eval())
     decompress_enhanced(source, target, engine, temperature or 0.0)
 
 
 def network_gflop(model: str, width: int, height: int, tile: int, overlap: int) -> float:
     """Analytic GFLOP (2 x MACs) of the tiles the product path runs at the model's default
     temperature (the Gaussianisation's scale block is skipped at T=0)."""
-    from innrsic.enhancer import INNEnhancer
-    from innrsic.perf import dense_block_macs_per_pixel, enhancer_macs
+    from innrsic.enhancer import load_enhancer
+    from innrsic.enhancer.cost import dense_block_macs_per_pixel, enhancer_macs
     from innrsic.pretrained import resolve_enhancer
-    from innrsic.tiling import BlendGrid
+    from innrsic.raster.tiling import BlendGrid
 
     path, temperature = resolve_enhancer(model)
-    config = INNEnhancer.load(path).config
+    config = load_enhancer(path).config
     grid = BlendGrid(width, height, tile, overlap)
     macs = 0
     for row, col in grid.positions():
@@ -103,9 +103,9 @@ def main() -> None:
         child_reference(Path(source), Path(target), model)
         return
 
-    from innrsic.enhance import DEFAULT_OVERLAP, DEFAULT_TILE
-    from innrsic.imageio import read_image, write_image
+    from innrsic.enhancer.apply import DEFAULT_OVERLAP, DEFAULT_TILE
     from innrsic.pretrained import installed_models
+    from innrsic.raster.image import read_image, write_image
 
     models = {m.name: m for m in installed_models()}
     names = args.models or sorted(models)

@@ -38,7 +38,7 @@ def make_batch(batch: int, crop: int, codec_spec: str) -> dict[str, Any]:
     codec = make_codec(codec_spec)
     gts, decs = [], []
     for path in common.ucm_tiles(batch):
-        from innrsic.imageio import read_image
+        from innrsic.raster.image import read_image
 
         image = read_image(path)
         decoded = codec.decode(codec.encode(image))

@@ -35,15 +35,15 @@ with atheris.instrument_imports(include=["innrsic", "PIL", "pillow_heif"]):
     import innrsic.codecs.learned
     import innrsic.codecs.learned_checkpoint  # noqa: F401
     from innrsic.codecs import make_codec
-    from innrsic.coding import decompress_container
-    from innrsic.container import (
+    from innrsic.errors import InnrsicError
+    from innrsic.rsic.coding import decompress_container
+    from innrsic.rsic.container import (
         FLAG_TILE_RECORDS,
         ContainerReader,
         read_container,
         tile_count,
         unpack_tile_record,
     )
-    from innrsic.errors import InnrsicError
 
 from make_corpus import tiny_elic_weights
 

@@ -63,7 +63,7 @@ def seed_image(height: int, width: int) -> np.ndarray:
 def seeds() -> dict[str, bytes]:
     """File name -> container bytes."""
     from innrsic.codecs import make_codec
-    from innrsic.container import (
+    from innrsic.rsic.container import (
         FLAG_TILE_RECORDS,
         Container,
         TileRecord,

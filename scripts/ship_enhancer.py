@@ -27,18 +27,18 @@ import numpy as np
 import yaml
 
 from innrsic.atomic import write_bytes_atomic
-from innrsic.enhance import enhance_image
-from innrsic.enhancer import INNEnhancer
-from innrsic.imageio import list_images, read_image
+from innrsic.enhancer import load_enhancer, save_enhancer
+from innrsic.enhancer.apply import enhance_image
 from innrsic.metrics import psnr
-from innrsic.model_card import (
+from innrsic.pretrained import PRETRAINED_DIR
+from innrsic.pretrained.card import (
     choose_temperature,
     evaluation_stats,
     hardware_description,
     lpips_gain_is_significant,
     stats_table,
 )
-from innrsic.pretrained import PRETRAINED_DIR
+from innrsic.raster.image import list_images, read_image
 
 HALF_CHECK_IMAGES = 8
 
@@ -52,11 +52,11 @@ def _parse_eval(text: str) -> tuple[str, Path]:
 
 def half_precision_check(weights: Path, decoded_dir: Path, temperature: float) -> dict:
     """Enhance a few decoded images with float32 and float16-stored weights; compare pixels."""
-    full = INNEnhancer.load(weights).eval()
+    full = load_enhancer(weights).eval()
     with tempfile.TemporaryDirectory() as tmp:
         half_path = Path(tmp) / "half.safetensors"
-        full.save(half_path, half=True)
-        half = INNEnhancer.load(half_path).eval()
+        save_enhancer(full, half_path, half=True)
+        half = load_enhancer(half_path).eval()
     images = list_images(decoded_dir)[:HALF_CHECK_IMAGES]
     worst, psnrs = 0, []
     for path in images:
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if half["max_abs_uint8"] > 1:
         print(f"float16 storage changes pixels by up to {half['max_abs_uint8']}/255: not shipped")
         return 1
-    net = INNEnhancer.load(weights)
+    net = load_enhancer(weights)
     params = sum(p.numel() for p in net.parameters())
     tables = [(label, stats_table(s)) for label, s in stats.items()]
     facts = training_facts(args.run, weights)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"{args.name}.safetensors"
-    net.save(target, half=True)
+    save_enhancer(net, target, half=True)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     write_bytes_atomic(args.out / f"{args.name}.md", card.encode("utf-8"))
     record = {

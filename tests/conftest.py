@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from innrsic.imageio import read_image
+from innrsic.raster.image import read_image
 
 
 def shared_root() -> Path:

@@ -6,7 +6,7 @@ The Python API (`innrsic.api`) is imported on first use, so ``import innrsic`` s
     decoded = innrsic.decompress(data)
     net = innrsic.load_enhancer("enhancer-jpeg2000-bpp0.2")
     enhanced = innrsic.enhance_image(decoded, net)
-    with innrsic.open("scene.rsic") as scene:    # `innrsic.reader.open_rsic`
+    with innrsic.open("scene.rsic") as scene:    # `innrsic.rsic.reader.open_rsic`
         samples = scene.read(window=rasterio.windows.Window(0, 0, 512, 512))
 """
 
@@ -15,11 +15,11 @@ __version__ = "0.1.0"
 _API = {
     "compress": ("innrsic.api", "compress"),
     "decompress": ("innrsic.api", "decompress"),
-    "enhance_image": ("innrsic.enhance", "enhance_image"),
+    "enhance_image": ("innrsic.enhancer.apply", "enhance_image"),
     "load_enhancer": ("innrsic.api", "load_enhancer"),
-    "open": ("innrsic.reader", "open_rsic"),
-    "read_image": ("innrsic.imageio", "read_image"),
-    "write_image": ("innrsic.imageio", "write_image"),
+    "open": ("innrsic.rsic.reader", "open_rsic"),
+    "read_image": ("innrsic.raster.image", "read_image"),
+    "write_image": ("innrsic.raster.image", "write_image"),
 }
 __all__ = [*_API, "__version__"]
 

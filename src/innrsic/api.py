@@ -1,7 +1,7 @@
 """The Python API on HxWx3 uint8 arrays, re-exported by `innrsic`: ``compress`` -> ``.rsic``
 bytes, ``decompress`` -> array, ``load_enhancer`` (a shipped model's name or a weights file),
-with `innrsic.enhance.enhance_image` (the model's default temperature) beside them. File-level
-and tiled variants: `innrsic.coding`, `innrsic.enhance`.
+with `innrsic.enhancer.apply.enhance_image` (the model's default temperature) beside them.
+File-level and tiled variants: `innrsic.rsic.coding`, `innrsic.enhancer.apply`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from innrsic.codecs import Codec
-    from innrsic.coding import TileSize
     from innrsic.enhancer import INNEnhancer
+    from innrsic.rsic.coding import TileSize
 
 
 def compress(
@@ -24,10 +24,10 @@ def compress(
     nodata: float | None = None,
 ) -> bytes:
     """Encode an HxWx3 uint8 image with `codec` (a spec such as ``"jpeg2000:bpp=0.2"``) into
-    the bytes of a `.rsic` file; `tile` and `nodata` as in `innrsic.coding.compress_image`."""
+    the bytes of a `.rsic` file; `tile` and `nodata` as in `innrsic.rsic.coding.compress_image`."""
     from innrsic.codecs import make_codec
-    from innrsic.coding import compress_image
-    from innrsic.container import pack_container
+    from innrsic.rsic.coding import compress_image
+    from innrsic.rsic.container import pack_container
 
     codec = make_codec(codec) if isinstance(codec, str) else codec
     return pack_container(compress_image(image, codec, tile, nodata))
@@ -35,8 +35,8 @@ def compress(
 
 def decompress(data: bytes) -> np.ndarray:
     """Decode the bytes of a `.rsic` file to an HxWx3 uint8 image."""
-    from innrsic.coding import decompress_container
-    from innrsic.container import read_container
+    from innrsic.rsic.coding import decompress_container
+    from innrsic.rsic.container import read_container
 
     return decompress_container(read_container(data))
 
@@ -44,7 +44,7 @@ def decompress(data: bytes) -> np.ndarray:
 def load_enhancer(name_or_path: str | os.PathLike[str], device: str = "cpu") -> INNEnhancer:
     """A shipped enhancer by name (``innrsic models``) or a weights file, in eval mode; it
     knows its `default_temperature` and the `codec` it was trained behind."""
-    from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer import load_enhancer as load_weights
 
-    return INNEnhancer.load(name_or_path, device=device).eval()
+    return load_weights(name_or_path, device=device).eval()
 

@@ -4,7 +4,8 @@ The data goes to a temporary file beside the target (``.<name>.<random>.tmp``), 
 renamed over the target, and the directory is fsynced so the rename survives a power loss. A
 process killed outright (SIGKILL) can leave only such a temporary file behind, never a partial
 target; any exception or interrupt removes it (an interrupt is held back while the file is
-created and its removal registered, `innrsic.interrupt.interrupts_deferred`).
+created and its removal registered, `innrsic.interrupt.interrupts_deferred`). `atomic_output`
+hands out an open file, `atomic_path` a path for writers that open files by name (GDAL).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from innrsic.interrupt import interrupts_deferred
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Open a temporary file beside `path`; rename it over `path` only if the block succeeds.
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """An empty temporary file beside `path`, for writers that open files by name (GDAL);
+    renamed over `path` (`replace_durably`) only if the block succeeds.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and `path`
     is left untouched.
@@ -31,17 +33,35 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     with contextlib.ExitStack() as cleanup:
         with interrupts_deferred():
             fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+                prefix=f".{target.name}.", suffix=suffix, dir=target.parent
             )
             cleanup.callback(_remove, tmp_name)  # after the rename there is nothing to remove
-        # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        os.fchmod(fd, 0o666 & ~_current_umask())
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-        fsync_directory(target.parent)
+        try:
+            # mkstemp creates the file private (0600); give it the mode a plain open() would.
+            os.fchmod(fd, 0o666 & ~_current_umask())
+        finally:
+            os.close(fd)
+        yield Path(tmp_name)
+        replace_durably(tmp_name, target)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open a temporary file beside `path`; rename it over `path` only if the block succeeds.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and `path`
+    is left untouched.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        yield handle
+
+
+def replace_durably(written: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Fsync the complete file `written`, rename it over `target` and fsync the directory."""
+    with open(written, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(written, target)
+    fsync_directory(Path(target).parent)
 
 
 def _remove(name: str) -> None:

@@ -49,6 +49,14 @@ class HeaderError(ContainerError):
     """A header field holds an impossible or disallowed value (size limits, bad text)."""
 
 
+class RasterFormatError(InnrsicError):
+    """A raster's bands, sample type or nodata need a mapping innrsic was not given."""
+
+
+class TilingError(InnrsicError, ValueError):
+    """A tile size, region or grid that cannot be used (bad numbers, outside the image)."""
+
+
 class MetricError(InnrsicError):
     """A metric cannot be computed for the given images (shape mismatch, too small)."""
 
@@ -68,3 +76,7 @@ class ReconstructionMismatch(CodecError):
 
 class UnsupportedPrecision(ConfigError):
     """A numeric precision this CPU cannot run (bfloat16 convolutions without the CPU features)."""
+
+
+class UsageError(InnrsicError):
+    """The command line asks for something that cannot be done (exit 2 before any work)."""

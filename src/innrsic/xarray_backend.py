@@ -1,7 +1,7 @@
 """The ``innrsic`` xarray engine: ``xr.open_dataset("scene.rsic", engine="innrsic", chunks={})``.
 
 The Dataset is laid out as rioxarray's own engine (``engine="rasterio"``) lays out a GeoTIFF:
-variable ``band_data`` (band, y, x) of the samples `innrsic.reader.RsicDataset.read` gives;
+variable ``band_data`` (band, y, x) of the samples `innrsic.rsic.reader.RsicDataset.read` gives;
 ``band`` 1..count; ``x``/``y`` the pixel centres from the geotransform (a rotated transform
 gets none: rioxarray reads it from ``GeoTransform``); a ``spatial_ref`` coordinate with the
 CF grid-mapping attributes, ``crs_wkt``, ``spatial_ref`` and ``GeoTransform``, named by
@@ -13,12 +13,12 @@ value is ``encoding["_FillValue"]``; with False the samples keep their type and
 Lazy: nothing is decoded on opening. ``encoding["preferred_chunks"]`` is the container's tile
 grid (all bands in a chunk, as a tile decodes all of them), so ``chunks={}`` gives one dask
 chunk per tile, and any selection decodes only the tiles it touches. ``verify=False`` skips
-the reconstruction checksum of the decoded tiles (`innrsic.reader`).
+the reconstruction checksum of the decoded tiles (`innrsic.rsic.reader`).
 
 ``enhance="enhancer-jpeg2000-bpp0.4"`` (a shipped model or a weights file), with
 ``temperature``, ``seed``, ``enhance_tile`` and ``enhance_overlap`` as ``innrsic enhance``
 takes them, gives the enhanced scene instead: each window equals that window of the whole
-scene enhanced (`innrsic.enhanced_reader`); a chunk then also decodes the tiles around it.
+scene enhanced (`innrsic.enhancer.reader`); a chunk then also decodes the tiles around it.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import xarray as xr
 from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
-from innrsic.container import SUFFIX
-from innrsic.reader import RsicDataset, open_rsic
-from innrsic.tiling import Window
+from innrsic.raster.tiling import Window
+from innrsic.rsic.container import SUFFIX
+from innrsic.rsic.reader import RsicDataset, open_rsic
 
 VARIABLE = "band_data"
 GRID_MAPPING = "spatial_ref"
@@ -132,7 +132,7 @@ def open_rsic_dataset(
     try:
         reader: WindowReader = dataset
         if enhance is not None:
-            from innrsic.enhanced_reader import EnhancedReader
+            from innrsic.enhancer.reader import EnhancedReader
 
             reader = EnhancedReader(
                 dataset, enhance, temperature, seed, enhance_tile, enhance_overlap
@@ -190,26 +190,12 @@ class RsicBackendEntrypoint(BackendEntrypoint):
         filename_or_obj: str | os.PathLike[str],
         *,
         drop_variables: str | Iterable[str] | None = None,
-        mask_and_scale: bool = True,
-        verify: bool = True,
-        enhance: str | os.PathLike[str] | None = None,
-        temperature: float | None = None,
-        seed: int = 0,
-        enhance_tile: int | None = None,
-        enhance_overlap: int | None = None,
+        **options: Any,
     ) -> xr.Dataset:
+        """`open_rsic_dataset` of the path, with its keyword `options`."""
         if not isinstance(filename_or_obj, str | os.PathLike):
             raise TypeError(f"the innrsic engine opens .rsic paths, not {type(filename_or_obj)}")
-        result = open_rsic_dataset(
-            filename_or_obj,
-            mask_and_scale=mask_and_scale,
-            verify=verify,
-            enhance=enhance,
-            temperature=temperature,
-            seed=seed,
-            enhance_tile=enhance_tile,
-            enhance_overlap=enhance_overlap,
-        )
+        result = open_rsic_dataset(filename_or_obj, **options)
         if drop_variables is not None:
             result = result.drop_vars(drop_variables, errors="ignore")
         return result

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from innrsic.cli import build_parser
-from innrsic.cli.evaluate import _enhancers
-from innrsic.imageio import read_image
+from innrsic.enhancer.temperature import grid_enhancers
 from innrsic.pretrained import installed_models
+from innrsic.raster.image import read_image
 
 SHIPPED = "enhancer-jpeg2000-bpp0.2"
 
@@ -135,10 +135,10 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
 
 def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
     model = next(m for m in installed_models() if m.name == SHIPPED)
-    paths, temperatures = _enhancers([SHIPPED, str(model.weights)], None)
+    paths, temperatures = grid_enhancers([SHIPPED, str(model.weights)], None)
     assert paths == (model.weights, model.weights) and temperatures == (0.0,)
     assert not caplog.records
-    assert _enhancers([SHIPPED], [0.0, 1.0])[1] == (0.0, 1.0)
+    assert grid_enhancers([SHIPPED], [0.0, 1.0])[1] == (0.0, 1.0)
     assert "was chosen for temperature 0; at 1" in caplog.text
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import innrsic
-from innrsic.enhance import enhance_image
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
+from innrsic.enhancer.apply import enhance_image
 from innrsic.pretrained import installed_models
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -42,7 +42,7 @@ def test_import_innrsic_is_light() -> None:
 
 
 def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
-    by_name = INNEnhancer.load(SHIPPED)
+    by_name = load_enhancer(SHIPPED)
     model = next(m for m in installed_models() if m.name == SHIPPED)
     by_path = innrsic.load_enhancer(os.fspath(model.weights))
     for net in (by_name, by_path):
@@ -60,17 +60,18 @@ def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
 
 def test_save_records_the_default_temperature_and_codec(tmp_path: Path) -> None:
     net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
-    assert INNEnhancer.load(_saved(net, tmp_path / "plain.safetensors")).default_temperature is None
+    assert load_enhancer(_saved(net, tmp_path / "plain.safetensors")).default_temperature is None
     path = tmp_path / "cold.safetensors"
-    net.save(path, default_temperature=0.0, codec="webp:bpp=0.3")
-    loaded = INNEnhancer.load(path)
+    save_enhancer(net, path, default_temperature=0.0, codec="webp:bpp=0.3")
+    loaded = load_enhancer(path)
     assert (loaded.default_temperature, loaded.codec) == (0.0, "webp:bpp=0.3")
-    loaded.save(tmp_path / "again.safetensors")  # a loaded net keeps its defaults when saved
-    assert INNEnhancer.load(tmp_path / "again.safetensors").default_temperature == 0.0
+    # a loaded net keeps its defaults when saved
+    save_enhancer(loaded, tmp_path / "again.safetensors")
+    assert load_enhancer(tmp_path / "again.safetensors").default_temperature == 0.0
     with pytest.raises(innrsic.errors.ConfigError, match="temperature"):
-        net.save(tmp_path / "bad.safetensors", default_temperature=float("nan"))
+        save_enhancer(net, tmp_path / "bad.safetensors", default_temperature=float("nan"))
 
 
 def _saved(net: INNEnhancer, path: Path) -> Path:
-    net.save(path)
+    save_enhancer(net, path)
     return path

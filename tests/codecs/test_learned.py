@@ -25,15 +25,14 @@ import torch
 from safetensors import safe_open
 
 from innrsic.codecs import make_codec
+from innrsic.codecs.architectures import ARCH_IDS, ARCHITECTURES
 from innrsic.codecs.learned import (
-    ARCH_IDS,
     LEARNED_CODECS,
     ElicCodec,
     LearnedCodec,
     weights_file_name,
 )
 from innrsic.codecs.learned_checkpoint import (
-    ARCHITECTURES,
     FORMAT_NAME,
     build_model,
     deterministic_cpu,
@@ -44,7 +43,7 @@ from innrsic.codecs.learned_checkpoint import (
 )
 from innrsic.codecs.registry import codec_class
 from innrsic.errors import CodecError, CodecSpecError, WeightsError
-from innrsic.imageio import read_image
+from innrsic.raster.image import read_image
 
 HEADER_BYTES = 15  # version, arch, fingerprint, H, W, stream count
 CRC_BYTES = 4

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, from_original_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def read_ucmerced(data_root: Path, existing_path) -> Callable[[str], torch.Tenso
 @pytest.fixture(scope="session")
 def reference_net(original_checkpoint: Path) -> INNEnhancer:
     """The reference checkpoint's network (random weights in the original layout); read-only."""
-    return INNEnhancer.from_original_checkpoint(original_checkpoint)
+    return from_original_checkpoint(original_checkpoint)
 
 
 @pytest.fixture(scope="session")

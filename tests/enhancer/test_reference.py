@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, convert_original_checkpoint
+from innrsic.enhancer import (
+    EnhancerConfig,
+    INNEnhancer,
+    convert_original_checkpoint,
+    from_original_checkpoint,
+    load_enhancer,
+    save_enhancer,
+)
 from innrsic.enhancer.checkpoint import (
     infer_original_config,
     read_original_state_dict,
@@ -71,7 +78,7 @@ def test_export_reproduces_original_layout(reference_net, original_state) -> Non
 @torch.no_grad()
 def test_module_prefix_is_stripped(reference_net, original_state, reference_vectors) -> None:
     wrapped = {f"module.{key}": value for key, value in original_state.items()}
-    net = INNEnhancer.from_original_checkpoint(wrapped)
+    net = from_original_checkpoint(wrapped)
     x = reference_vectors["x"][:1, :, :16, :16]
     for a, b in zip(net(x), reference_net(x), strict=True):
         assert torch.equal(a, b)
@@ -81,7 +88,7 @@ def test_convert_original_checkpoint(tmp_path, original_checkpoint, reference_ne
     target = tmp_path / "enhancer.safetensors"
     config = convert_original_checkpoint(original_checkpoint, target)
     assert config == EnhancerConfig()
-    converted = INNEnhancer.load(target).state_dict()
+    converted = load_enhancer(target).state_dict()
     expected = reference_net.state_dict()
     assert converted.keys() == expected.keys()
     for key, value in expected.items():
@@ -95,7 +102,7 @@ def test_infer_config_k2_from_export() -> None:
     assert exported["operations_gaussian.1.haar_weights"].shape == (36, 1, 2, 2)
     assert exported["operations_gaussian.2.F.conv5.weight"].shape == (9, 27 + 4 * 8, 3, 3)
     assert infer_original_config(exported) == config
-    assert INNEnhancer.from_original_checkpoint(exported).config == config
+    assert from_original_checkpoint(exported).config == config
 
 
 def _drop_block_4(state: dict[str, torch.Tensor]) -> None:
@@ -125,7 +132,7 @@ def test_malformed_state_dict_is_refused(original_state, edit, message) -> None:
     state = dict(original_state)
     edit(state)
     with pytest.raises(WeightsError, match=message):
-        INNEnhancer.from_original_checkpoint(state)
+        from_original_checkpoint(state)
 
 
 def test_unsupported_expansion_is_refused(original_state) -> None:
@@ -140,14 +147,14 @@ def test_original_loader_refuses_arbitrary_pickles(tmp_path) -> None:
     path = tmp_path / "evil_G.pth"
     torch.save({"net": Path("not-a-tensor")}, path)
     with pytest.raises(WeightsError, match="never unpickles arbitrary objects"):
-        INNEnhancer.from_original_checkpoint(path)
+        from_original_checkpoint(path)
     with pytest.raises(WeightsError, match="not found"):
-        INNEnhancer.from_original_checkpoint(tmp_path / "absent_G.pth")
+        from_original_checkpoint(tmp_path / "absent_G.pth")
     garbage = tmp_path / "garbage_G.pth"
     garbage.write_bytes(b"not a checkpoint at all" * 8)
     with pytest.raises(WeightsError, match="cannot read"):
-        INNEnhancer.from_original_checkpoint(garbage)
+        from_original_checkpoint(garbage)
     ours = tmp_path / "ours.safetensors"
-    INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)).save(ours)
-    with pytest.raises(WeightsError, match=r"INNEnhancer\.load"):
-        INNEnhancer.from_original_checkpoint(ours)
+    save_enhancer(INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)), ours)
+    with pytest.raises(WeightsError, match=r"innrsic\.enhancer\.load_enhancer"):
+        from_original_checkpoint(ours)

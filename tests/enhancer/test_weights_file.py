@@ -8,15 +8,15 @@ import pytest
 import safetensors.torch
 import torch
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
 from innrsic.errors import WeightsError
 
 
 def test_save_load_round_trip(tmp_path, randomized, small_k2) -> None:
     net = randomized(small_k2, seed=3)
     path = tmp_path / "k2.safetensors"
-    net.save(path)
-    loaded = INNEnhancer.load(path)
+    save_enhancer(net, path)
+    loaded = load_enhancer(path)
     assert loaded.config == small_k2
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -29,10 +29,10 @@ def test_save_load_round_trip(tmp_path, randomized, small_k2) -> None:
 def test_half_storage_loads_as_float32(tmp_path, randomized, small_k2) -> None:
     net = randomized(small_k2, seed=4)
     full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
-    net.save(full)
-    net.save(half, half=True)
+    save_enhancer(net, full)
+    save_enhancer(net, half, half=True)
     assert half.stat().st_size < 0.6 * full.stat().st_size
-    loaded = INNEnhancer.load(half)
+    loaded = load_enhancer(half)
     for key, value in net.state_dict().items():
         assert loaded.state_dict()[key].dtype == torch.float32
         assert torch.equal(loaded.state_dict()[key], value.half().float()), key
@@ -42,17 +42,17 @@ def test_refuses_pickle(tmp_path, small_k2) -> None:
     path = tmp_path / "enhancer.pth"
     torch.save(INNEnhancer(small_k2).state_dict(), path)
     with pytest.raises(WeightsError, match="not a safetensors file"):
-        INNEnhancer.load(path)
+        load_enhancer(path)
 
 
 def test_refuses_foreign_or_broken_files(tmp_path, small_k2) -> None:
     with pytest.raises(WeightsError, match="not found"):
-        INNEnhancer.load(tmp_path / "absent.safetensors")
+        load_enhancer(tmp_path / "absent.safetensors")
 
     foreign = tmp_path / "foreign.safetensors"
     safetensors.torch.save_file({"w": torch.zeros(2)}, foreign)
     with pytest.raises(WeightsError, match="not innrsic enhancer weights"):
-        INNEnhancer.load(foreign)
+        load_enhancer(foreign)
 
     tensors = {k: v.contiguous() for k, v in INNEnhancer(small_k2).state_dict().items()}
     base = {"format": "innrsic.enhancer", "format_version": "1"}
@@ -66,13 +66,13 @@ def test_refuses_foreign_or_broken_files(tmp_path, small_k2) -> None:
         path = tmp_path / f"bad{i}.safetensors"
         safetensors.torch.save_file(tensors, path, metadata=metadata)
         with pytest.raises(WeightsError, match=message):
-            INNEnhancer.load(path)
+            load_enhancer(path)
 
 
 def test_default_config_file_round_trip(tmp_path) -> None:
     path = tmp_path / "default.safetensors"
-    INNEnhancer().save(path)
-    assert INNEnhancer.load(path).config == EnhancerConfig()
+    save_enhancer(INNEnhancer(), path)
+    assert load_enhancer(path).config == EnhancerConfig()
 
 
 @pytest.mark.parametrize("field", ["blocks", "growth", "gaussian_growth"])
@@ -83,4 +83,4 @@ def test_absurd_sizes_in_the_metadata_are_refused_before_building(tmp_path, fiel
     metadata = {"format": "innrsic.enhancer", "format_version": "1", "config": json.dumps(config)}
     safetensors.torch.save_file({"x": torch.zeros(1)}, str(path), metadata=metadata)
     with pytest.raises(WeightsError, match="limit"):
-        INNEnhancer.load(path)
+        load_enhancer(path)

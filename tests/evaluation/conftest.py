@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from innrsic.data.splits import ImageRef, resolve_split
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
 
 GRID_IMAGES = ("airplane/airplane50", "denseresidential/denseresidential47", "river/river52")
 
@@ -36,7 +36,7 @@ def tiny_enhancer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(1234)
     net = INNEnhancer(EnhancerConfig(blocks=1, growth=8, gaussian_growth=8))
     path = tmp_path_factory.mktemp("enhancer") / "tiny.safetensors"
-    net.save(path)
+    save_enhancer(net, path)
     return path
 
 

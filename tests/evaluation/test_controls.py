@@ -18,12 +18,12 @@ from innrsic.evaluation import EvaluationSettings, run_evaluation
 from innrsic.evaluation.controls import NOISE_SEED, ControlSettings, subsample
 from innrsic.evaluation.grid import image_seed
 from innrsic.evaluation.paired import paired_ci, verdict
-from innrsic.evaluation.stats import mean_ci
 from innrsic.evaluation.store import make_key
-from innrsic.imageio import read_image, write_image
 from innrsic.metrics.controls import add_gaussian_noise
 from innrsic.metrics.spectrum import BAND_COLUMNS
+from innrsic.metrics.stats import mean_ci
 from innrsic.pretrained import resolve_enhancer
+from innrsic.raster.image import read_image, write_image
 
 CODEC = "jpeg2000:bpp=0.1"
 NOISE = (1.0, 3.0)

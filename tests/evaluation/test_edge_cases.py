@@ -13,7 +13,7 @@ import pytest
 from innrsic.cli import main
 from innrsic.data.splits import folder_images
 from innrsic.evaluation import EvaluationSettings, run_evaluation
-from innrsic.imageio import write_image
+from innrsic.raster.image import write_image
 
 
 @pytest.fixture()

@@ -21,15 +21,15 @@ from PIL import Image
 
 from innrsic.cli import main
 from innrsic.codecs import make_codec
-from innrsic.container import read_container_file
 from innrsic.data.splits import ImageRef
-from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer import load_enhancer
 from innrsic.evaluation import EvaluationResult, EvaluationSettings, run_evaluation
 from innrsic.evaluation.grid import image_seed
 from innrsic.evaluation.store import read_rows
-from innrsic.imageio import read_image
 from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
 from innrsic.metrics.perceptual import lpips_distance
+from innrsic.raster.image import read_image
+from innrsic.rsic.container import read_container_file
 
 pytestmark = pytest.mark.slow
 
@@ -205,7 +205,7 @@ def test_an_interrupted_run_resumes_from_its_rows_and_cache(grid: Grid, tmp_path
 
 def test_hand_check_of_two_images(grid: Grid, weights_dir: Path, tiny_enhancer: Path) -> None:
     rows = read_rows(grid.out).rows
-    net = INNEnhancer.load(tiny_enhancer)
+    net = load_enhancer(tiny_enhancer)
     for ref, codec in ((grid.refs[0], "heif:bpp=0.3"), (grid.refs[2], "jpeg2000:bpp=0.6")):
         gt = ref.load()
         height, width = gt.shape[:2]

@@ -8,8 +8,8 @@ import pytest
 from innrsic.codecs import make_codec
 from innrsic.codecs.classical import CLASSICAL_CODECS
 from innrsic.errors import CodecError, CodecSpecError, RateTargetError
-from innrsic.imageio import read_image
 from innrsic.metrics import bits_per_pixel, psnr
+from innrsic.raster.image import read_image
 
 NAMES = sorted(CLASSICAL_CODECS)
 # Default-knob round trips of real aerial images must beat this (they reach 25-35 dB).
@@ -64,7 +64,7 @@ def test_unreachable_rate_is_clear(images: list[np.ndarray]) -> None:
 
 def test_rate_search_reports_the_knob_it_chose(tmp_path: Path, ucm_test_paths: list[Path]) -> None:
     from innrsic.cli import main
-    from innrsic.coding import compress_file
+    from innrsic.rsic.coding import compress_file
 
     codec = make_codec("jpeg:bpp=0.5")
     payload = codec.encode(read_image(ucm_test_paths[0]))

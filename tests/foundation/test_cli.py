@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from innrsic.container import read_container_file
-from innrsic.imageio import read_image
+from innrsic.raster.image import read_image
+from innrsic.rsic.container import read_container_file
 
 
 def run(cli: list[str], *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -22,7 +22,7 @@ def test_compress_jpeg2000_target_then_decompress(cli, tmp_path: Path, ucm_test_
     container = read_container_file(tmp_path / "a.rsic")
     header_bytes = (tmp_path / "a.rsic").stat().st_size - container.payload_size
     assert container.payload_size * 8 / (256 * 256) <= 0.2
-    assert header_bytes < 90  # 26 of them: the reconstruction checksum (innrsic.coding)
+    assert header_bytes < 90  # 26 of them: the reconstruction checksum (innrsic.rsic.coding)
     assert "bpp" in result.stdout
 
     result = run(cli, "decompress", tmp_path / "a.rsic", "-o", tmp_path / "a.png")

@@ -6,14 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from innrsic.container import (
-    MAGIC,
-    Container,
-    pack_container,
-    read_container,
-    read_container_file,
-    write_container_file,
-)
 from innrsic.errors import (
     BadMagicError,
     ChecksumError,
@@ -21,6 +13,14 @@ from innrsic.errors import (
     TrailingDataError,
     TruncatedError,
     UnsupportedVersionError,
+)
+from innrsic.rsic.container import (
+    MAGIC,
+    Container,
+    pack_container,
+    read_container,
+    read_container_file,
+    write_container_file,
 )
 
 SAMPLE = Container("jpeg2000:bpp=0.2", 256, 250, (bytes(range(256)) * 3,), metadata={"k": 1})

@@ -4,7 +4,7 @@ import csv
 import shutil
 from pathlib import Path
 
-from innrsic.demo import run_demo
+from innrsic.evaluation.demo import run_demo
 from innrsic.pretrained import installed_models
 
 

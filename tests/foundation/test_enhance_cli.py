@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
-from innrsic.imageio import read_image
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
+from innrsic.raster.image import read_image
 
 
 def run(cli: list[str], *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for parameter in net.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))
     path = tmp_path_factory.mktemp("weights") / "enhancer.safetensors"
-    net.save(path)
+    save_enhancer(net, path)
     return path
 
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from innrsic.errors import ImageReadError
-from innrsic.imageio import list_images, read_image, write_image
+from innrsic.raster.image import list_images, read_image, write_image
 
 
 def test_reads_real_rgb_png(ucm_test_paths: list[Path]) -> None:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from pytorch_msssim import ms_ssim as reference_ms_ssim
 
-from innrsic.container import Container, write_container_file
 from innrsic.errors import MetricError
-from innrsic.metrics import MS_SSIM_MIN_SIDE, bits_per_pixel, file_bpp, mean_psnr, ms_ssim, psnr
+from innrsic.metrics import MS_SSIM_MIN_SIDE, bits_per_pixel, mean_psnr, ms_ssim, psnr
+from innrsic.rsic.container import Container, file_bpp, write_container_file
 
 
 def test_psnr_hand_computed() -> None:

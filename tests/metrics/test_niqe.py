@@ -7,9 +7,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 from innrsic.errors import MetricError
-from innrsic.imageio import read_image
 from innrsic.metrics.controls import add_gaussian_noise
 from innrsic.metrics.niqe import MODEL_FILE, _imresize_half, niqe, niqe_features, pristine_model
+from innrsic.raster.image import read_image
 
 # train-split images (indices 00-45) of three classes
 TRAIN_IMAGES = ("airplane/airplane10", "denseresidential/denseresidential20", "river/river20")

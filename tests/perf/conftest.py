@@ -10,14 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, from_original_checkpoint
 
 
 @pytest.fixture(scope="session")
 def reference_net(reference_dir: Path, existing_path) -> INNEnhancer:
     """The reference checkpoint (random weights in the authors' layout); read-only."""
     path = existing_path(reference_dir / "inn_rsic_original_G.pth")
-    return INNEnhancer.from_original_checkpoint(path).eval()
+    return from_original_checkpoint(path).eval()
 
 
 @pytest.fixture(scope="session")

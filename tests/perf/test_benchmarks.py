@@ -54,7 +54,7 @@ def test_enhancer_benchmark_quick(shared: Path, tmp_path: Path) -> None:
             assert (image_psnr != "") == (row["direction"] == "inverse")
         else:  # tiled, one subprocess per variant: time and peak memory
             expected = (
-                "tiled 64px+16 innrsic.enhance"
+                "tiled 64px+16 innrsic.enhancer.apply"
                 if row["direction"] == "inverse"
                 else ("tiled 64px x2 batched")
             )

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from innrsic.cli import main
-from innrsic.enhance import enhance_image, enhance_tiles, latent_noise
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability, load_enhancer, session
+from innrsic.enhancer.apply import enhance_image, enhance_tiles, latent_noise
 from innrsic.enhancer.fast import FastEnhancer, engine_for
-from innrsic.tiling import BlendGrid, TileBlender, Window
+from innrsic.raster.tiling import BlendGrid, TileBlender, Window
 
 
 def reference_enhance_image(
@@ -41,7 +41,7 @@ def reference_enhance_image(
 def shipped_net() -> INNEnhancer:
     from innrsic.pretrained import installed_models
 
-    return INNEnhancer.load(installed_models()[0].weights).eval()
+    return load_enhancer(installed_models()[0].weights).eval()
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +112,9 @@ def test_cli_refuses_bad_engine_options_before_loading(
     tmp_path: Path, capsys, monkeypatch, options, message
 ) -> None:
     monkeypatch.setattr(capability, "bf16_convolution_supported", lambda: False)
-    monkeypatch.setattr(INNEnhancer, "load", _no_load)
+    monkeypatch.setattr(session, "load_enhancer", _no_load)
     source = tmp_path / "d.png"
-    from innrsic.imageio import write_image
+    from innrsic.raster.image import write_image
 
     write_image(source, np.zeros((16, 16, 3), np.uint8))
     try:
@@ -131,7 +131,7 @@ def test_cli_refuses_bad_engine_options_before_loading(
 def test_engines_keep_the_models_default_temperature_and_codec() -> None:
     from innrsic.enhancer.fast import ReferenceEngine
 
-    net = INNEnhancer.load("enhancer-jpeg2000-bpp0.2")
+    net = load_enhancer("enhancer-jpeg2000-bpp0.2")
     assert net.default_temperature is not None
     for engine in (engine_for(net), ReferenceEngine(net)):
         assert engine.default_temperature == net.default_temperature

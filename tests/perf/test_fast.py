@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability, load_enhancer
 from innrsic.enhancer import fast as fast_module
+from innrsic.enhancer.cost import dense_block_macs_per_pixel, enhancer_macs
 from innrsic.enhancer.fast import FastEnhancer, optimize
 from innrsic.errors import ConfigError, UnsupportedPrecision
-from innrsic.perf import dense_block_macs_per_pixel, enhancer_macs
 
 FLOAT32_BOUND = 1e-5
 BF16_MIN_PSNR = 45.0
@@ -280,7 +280,7 @@ def test_shipped_model_float32_fast_path_on_a_real_image(airplane) -> None:
     from innrsic.pretrained import installed_models
 
     for model in installed_models():
-        net = INNEnhancer.load(model.weights).eval()
+        net = load_enhancer(model.weights).eval()
         exact = FastEnhancer.from_reference(net)
         with torch.no_grad():
             reference = net.inverse(airplane, torch.zeros_like(airplane))
@@ -294,7 +294,7 @@ def test_shipped_model_bf16_fast_path_on_a_real_image(airplane) -> None:
     from innrsic.pretrained import installed_models
 
     for model in installed_models():
-        net = INNEnhancer.load(model.weights).eval()
+        net = load_enhancer(model.weights).eval()
         exact = FastEnhancer.from_reference(net)
         low = FastEnhancer.from_reference(net, precision="bfloat16")
         z = latent(net, airplane) * model.default_temperature

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from innrsic.model_card import (
+from innrsic.pretrained.card import (
     choose_temperature,
     evaluation_stats,
     lpips_gain_is_significant,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
 from innrsic.errors import WeightsError
 from innrsic.pretrained import (
     find_model,
@@ -23,7 +23,7 @@ TINY = EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)
 
 def _ship(folder: Path, name: str, codec: str, temperature: float = 0.0) -> Path:
     weights = folder / f"{name}.safetensors"
-    INNEnhancer(TINY).save(weights, half=True)
+    save_enhancer(INNEnhancer(TINY), weights, half=True)
     (folder / f"{name}.md").write_text(f"# {name}\n", encoding="utf-8")
     record = {
         "name": name,
@@ -48,7 +48,7 @@ def test_records_are_listed_sorted_and_resolved(tmp_path: Path) -> None:
     assert resolve_enhancer("enh-b-bpp0.4", tmp_path) == (
         tmp_path / "enh-b-bpp0.4.safetensors", 0.5)
     assert resolve_enhancer(str(weights), tmp_path) == (weights, None)
-    INNEnhancer.load(find_model("enh-a", tmp_path).weights)
+    load_enhancer(find_model("enh-a", tmp_path).weights)
 
 
 def test_codec_matching_takes_the_nearest_rate_of_the_family(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_unknown_names_and_bad_records_are_clear_errors(tmp_path: Path) -> None:
 def test_every_shipped_model_loads_and_has_a_card(cli: list[str]) -> None:
     models = installed_models()
     for model in models:
-        net = INNEnhancer.load(model.weights)
+        net = load_enhancer(model.weights)
         assert net.config.latent_channels == 3
         assert model.card.read_text(encoding="utf-8").startswith("# ")
     listing = subprocess.run([*cli, "models", "--json"], capture_output=True, text=True,

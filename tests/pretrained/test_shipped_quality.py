@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_image, decompress_container
 from innrsic.data import ucmerced_split
-from innrsic.enhance import enhance_image
-from innrsic.enhancer import INNEnhancer
-from innrsic.imageio import read_image
+from innrsic.enhancer import load_enhancer
+from innrsic.enhancer.apply import enhance_image
 from innrsic.metrics import psnr
 from innrsic.metrics.perceptual import lpips_distance
 from innrsic.pretrained import installed_models
+from innrsic.raster.image import read_image
+from innrsic.rsic.coding import compress_image, decompress_container
 
 IMAGES = 6
 
@@ -32,7 +32,7 @@ IMAGES = 6
 def test_enhancer_improves_lpips_without_losing_psnr(model, shared: Path) -> None:
     weights = shared / "weights"
     refs = ucmerced_split(shared / "data", "test")[:: 294 // IMAGES][:IMAGES]
-    net = INNEnhancer.load(model.weights).eval()
+    net = load_enhancer(model.weights).eval()
     codec = make_codec(model.codec)
     lpips_gain, psnr_change = [], []
     for ref in refs:

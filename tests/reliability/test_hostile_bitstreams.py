@@ -29,8 +29,15 @@ from PIL import Image
 
 from innrsic.codecs import make_codec
 from innrsic.codecs.classical import MAX_PAYLOAD_PIXELS
-from innrsic.coding import decompress_container
-from innrsic.container import (
+from innrsic.errors import (
+    CodecError,
+    ContainerError,
+    HeaderError,
+    InnrsicError,
+    TruncatedError,
+)
+from innrsic.rsic.coding import decompress_container
+from innrsic.rsic.container import (
     FLAG_TILE_RECORDS,
     MAX_METADATA_BYTES,
     MAX_PIXELS,
@@ -42,13 +49,6 @@ from innrsic.container import (
     pack_container,
     pack_tile_record,
     read_container,
-)
-from innrsic.errors import (
-    CodecError,
-    ContainerError,
-    HeaderError,
-    InnrsicError,
-    TruncatedError,
 )
 
 TIME_BOUND = 5.0  # seconds per case, generous for a loaded 2-core machine

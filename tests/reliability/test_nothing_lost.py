@@ -23,12 +23,12 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_file, decompress_container
-from innrsic.container import read_container_file
 from innrsic.data import ucmerced_split
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.data.pairs import generate_pairs, read_pairs_manifest
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
 from innrsic.interrupt import Terminated, interrupts_deferred, signals_as_interrupt
-from innrsic.pairs import generate_pairs, read_pairs_manifest
+from innrsic.rsic.coding import compress_file, decompress_container
+from innrsic.rsic.container import read_container_file
 from innrsic.train import load_enhancer_config, train_enhancer
 from innrsic.train.checkpoint import list_checkpoints, load_checkpoint
 
@@ -114,7 +114,7 @@ def enhancer_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     net = INNEnhancer(EnhancerConfig(blocks=2, growth=8, gaussian_growth=8))
     path = tmp_path_factory.mktemp("weights") / "enhancer.safetensors"
-    net.save(path)
+    save_enhancer(net, path)
     return path
 
 

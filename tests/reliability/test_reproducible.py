@@ -21,19 +21,19 @@ import torch
 from innrsic.codecs import make_codec
 from innrsic.codecs.learned import weights_file_name
 from innrsic.codecs.learned_checkpoint import load_elic_checkpoint, save_learned_checkpoint
-from innrsic.coding import (
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
+from innrsic.enhancer.apply import decompress_enhanced, enhance_file
+from innrsic.errors import HeaderError, ReconstructionMismatch
+from innrsic.raster.image import read_image, write_image
+from innrsic.raster.tiling import Window
+from innrsic.rsic.coding import (
     RECONSTRUCTION_KEY,
     compress_file,
     compress_image,
     decompress_container,
     reconstruction_checksums,
 )
-from innrsic.container import read_container_file, write_container_file
-from innrsic.enhance import decompress_enhanced, enhance_file
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
-from innrsic.errors import HeaderError, ReconstructionMismatch
-from innrsic.imageio import read_image, write_image
-from innrsic.tiling import Window
+from innrsic.rsic.container import read_container_file, write_container_file
 
 CLASSICAL = ["jpeg:quality=50", "jpeg2000:ratio=48", "webp:quality=75", "avif:quality=50"]
 CLASSICAL += ["heif:quality=50"]
@@ -44,8 +44,8 @@ threads = int(sys.argv[1])
 os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
 import torch
 torch.set_num_threads(threads)
-from innrsic.coding import decompress_container
-from innrsic.container import read_container_file
+from innrsic.rsic.coding import decompress_container
+from innrsic.rsic.container import read_container_file
 for path in sys.argv[2:]:
     print(hashlib.sha256(decompress_container(read_container_file(path)).tobytes()).hexdigest())
 """
@@ -215,7 +215,7 @@ def test_cli_reports_a_mismatch_and_no_verify_decodes(cli, ucm_test_paths, tmp_p
     plain = tmp_path / "plain.rsic"
     assert run(cli, "compress", ucm_test_paths[0], "-o", plain, "--codec", "jpeg2000:ratio=30",
                "--tile", "128", "--no-checksum").returncode == 0  # fmt: skip
-    assert good.stat().st_size - plain.stat().st_size == 18 + 8 * 4  # as innrsic.coding says
+    assert good.stat().st_size - plain.stat().st_size == 18 + 8 * 4  # as innrsic.rsic.coding says
     assert "reconstruction none" in " ".join(run(cli, "info", plain).stdout.split())
     assert run(cli, "decompress", plain, "-o", tmp_path / "p.png").returncode == 0
     assert (tmp_path / "p.png").read_bytes() == (tmp_path / "t.png").read_bytes()
@@ -230,7 +230,7 @@ def enhancer_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for parameter in net.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))
     path = tmp_path_factory.mktemp("enhancer") / "enhancer.safetensors"
-    net.save(path)
+    save_enhancer(net, path)
     return path
 
 
@@ -242,7 +242,7 @@ def test_seeded_enhancement_writes_identical_bytes_across_runs_and_threads(
     source, stream = crops[2], tmp_path / "scene.rsic"
     compress_file(source, stream, make_codec("jpeg:quality=40"))
     settings = {"temperature": 0.8, "seed": 3, "tile": 64, "overlap": 8}
-    net = INNEnhancer.load(enhancer_weights).eval()
+    net = load_enhancer(enhancer_weights).eval()
     torch.set_num_threads(1)  # in this process
     enhance_file(source, tmp_path / "enhanced.png", net, **settings)
     decompress_enhanced(stream, tmp_path / "decoded.png", net, **settings)

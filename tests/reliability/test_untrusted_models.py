@@ -30,11 +30,11 @@ from innrsic.codecs.learned_checkpoint import (
     load_elic_checkpoint,
     load_learned_checkpoint,
 )
-from innrsic.config import parse_override, read_yaml_mapping
-from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer import from_original_checkpoint, load_enhancer
 from innrsic.errors import ConfigError, WeightsError
 from innrsic.metrics.perceptual import lpips_model, squeeze_features_state_dict
 from innrsic.train.checkpoint import load_checkpoint
+from innrsic.train.config import parse_override, read_yaml_mapping
 from innrsic.train.losses import squeeze_features, vgg19_conv5_4
 
 
@@ -69,8 +69,8 @@ def _xz(path: Path, marker: Path) -> Path:
 MAKERS = {"torch-zip": _torch_zip, "legacy-pickle": _legacy_pickle, "xz": _xz}
 
 LOADERS: dict[str, Callable[[Path], object]] = {
-    "enhancer original checkpoint": INNEnhancer.from_original_checkpoint,
-    "enhancer safetensors loader": INNEnhancer.load,
+    "enhancer original checkpoint": from_original_checkpoint,
+    "enhancer safetensors loader": load_enhancer,
     "elic checkpoint": load_elic_checkpoint,
     "learned codec checkpoint": lambda path: load_learned_checkpoint(path, "mbt2018-mean"),
     "learned codec named by a container spec": lambda path: make_codec(

@@ -11,10 +11,10 @@ import torch
 from rasterio.transform import Affine
 from torch import nn
 
-from innrsic.enhance import enhance_file, enhance_image, latent_noise
 from innrsic.enhancer import EnhancerConfig, INNEnhancer
-from innrsic.imageio import read_image
-from innrsic.tiling import BlendGrid, TilingError, Window, seam_ratio
+from innrsic.enhancer.apply import enhance_file, enhance_image, latent_noise
+from innrsic.raster.image import read_image
+from innrsic.raster.tiling import BlendGrid, TilingError, Window, seam_ratio
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,11 +11,11 @@ from rasterio.transform import Affine
 from rasterio.windows import Window as GdalWindow
 
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_file, decompress_file
-from innrsic.container import ContainerReader, unpack_tile_record
-from innrsic.geo import RasterFormatError
-from innrsic.imageio import read_image
-from innrsic.tiling import Window
+from innrsic.errors import RasterFormatError
+from innrsic.raster.image import read_image
+from innrsic.raster.tiling import Window
+from innrsic.rsic.coding import compress_file, decompress_file
+from innrsic.rsic.container import ContainerReader, unpack_tile_record
 
 CRS = "EPSG:32633"
 TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4100000.0)
@@ -186,8 +186,8 @@ def test_single_band_comes_back_as_one_band(scene, tmp_path: Path) -> None:
 def test_no_valid_pixel_is_masked_as_nodata_after_decoding_or_enhancing(
     shared: Path, tmp_path: Path
 ) -> None:
-    from innrsic.enhance import enhance_file
     from innrsic.enhancer import EnhancerConfig, INNEnhancer
+    from innrsic.enhancer.apply import enhance_file
 
     png = shared / "data" / "dota" / "P0075.png"  # black borders, dark shadows
     scene = read_image(png)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_file, compress_image, decompress_container, decompress_file
-from innrsic.container import ContainerReader, unpack_tile_record
-from innrsic.imageio import read_image
-from innrsic.tiling import TileGrid, TilingError, Window
+from innrsic.errors import TilingError
+from innrsic.raster.image import read_image
+from innrsic.raster.tiling import TileGrid, Window
+from innrsic.rsic.coding import compress_file, compress_image, decompress_container, decompress_file
+from innrsic.rsic.container import ContainerReader, unpack_tile_record
 
 
 class CountingCodec:
@@ -146,7 +147,7 @@ def test_batching_codec_gets_several_tiles_per_call(p0168: Path) -> None:
 
 
 def test_tile_size_rules() -> None:
-    from innrsic.coding import resolve_tile
+    from innrsic.rsic.coding import resolve_tile
 
     assert resolve_tile("auto", 4096, 300) == 0
     assert resolve_tile("auto", 4097, 300) == 1024

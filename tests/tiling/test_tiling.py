@@ -9,7 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from innrsic.container import (
+from innrsic.errors import (
+    ChecksumError,
+    HeaderError,
+    TilingError,
+    TrailingDataError,
+    TruncatedError,
+)
+from innrsic.raster.tiling import (
+    BlendGrid,
+    TileBlender,
+    TileGrid,
+    Window,
+    blend_ramp,
+    seam_ratio,
+)
+from innrsic.rsic.container import (
     FLAG_TILE_RECORDS,
     Container,
     ContainerReader,
@@ -22,16 +37,6 @@ from innrsic.container import (
     read_container,
     unpack_mask,
     unpack_tile_record,
-)
-from innrsic.errors import ChecksumError, HeaderError, TrailingDataError, TruncatedError
-from innrsic.tiling import (
-    BlendGrid,
-    TileBlender,
-    TileGrid,
-    TilingError,
-    Window,
-    blend_ramp,
-    seam_ratio,
 )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from innrsic.data import ucmerced_split
-from innrsic.pairs import generate_pairs
+from innrsic.data.pairs import generate_pairs
 
 CODEC = "jpeg2000:bpp=0.1"
 

@@ -17,12 +17,12 @@ from safetensors.torch import load_file
 
 from innrsic.cli import main as cli_main
 from innrsic.codecs import make_codec
-from innrsic.config import PUBLISHED_ELIC_LAMBDAS, CodecTrainingConfig
 from innrsic.errors import ConfigError
-from innrsic.imageio import write_image
 from innrsic.metrics import bits_per_pixel, psnr
+from innrsic.raster.image import write_image
 from innrsic.train.checkpoint import list_checkpoints, load_checkpoint
 from innrsic.train.codec import CodecRecipe, load_codec_config, train_codec
+from innrsic.train.config import PUBLISHED_ELIC_LAMBDAS, CodecTrainingConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_ELIC = ["model.N=16", "model.M=32", "model.groups=[4, 4, 8, 8, 8]"]
@@ -231,7 +231,8 @@ def test_torchrun_two_processes(data_root: Path, tmp_path: Path) -> None:
             "--standalone",
             "--nproc_per_node=2",
             "-m",
-            "innrsic.train",
+            "innrsic",
+            "train",
             "codec",
             "--config",
             str(config),

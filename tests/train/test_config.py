@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from innrsic.config import EnhancerTrainingConfig, load_config, parse_override
 from innrsic.errors import ConfigError
+from innrsic.train.config import EnhancerTrainingConfig, load_config, parse_override
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = "data:\n  codec: jpeg2000:bpp=0.1\n  train: [pairs/train]\n"

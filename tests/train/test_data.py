@@ -19,7 +19,7 @@ from innrsic.data import (
     zero_fraction,
 )
 from innrsic.errors import ConfigError
-from innrsic.imageio import read_image
+from innrsic.raster.image import read_image
 
 
 def test_ucmerced_split_sizes_and_indices(data_root: Path) -> None:

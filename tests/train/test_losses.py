@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from innrsic.config import EnhancerLossConfig
-from innrsic.enhancer import quantize_8bit
+from innrsic.enhancer import quantize_8bit, save_enhancer
 from innrsic.errors import WeightsError
+from innrsic.train.config import EnhancerLossConfig
 from innrsic.train.losses import (
     EnhancerLoss,
     FeatureExtractor,
@@ -157,16 +157,16 @@ def test_restore_pass_is_the_inverse_at_zero_latent_with_its_own_pixel_term() ->
 
 
 def test_init_weights_start_from_a_saved_enhancer(tmp_path: Path) -> None:
-    from innrsic.config import EnhancerTrainingConfig, load_config
     from innrsic.enhancer import EnhancerConfig, INNEnhancer
     from innrsic.errors import ConfigError
+    from innrsic.train.config import EnhancerTrainingConfig, load_config
     from innrsic.train.enhancer import EnhancerRecipe
 
     source = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4))
     for parameter in source.parameters():
         torch.nn.init.normal_(parameter)
     weights = tmp_path / "start.safetensors"
-    source.save(weights)
+    save_enhancer(source, weights)
     base = ["data.codec=jpeg2000:bpp=0.1", "data.train=[unused]", "loss.feature_backbone=none",
             "model.blocks=1", "model.growth=4", "model.gaussian_growth=4",
             f"model.init_weights={weights}"]
@@ -195,8 +195,8 @@ def test_moments_latent_loss_is_zero_at_unit_gaussian_and_grows_when_z_shrinks()
 
 
 def test_identity_init_starts_training_from_the_decoded_image() -> None:
-    from innrsic.config import EnhancerTrainingConfig, load_config
     from innrsic.errors import ConfigError
+    from innrsic.train.config import EnhancerTrainingConfig, load_config
     from innrsic.train.enhancer import EnhancerRecipe
 
     base = ["data.codec=jpeg2000:bpp=0.1", "data.train=[unused]", "loss.feature_backbone=none",
@@ -216,8 +216,8 @@ def test_identity_init_starts_training_from_the_decoded_image() -> None:
 
 
 def test_zero_forward_weights_skip_the_forward_pass() -> None:
-    from innrsic.config import EnhancerTrainingConfig, load_config
     from innrsic.errors import ConfigError
+    from innrsic.train.config import EnhancerTrainingConfig, load_config
     from innrsic.train.enhancer import EnhancerRecipe
 
     base = ["data.codec=jpeg2000:bpp=0.1", "data.train=[unused]", "loss.feature_backbone=none",

@@ -12,9 +12,10 @@ import pytest
 from innrsic.cli import main as cli_main
 from innrsic.codecs import make_codec
 from innrsic.data import ucmerced_split
+from innrsic.data.manifest import read_pairs_manifest
+from innrsic.data.pairs import generate_pairs
 from innrsic.errors import ConfigError
-from innrsic.imageio import read_image
-from innrsic.pairs import generate_pairs, read_pairs_manifest
+from innrsic.raster.image import read_image
 
 CODEC = "jpeg2000:bpp=0.1"
 

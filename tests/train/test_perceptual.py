@@ -11,8 +11,8 @@ from PIL import Image, ImageFilter
 
 from innrsic.data import ucmerced_split
 from innrsic.errors import WeightsError
-from innrsic.imageio import read_image
 from innrsic.metrics.perceptual import lpips_distance, lpips_model, lpips_tensor
+from innrsic.raster.image import read_image
 
 
 def test_lpips_identical_zero_blurred_positive(data_root: Path, weights_dir: Path) -> None:

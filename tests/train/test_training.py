@@ -11,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from innrsic.config import EnhancerTrainingConfig, load_config
-from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer import load_enhancer
 from innrsic.errors import ConfigError
 from innrsic.train import train_enhancer
 from innrsic.train.checkpoint import list_checkpoints, load_checkpoint
+from innrsic.train.config import EnhancerTrainingConfig, load_config
 
 CODEC = "jpeg2000:bpp=0.1"
 
@@ -97,7 +97,7 @@ def test_loss_falls_and_resume_is_exact(tiny_pairs: dict[str, Path], tmp_path: P
         assert 15 < float(row["decoded/psnr"]) < 40
         assert 0 < float(row["decoded/ms_ssim"]) <= 1
         assert 0 < float(row["enhanced/lpips"]) < 1 and 0 < float(row["decoded/lpips"]) < 1
-    best = INNEnhancer.load(tmp_path / "straight" / "best.safetensors")
+    best = load_enhancer(tmp_path / "straight" / "best.safetensors")
     assert best.config.blocks == 2 and best.config.growth == 8
     assert list((tmp_path / "straight" / "tensorboard").glob("events.out.tfevents.*"))
     assert (tmp_path / "straight" / "config.yaml").read_text().startswith("run_dir:")
@@ -136,12 +136,12 @@ def test_torchrun_two_processes(tiny_pairs: dict[str, Path], tmp_path: Path) -> 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "innrsic.train", "enhancer", "--config", str(config)],
+         "-m", "innrsic", "train", "enhancer", "--config", str(config)],
         capture_output=True, text=True, timeout=240, env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trained to step 4" in proc.stdout
     checkpoint = load_checkpoint(run / "checkpoints" / "step_00000004.pt")
     assert checkpoint["step"] == 4 and checkpoint["world_size"] == 2
-    net = INNEnhancer.load(run / "final.safetensors")
+    net = load_enhancer(run / "final.safetensors")
     assert all(torch.equal(net.state_dict()[k], v) for k, v in checkpoint["model"].items())

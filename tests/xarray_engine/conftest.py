@@ -10,9 +10,9 @@ import rasterio
 from rasterio.transform import Affine
 
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_file, decompress_file
-from innrsic.container import ContainerReader
-from innrsic.imageio import read_image
+from innrsic.raster.image import read_image
+from innrsic.rsic.coding import compress_file, decompress_file
+from innrsic.rsic.container import ContainerReader
 
 CRS = "EPSG:32633"
 TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4100000.0)

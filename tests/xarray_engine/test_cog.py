@@ -1,4 +1,4 @@
-"""`innrsic.cog`: Cloud-Optimized GeoTIFFs, each one checked by rio-cogeo's validator."""
+"""`innrsic.raster.cog`: Cloud-Optimized GeoTIFFs, each one checked by rio-cogeo's validator."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from innrsic.cog import geotiff_to_cog, write_cog, write_cog_tiles
-from innrsic.geo import Georeference, RasterFormatError, RasterMetadata, restore_samples
-from innrsic.imageio import read_image
-from innrsic.reader import open_rsic
-from innrsic.tiling import TileGrid
+from innrsic.errors import RasterFormatError
+from innrsic.raster.cog import geotiff_to_cog, write_cog, write_cog_tiles
+from innrsic.raster.geotiff import Georeference, RasterMetadata, restore_samples
+from innrsic.raster.image import read_image
+from innrsic.raster.tiling import TileGrid
+from innrsic.rsic.reader import open_rsic
 
 WKT_CRS = "EPSG:32633"
 

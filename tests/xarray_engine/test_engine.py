@@ -12,9 +12,9 @@ import rioxarray  # noqa: F401 (the .rio accessor)
 import xarray as xr
 
 from innrsic.api import load_enhancer
-from innrsic.coding import decompress_file
-from innrsic.enhance import enhance_file
-from innrsic.tiling import Window
+from innrsic.enhancer.apply import enhance_file
+from innrsic.raster.tiling import Window
+from innrsic.rsic.coding import decompress_file
 
 MODEL = "enhancer-jpeg2000-bpp0.4"
 # rioxarray 0.19 multiplies Affines with `*`, which affine 3 deprecates
@@ -120,7 +120,7 @@ def test_enhanced_window_equals_the_window_of_the_enhanced_scene(
 
 
 def test_enhanced_view_refuses_bad_settings(scene) -> None:
-    from innrsic.tiling import TilingError
+    from innrsic.errors import TilingError
 
     with pytest.raises(TilingError, match="even"):
         xr.open_dataset(scene["rsic"], engine="innrsic", enhance=MODEL, enhance_overlap=15)

@@ -1,4 +1,4 @@
-"""`innrsic.reader`: rasterio-like window reads of a `.rsic` scene."""
+"""`innrsic.rsic.reader`: rasterio-like window reads of a `.rsic` scene."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import rasterio
 from rasterio.windows import Window as GdalWindow
 
 from innrsic.api import compress
-from innrsic.coding import decompress_file
-from innrsic.reader import open_rsic
-from innrsic.tiling import TilingError, Window
+from innrsic.errors import TilingError
+from innrsic.raster.tiling import Window
+from innrsic.rsic.coding import decompress_file
+from innrsic.rsic.reader import open_rsic
 
 
 def test_describes_the_scene_as_rasterio_describes_its_source(scene) -> None:

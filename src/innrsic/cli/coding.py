@@ -5,36 +5,35 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from innrsic.batch import run_jobs
-from innrsic.cli.enhance import (
-    add_enhancer_options,
-    add_existing_options,
-    check_enhancer_settings,
-    load_enhancer,
-)
+from innrsic.cli.batch import run_batch
+from innrsic.cli.enhance import add_enhancer_options, run_enhancing_batch
 from innrsic.cli.options import (
-    UsageError,
+    IMAGE_OUTPUT_HELP,
+    add_existing_options,
     add_image_format_option,
+    add_input_output,
     image_target,
     plan_image_outputs,
     plan_outputs,
 )
 from innrsic.codecs import describe_codecs, make_codec
-from innrsic.coding import (
+from innrsic.errors import InnrsicError, UsageError
+from innrsic.raster.image import IMAGE_SUFFIXES
+from innrsic.raster.tiling import Window
+from innrsic.rsic.coding import (
     DEFAULT_TILE,
-    RECONSTRUCTION_KEY,
     WHOLE_IMAGE_MAX_SIDE,
     compress_file,
     decompress_file,
-    reconstruction_checksums,
     resolve_tile,
 )
-from innrsic.container import FORMAT_VERSION, SUFFIX, ContainerReader
-from innrsic.errors import InnrsicError
-from innrsic.imageio import IMAGE_SUFFIXES
-from innrsic.metrics.rate import bits_per_pixel
-from innrsic.tiling import Window
+from innrsic.rsic.container import SUFFIX, ContainerReader
+from innrsic.rsic.describe import describe_file, description_lines
+
+if TYPE_CHECKING:
+    from innrsic.enhancer.session import EnhancerSession
 
 COMPRESS_EXAMPLES = """examples:
   innrsic compress scene.png -o scene.rsic --codec jpeg2000:bpp=0.2
@@ -94,8 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="encode images into .rsic files",
         epilog=f"{COMPRESS_EXAMPLES}\ncodecs:\n{codecs}",
     )
-    compress.add_argument("input", type=Path, help="image file or directory of images")
-    compress.add_argument("-o", "--output", required=True, help=".rsic file or directory")
+    add_input_output(compress, "image file or directory of images", ".rsic file or directory")
     compress.add_argument("--codec", required=True, help="codec spec, e.g. jpeg2000:bpp=0.2")
     compress.add_argument(
         "--tile",
@@ -142,10 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="decode .rsic files into images",
         epilog=DECOMPRESS_EXAMPLES,
     )
-    decompress.add_argument("input", type=Path, help=".rsic file or directory of them")
-    decompress.add_argument(
-        "-o", "--output", required=True, help="image file (.png, .tif, .jpg) or directory"
-    )
+    add_input_output(decompress, ".rsic file or directory of them", IMAGE_OUTPUT_HELP)
     add_image_format_option(decompress)
     decompress.add_argument(
         "--region", type=_region, metavar="X,Y,W,H", help="decode only this region (pixels)"
@@ -163,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="enhance the decoded image with this INN-RSIC enhancer: a shipped model's name "
         "(see `innrsic models`) or weights (.safetensors)",
     )
-    add_enhancer_options(decompress, "--enhance")
+    add_enhancer_options(decompress)
     decompress.set_defaults(handler=run_decompress)
 
     info = subparsers.add_parser(
@@ -201,9 +196,8 @@ def run_compress(args: argparse.Namespace) -> int:
             f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {codec.spec}{chosen}"
         )
 
-    report = run_jobs(jobs, compress_one, "compress", args.force, args.skip_existing)
-    report.print_summary("compressed")
-    return report.exit_code if jobs else _no_inputs(args.input)
+    status = run_batch(args, jobs, compress_one, "compress", "compressed")
+    return status if jobs else _no_inputs(args.input)
 
 
 def _check_existing_codec(jobs: list[tuple[Path, Path]], spec: str) -> None:
@@ -244,88 +238,34 @@ def run_decompress(args: argparse.Namespace) -> int:
             text += "; georeferencing not written (write a .tif to keep it)"
         return text
 
-    report = run_jobs(jobs, decompress_one, "decompress", args.force, args.skip_existing)
-    report.print_summary("decompressed")
-    return report.exit_code if jobs else _no_inputs(args.input)
+    status = run_batch(args, jobs, decompress_one, "decompress", "decompressed")
+    return status if jobs else _no_inputs(args.input)
 
 
 def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
-    from innrsic.enhance import check_codec, decompress_enhanced
-
     if not jobs:
         return _no_inputs(args.input)
-    check_enhancer_settings(args)
-    engine, net = load_enhancer(args, args.enhance)
-    warned: set[str] = set()
 
-    def decompress_one(source: Path, target: Path) -> str:
-        with ContainerReader(source) as container:
-            spec = container.codec_spec
-        if spec not in warned:
-            warned.add(spec)
-            check_codec(net.codec, spec, args.enhance)
+    def decompress_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
         with image_target(target, args.format) as written:
-            result = decompress_enhanced(
-                source,
-                written,
-                engine,
-                args.temperature,
-                args.seed,
-                args.tile,
-                args.overlap,
-                region=args.region,
-                progress=True,
-                verify=args.verify,
+            result = enhancer.decompress_file(
+                source, written, region=args.region, progress=True, verify=args.verify
             )
-        return f"{target}: {result.width}x{result.height}, enhanced at T={args.temperature}"
+        return f"{target}: {result.width}x{result.height}, enhanced at T={enhancer.temperature}"
 
-    report = run_jobs(jobs, decompress_one, "decompress+enhance", args.force, args.skip_existing)
-    report.print_summary("decompressed and enhanced")
-    return report.exit_code
+    return run_enhancing_batch(
+        args, jobs, args.enhance, decompress_one, "decompress+enhance", "decompressed and enhanced"
+    )
 
 
 def run_info(args: argparse.Namespace) -> int:
-    with ContainerReader(args.input) as container:
-        container.verify()
-    file_bytes = args.input.stat().st_size
-    fields = {
-        "file": str(args.input),
-        "format_version": FORMAT_VERSION,
-        "codec": container.codec_spec,
-        "width": container.width,
-        "height": container.height,
-        "tile_width": container.tile_width,
-        "tile_height": container.tile_height,
-        "tiles": len(container.tile_lengths),
-        "tile_records": container.tile_records,
-        "file_bytes": file_bytes,
-        "payload_bytes": container.payload_size,
-        "bpp": bits_per_pixel(file_bytes, container.height, container.width),
-        "payload_bpp": bits_per_pixel(container.payload_size, container.height, container.width),
-        "checksums": "ok",
-        "reconstruction": _reconstruction_summary(container.metadata, len(container.tile_lengths)),
-        "metadata": container.metadata,
-    }
+    fields = describe_file(args.input)
     if args.json:
         print(json.dumps(fields, indent=2))
     else:
-        fields["metadata"] = {
-            k: v for k, v in container.metadata.items() if k != RECONSTRUCTION_KEY
-        }
-        for key, value in fields.items():
-            print(f"{key:14s} {value:.4f}" if isinstance(value, float) else f"{key:14s} {value}")
+        for line in description_lines(fields):
+            print(line)
     return 0
-
-
-def _reconstruction_summary(metadata: dict, tiles: int) -> str:
-    """How `info` describes the reconstruction checksum (coding module doc)."""
-    if RECONSTRUCTION_KEY not in metadata:
-        return "none (decoding cannot tell a platform that computes differently)"
-    try:
-        reconstruction_checksums(metadata, tiles)
-    except InnrsicError as exc:
-        return f"unusable: {exc}"
-    return f"crc32 of each of the {tiles} decoded tile(s), checked on decode"
 
 
 def _tile_size(text: str) -> int | str:

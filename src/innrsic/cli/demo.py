@@ -47,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from innrsic.demo import DEFAULT_RATES, run_demo  # torch-heavy: only when the command runs
+    from innrsic.evaluation.demo import (  # torch-heavy: only when the command runs
+        DEFAULT_RATES,
+        run_demo,
+    )
 
     rows = run_demo(
         args.data,

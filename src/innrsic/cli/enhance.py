@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from innrsic.batch import run_jobs
+from innrsic.cli.batch import run_batch
 from innrsic.cli.options import (
+    IMAGE_OUTPUT_HELP,
+    add_existing_options,
     add_image_format_option,
+    add_input_output,
     even_natural,
     image_target,
     natural,
@@ -16,11 +21,11 @@ from innrsic.cli.options import (
     positive_int,
     temperature,
 )
-from innrsic.imageio import IMAGE_SUFFIXES
+from innrsic.compute.threads import torch_threads
+from innrsic.raster.image import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
-    from innrsic.enhancer import INNEnhancer
-    from innrsic.enhancer.fast import FastEnhancer
+    from innrsic.enhancer.session import EnhancerSession
 
 EXAMPLES = """examples:
   innrsic enhance decoded.png -o enhanced.png --weights enhancer-jpeg2000-bpp0.1
@@ -35,7 +40,7 @@ memory and keep their georeferencing. The bitrate is the codec's: the enhancer a
 """
 
 
-def add_enhancer_options(parser: argparse.ArgumentParser, weights_flag: str) -> None:
+def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by `enhance` and `decompress --enhance`."""
     parser.add_argument(
         "--temperature",
@@ -52,7 +57,6 @@ def add_enhancer_options(parser: argparse.ArgumentParser, weights_flag: str) -> 
         "--overlap", type=even_natural, default=32, help="blended overlap in pixels (even)"
     )
     add_engine_options(parser)
-    parser.set_defaults(weights_flag=weights_flag)
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -72,43 +76,24 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_existing_options(parser: argparse.ArgumentParser, skip_help: str = "") -> None:
-    """--force / --skip-existing: what a batch does with outputs that already exist."""
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--force", action="store_true", help="replace existing output files")
-    existing.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="leave existing outputs alone and do the rest (finishes an interrupted batch)"
-        + skip_help,
-    )
+def run_enhancing_batch(
+    args: argparse.Namespace,
+    jobs: list[tuple[Path, Path]],
+    weights: str,
+    operation: Callable[[EnhancerSession, Path, Path], str],
+    description: str,
+    verb: str,
+) -> int:
+    """`run_batch` of ``operation(enhancer, source, target)`` with the enhancer `weights`
+    loaded once (`innrsic.enhancer.session`) at the command's settings and --threads."""
+    from innrsic.enhancer.session import open_session
 
-
-def check_enhancer_settings(args: argparse.Namespace) -> None:
-    """The tile/overlap checks of `innrsic.enhance`, before the model is loaded."""
-    from innrsic.enhance import check_settings
-
-    check_settings(args.tile, args.overlap)
-
-
-def load_enhancer(args: argparse.Namespace, weights: str) -> tuple[FastEnhancer, INNEnhancer]:
-    """The engine (`FastEnhancer`) of the enhancer named by `weights` (a shipped model's name
-    or a safetensors file), with the precision and thread settings, and the network itself
-    (its `codec` and `default_temperature`); sets ``args.temperature`` to the model's default
-    when not given, and warns about another value."""
-    import torch
-
-    from innrsic.enhance import model_temperature
-    from innrsic.enhancer import INNEnhancer
-    from innrsic.enhancer.capability import require_precision
-    from innrsic.enhancer.fast import engine_for
-
-    require_precision(args.precision)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    net = INNEnhancer.load(weights).eval()
-    args.temperature = model_temperature(net, args.temperature, weights)
-    return engine_for(net, args.precision, args.threads), net
+    with torch_threads(args.threads):
+        enhancer = open_session(
+            weights, precision=args.precision, threads=args.threads,
+            temperature=args.temperature, seed=args.seed, tile=args.tile, overlap=args.overlap,
+        )
+        return run_batch(args, jobs, partial(operation, enhancer), description, verb)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,10 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="restore texture in decoded images with an INN-RSIC enhancer",
         epilog=EXAMPLES,
     )
-    parser.add_argument("input", type=Path, help="decoded image file or directory")
-    parser.add_argument(
-        "-o", "--output", required=True, help="image file (.png, .tif, .jpg) or directory"
-    )
+    add_input_output(parser, "decoded image file or directory", IMAGE_OUTPUT_HELP)
     parser.add_argument(
         "--weights",
         required=True,
@@ -129,34 +111,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_image_format_option(parser)
     add_existing_options(parser)
-    add_enhancer_options(parser, "--weights")
+    add_enhancer_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from innrsic.enhance import enhance_file
-
     jobs = plan_image_outputs(args, IMAGE_SUFFIXES)
     if not jobs:
         print(f"no input images found at {args.input}")
         return 1
-    check_enhancer_settings(args)
-    net, _ = load_enhancer(args, args.weights)
 
-    def enhance_one(source: Path, target: Path) -> str:
+    def enhance_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
         with image_target(target, args.format) as written:
-            result = enhance_file(
-                source,
-                written,
-                net,
-                args.temperature,
-                args.seed,
-                args.tile,
-                args.overlap,
-                progress=True,
-            )
-        return f"{target}: {result.width}x{result.height}, T={args.temperature}, seed {args.seed}"
+            result = enhancer.enhance_file(source, written, progress=True)
+        return (
+            f"{target}: {result.width}x{result.height}, T={enhancer.temperature}, "
+            f"seed {args.seed}"
+        )
 
-    report = run_jobs(jobs, enhance_one, "enhance", args.force, args.skip_existing)
-    report.print_summary("enhanced")
-    return report.exit_code
+    return run_enhancing_batch(args, jobs, args.weights, enhance_one, "enhance", "enhanced")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from innrsic.cli.options import natural, positive_int, progress_wanted, temperature
+from innrsic.cli.options import (
+    add_data_root_option,
+    natural,
+    positive_int,
+    progress_wanted,
+    temperature,
+)
 
 if TYPE_CHECKING:
     from innrsic.evaluation.controls import ControlSettings
@@ -51,12 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
     )
     parser.add_argument("--data", help="split name or image folder (see below)")
-    parser.add_argument(
-        "--data-root",
-        type=Path,
-        default=None,
-        help="shared data folder for split names (default: $INNRSIC_DATA_ROOT)",
-    )
+    add_data_root_option(parser)
     parser.add_argument(
         "--codec",
         nargs="+",
@@ -155,6 +155,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from innrsic.data.image_sets import describe_image_set, image_set
+    from innrsic.enhancer.temperature import grid_enhancers
     from innrsic.errors import ConfigError
     from innrsic.evaluation import EvaluationSettings, build_report, run_evaluation
     from innrsic.evaluation.grid import parse_shard
@@ -168,10 +170,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.data or not args.codec:
         raise ConfigError("--data and --codec are required (unless --report-only)")
-    refs = _images(args.data, args.data_root)
-    if args.limit is not None:
-        refs = refs[: args.limit]
-    enhancers, temperatures = _enhancers(args.enhancer, args.temperature)
+    refs = image_set(args.data, args.data_root, args.limit)
+    enhancers, temperatures = grid_enhancers(args.enhancer, args.temperature)
     controls = _controls(args, bool(enhancers))
     settings = EvaluationSettings(
         codecs=tuple(args.codec),
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         precision=args.precision,
-        data_label=_data_label(args.data, args.data_root, len(refs)),
+        data_label=describe_image_set(args.data, args.data_root, len(refs)),
         controls=controls,
     )
     shard = parse_shard(args.shard) if args.shard else None
@@ -207,29 +207,9 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _enhancers(
-    names: list[str], given: list[float] | None
-) -> tuple[tuple[Path, ...], tuple[float, ...]]:
-    """The weights files of `names` and the temperatures to run: `given`, else the enhancers'
-    own defaults; a given temperature other than an enhancer's default is warned about."""
-    if not names:
-        return (), tuple(given or ())
-    from innrsic.enhance import model_temperature
-    from innrsic.enhancer import INNEnhancer
-    from innrsic.pretrained import resolve_enhancer
-
-    paths = tuple(resolve_enhancer(name)[0] for name in names)
-    nets = {name: INNEnhancer.load(path) for name, path in zip(names, paths, strict=True)}
-    if given is None:
-        return paths, tuple(sorted({model_temperature(net) for net in nets.values()}))
-    for name, net in nets.items():
-        for value in dict.fromkeys(given):
-            model_temperature(net, value, name)
-    return paths, tuple(given)
-
-
 def _controls(args: argparse.Namespace, enhancers: bool) -> ControlSettings | None:
     """The controls' validation images, or None when the controls are off."""
+    from innrsic.data.image_sets import data_root, describe_image_set, image_set
     from innrsic.errors import ConfigError
     from innrsic.evaluation.controls import ControlSettings, check_not_reserved, subsample
 
@@ -240,31 +220,12 @@ def _controls(args: argparse.Namespace, enhancers: bool) -> ControlSettings | No
         return None
     data = args.control_data
     if data is None:
-        if not (args.data_root or os.environ.get("INNRSIC_DATA_ROOT")):
+        if not data_root(args.data_root):
             raise ConfigError("the controls need validation images: give --control-data (a "
                               "split or an image folder), or --data-root for the default "
                               "(ucmerced-train), or --no-controls")
         data = "ucmerced-train"
     else:
         check_not_reserved(Path(data))  # before listing the folder
-    refs = subsample(_images(data, args.data_root), args.control_images)
-    return ControlSettings(tuple(refs), _data_label(data, args.data_root, len(refs)))
-
-
-def _images(data: str, data_root: Path | None) -> list:
-    from innrsic.data import SPLITS, folder_images, resolve_split
-    from innrsic.data.splits import RESERVED
-
-    if data in SPLITS or data in RESERVED:
-        return resolve_split(data, data_root or os.environ.get("INNRSIC_DATA_ROOT"))
-    return folder_images(data)
-
-
-def _data_label(data: str, data_root: Path | None, count: int) -> str:
-    from innrsic.data import SPLITS
-
-    if data in SPLITS:
-        root = data_root or os.environ.get("INNRSIC_DATA_ROOT")
-        return f"{data} ({count} images of the split, data root {root})"
-    folder = Path(data).resolve()
-    return f"{folder.name} ({count} images under {folder})"
+    refs = subsample(image_set(data, args.data_root), args.control_images)
+    return ControlSettings(tuple(refs), describe_image_set(data, args.data_root, len(refs)))

@@ -16,14 +16,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from innrsic.batch import plan_jobs
-from innrsic.errors import ConfigError, InnrsicError
+from innrsic.cli.batch import plan_jobs
+from innrsic.errors import ConfigError, UsageError
 
 _GIVEN = "_options_given"  # dests set on the command line so far, on the namespace while parsing
-
-
-class UsageError(InnrsicError):
-    """The command line asks for something that cannot be done (exit 2 before any work)."""
 
 
 class StoreOnce(argparse._StoreAction):
@@ -168,10 +164,41 @@ def plan_outputs(
 
 
 def _file_suffixes(output_suffixes: Sequence[str]) -> set[str]:
-    from innrsic.container import SUFFIX
-    from innrsic.imageio import IMAGE_SUFFIXES
+    from innrsic.raster.image import IMAGE_SUFFIXES
+    from innrsic.rsic.container import SUFFIX
 
     return {*output_suffixes, *IMAGE_SUFFIXES, SUFFIX}
+
+
+IMAGE_OUTPUT_HELP = "image file (.png, .tif, .jpg) or directory"
+
+
+def add_input_output(parser: argparse.ArgumentParser, input_help: str, output_help: str) -> None:
+    """The input path (a file or a directory of them) and ``-o``, where the outputs go."""
+    parser.add_argument("input", type=Path, help=input_help)
+    parser.add_argument("-o", "--output", required=True, help=output_help)
+
+
+def add_existing_options(parser: argparse.ArgumentParser, skip_help: str = "") -> None:
+    """--force / --skip-existing: what a batch does with outputs that already exist."""
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--force", action="store_true", help="replace existing output files")
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave existing outputs alone and do the rest (finishes an interrupted batch)"
+        + skip_help,
+    )
+
+
+def add_data_root_option(parser: argparse.ArgumentParser) -> None:
+    """--data-root: the shared data folder split names are found in (`innrsic.data.image_sets`)."""
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="shared data folder for split names (default: $INNRSIC_DATA_ROOT)",
+    )
 
 
 IMAGE_FORMATS = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "cog": ".tif"}
@@ -195,7 +222,7 @@ def plan_image_outputs(
     args: argparse.Namespace, input_suffixes: Sequence[str]
 ) -> list[tuple[Path, Path]]:
     """`plan_outputs` for a command writing images in ``args.format`` (module doc)."""
-    from innrsic.imageio import IMAGE_SUFFIXES
+    from innrsic.raster.image import IMAGE_SUFFIXES
 
     suffixes = TIFF_SUFFIXES if args.format == "cog" else IMAGE_SUFFIXES
     return plan_outputs(
@@ -206,11 +233,11 @@ def plan_image_outputs(
 @contextlib.contextmanager
 def image_target(target: Path, image_format: str) -> Iterator[Path]:
     """The path a writer writes `target` through: `target` itself, or for ``cog`` a scratch
-    GeoTIFF that becomes the COG at `target` when the block succeeds (`innrsic.cog`)."""
+    GeoTIFF that becomes the COG at `target` when the block succeeds (`innrsic.raster.cog`)."""
     if image_format != "cog":
         yield target
         return
-    from innrsic.cog import cog_output
+    from innrsic.raster.cog import cog_output
 
     with cog_output(target) as plain:
         yield plain

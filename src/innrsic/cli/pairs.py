@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from innrsic.cli.options import progress_wanted
+from innrsic.cli.options import add_data_root_option, progress_wanted
 
 EXAMPLES = """examples:
   innrsic pairs --codec jpeg2000:bpp=0.1 --data ucmerced-train --data-root ../shared/data \\
@@ -36,12 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--codec", required=True, help="codec spec, e.g. jpeg2000:bpp=0.1")
     parser.add_argument("--data", required=True, help="split name or image folder (see below)")
     parser.add_argument("--out", type=Path, required=True, help="pairs directory to fill")
-    parser.add_argument(
-        "--data-root",
-        type=Path,
-        default=None,
-        help="shared data folder for split names (default: $INNRSIC_DATA_ROOT)",
-    )
+    add_data_root_option(parser)
     parser.add_argument(
         "--workers", type=int, default=1, help="parallel encoder processes (default 1)"
     )
@@ -53,17 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from innrsic.data import SPLITS, folder_images, resolve_split
-    from innrsic.data.splits import RESERVED
-    from innrsic.pairs import generate_pairs
+    from innrsic.data.image_sets import image_set
+    from innrsic.data.pairs import generate_pairs
 
-    if args.data in SPLITS or args.data in RESERVED:
-        root = args.data_root or os.environ.get("INNRSIC_DATA_ROOT")
-        refs = resolve_split(args.data, root)
-    else:
-        refs = folder_images(args.data)
-    if args.limit is not None:
-        refs = refs[: max(0, args.limit)]
+    refs = image_set(args.data, args.data_root, args.limit)
     result = generate_pairs(
         args.codec, refs, args.out, workers=max(1, args.workers), progress=progress_wanted(args)
     )

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from innrsic.train import TrainResult
 
 ENHANCER_EXAMPLES = """examples:
   innrsic train enhancer --config configs/enhancer/quick.yaml --set data.root=/tmp/pairs
   innrsic train enhancer --config configs/enhancer/jpeg2000_bpp0.1.yaml \\
       --set loss.feature_backbone=squeeze --set train.steps=20000 --run-dir runs/j2k-0.1
   innrsic train enhancer --config configs/enhancer/quick.yaml --resume
-  torchrun --nproc_per_node=2 -m innrsic.train enhancer --config configs/enhancer/quick.yaml
+  torchrun --nproc_per_node=2 -m innrsic train enhancer --config configs/enhancer/quick.yaml
 
 Pairs directories come from `innrsic pairs`, e.g.
   innrsic pairs --codec jpeg2000:bpp=0.1 --data ucmerced-train --data-root ../shared/data \\
@@ -29,7 +32,7 @@ CODEC_EXAMPLES = """examples:
   innrsic train codec --config configs/codec/quick.yaml --set data.root=../shared/data
   innrsic train codec --config configs/codec/elic_0.0008.yaml --run-dir runs/elic-0.0008
   innrsic train codec --config configs/codec/elic_0.0008.yaml --resume
-  torchrun --nproc_per_node=4 -m innrsic.train codec --config configs/codec/elic_0.0008.yaml
+  torchrun --nproc_per_node=4 -m innrsic train codec --config configs/codec/elic_0.0008.yaml
 
 Split names in data.train / data.val (ucmerced-train, ucmerced-test, dota-test) are found in
 data.root or $INNRSIC_DATA_ROOT; other entries are image folders. Loss: lambda * 255^2 * MSE +
@@ -108,46 +111,43 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run_enhancer(args: argparse.Namespace) -> int:
-    from innrsic.config import config_to_yaml
     from innrsic.train import load_enhancer_config, train_enhancer
+    from innrsic.train.outputs import run_summary
 
-    config = load_enhancer_config(args.config, _overrides(args))
-    if args.print_config:
-        print(config_to_yaml(config), end="")
-        return 0
-    result = train_enhancer(config, resume=args.resume)
-    best = (
-        f", best {config.val.metric} {result.best_value:.4f} at step {result.best_step}"
-        if result.best_value is not None
-        else ""
-    )
-    print(f"trained to step {result.step} in {result.run_dir}{best}")
+    trained = _train(args, load_enhancer_config, train_enhancer)
+    if trained is not None:
+        config, result = trained
+        print(run_summary(result, config.val.metric))
     return 0
 
 
 def run_codec(args: argparse.Namespace) -> int:
-    from innrsic.config import config_to_yaml
     from innrsic.train.codec import load_codec_config, train_codec
+    from innrsic.train.outputs import reports_here, run_summary
 
-    config = load_codec_config(args.config, _overrides(args))
-    if args.print_config:
-        print(config_to_yaml(config), end="")
+    trained = _train(args, load_codec_config, train_codec)
+    if trained is None or not reports_here():
         return 0
-    result = train_codec(config, resume=args.resume)
-    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports (and alone knows best)
-        return 0
-    best = (
-        f", best val/rd_loss {result.best_value:.4f} at step {result.best_step}"
-        if result.best_value is not None
-        else ""
-    )
-    print(f"trained to step {result.step} in {result.run_dir}{best}")
-    weights = result.run_dir / (
-        "best.safetensors" if result.best_value is not None else "final.safetensors"
-    )
+    config, result = trained
+    print(run_summary(result, "val/rd_loss"))
+    weights = result.weights
     if weights.is_file():
         print(
             f"use it: innrsic compress IMAGE -o OUT.rsic --codec "
             f"{config.model.arch}:weights={weights}"
         )
     return 0
+
+
+def _train(
+    args: argparse.Namespace, load_config: Callable[..., Any], train: Callable[..., TrainResult]
+) -> tuple[Any, TrainResult] | None:
+    """The config from --config with the overrides, and the run trained with it (--resume);
+    None after printing the config instead (--print-config)."""
+    from innrsic.train.config import config_to_yaml
+
+    config = load_config(args.config, _overrides(args))
+    if args.print_config:
+        print(config_to_yaml(config), end="")
+        return None
+    return config, train(config, resume=args.resume)

@@ -1,7 +1,13 @@
-"""The `Codec` protocol every base codec implements, classical or learned."""
+"""The `Codec` protocol every base codec implements, classical or learned, and the optional
+capabilities file-level coding uses beyond it.
+
+Each capability is a runtime-checkable protocol: a codec has it when it implements its
+members, and `innrsic.rsic.coding` asks with ``isinstance``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -27,3 +33,38 @@ class Codec(Protocol):
     def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
         """Decompress payload bytes into an HxWx3 uint8 image (of `shape`, if given)."""
         ...
+
+
+@runtime_checkable
+class Reconstructing(Protocol):
+    """Encodes and gives its own decoded pixels in one go (no second decode for a checksum)."""
+
+    def encode_and_reconstruct(self, image: np.ndarray) -> tuple[bytes, np.ndarray]:
+        """The payload of an HxWx3 uint8 image and the HxWx3 uint8 image it decodes to."""
+        ...
+
+
+@runtime_checkable
+class BatchEncoding(Protocol):
+    """Encodes several images (of possibly different sizes) in one call."""
+
+    def encode_batch(self, images: Sequence[np.ndarray]) -> list[bytes]:
+        """One payload per HxWx3 uint8 image, in order."""
+        ...
+
+
+@runtime_checkable
+class BatchDecoding(Protocol):
+    """Decodes several payloads in one call."""
+
+    def decode_batch(self, payloads: Sequence[bytes]) -> list[np.ndarray]:
+        """One HxWx3 uint8 image per payload, in order."""
+        ...
+
+
+@runtime_checkable
+class RateTargeting(Protocol):
+    """Searches its knob for a target rate and says what it chose for the last image."""
+
+    last_choice: str | None
+    """The knob the last `encode` chose, e.g. ``quality=37``; None without a rate target."""

@@ -25,7 +25,7 @@ from PIL import Image
 from innrsic.codecs.rate import Knob, fit_to_size
 from innrsic.codecs.spec import Param, canonical_spec, check_params
 from innrsic.errors import CodecError, CodecSpecError
-from innrsic.imageio import validate_rgb
+from innrsic.raster.image import validate_rgb
 
 MAX_PAYLOAD_PIXELS = 1 << 26
 """Most pixels one classical payload holds (e.g. 8192 x 8192, 192 MiB as RGB): `encode`
@@ -170,16 +170,39 @@ class PillowCodec(ClassicalCodec):
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-class JpegCodec(PillowCodec):
+def quality_knob(label: str, low: int, high: int) -> tuple[Knob, Param]:
+    """The search knob and spec parameter of a library's integer ``quality`` from low to high."""
+    return (
+        Knob("quality", low, high, integer=True),
+        Param("quality", int, f"{label} quality {low}-{high}", low, high),
+    )
+
+
+class PillowQualityCodec(PillowCodec):
+    """A Pillow codec whose knob is Pillow's ``quality``, saved with fixed other options.
+
+    Subclasses state them as class keywords: ``label`` (for help texts), ``quality`` (lowest,
+    highest, default) and ``options`` (the other Pillow save() arguments).
+    """
+
+    fixed_options: ClassVar[dict[str, Any]]
+
+    def __init_subclass__(cls, *, label: str, quality: tuple[int, int, int],
+                          options: dict[str, Any], **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        low, high, cls.default_knob = quality
+        cls.knob, cls.knob_param = quality_knob(label, low, high)
+        cls.fixed_options = options
+
+    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
+        return {"quality": int(knob_value), **self.fixed_options}
+
+
+class JpegCodec(PillowQualityCodec, label="JPEG", quality=(1, 100, 75),
+                options={"optimize": True, "subsampling": "4:2:0"}):
     name = "jpeg"
     description = "JPEG (libjpeg via Pillow), 4:2:0, optimised Huffman tables"
     pillow_format = "JPEG"
-    knob = Knob("quality", 1, 100, integer=True)
-    knob_param = Param("quality", int, "JPEG quality 1-100", 1, 100)
-    default_knob = 75
-
-    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
-        return {"quality": int(knob_value), "optimize": True, "subsampling": "4:2:0"}
 
     def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
         # Every start-of-scan marker is FF DA: entropy-coded data escapes FF as FF 00, so this
@@ -227,28 +250,17 @@ class Jpeg2000Codec(PillowCodec):
         }
 
 
-class WebpCodec(PillowCodec):
+class WebpCodec(PillowQualityCodec, label="WebP", quality=(0, 100, 75), options={"method": 6}):
     name = "webp"
     description = "WebP lossy (libwebp via Pillow), method 6"
     pillow_format = "WEBP"
-    knob = Knob("quality", 0, 100, integer=True)
-    knob_param = Param("quality", int, "WebP quality 0-100", 0, 100)
-    default_knob = 75
-
-    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
-        return {"quality": int(knob_value), "method": 6}
 
 
-class AvifCodec(PillowCodec):
+class AvifCodec(PillowQualityCodec, label="AVIF", quality=(0, 100, 50),
+                options={"speed": 6, "subsampling": "4:2:0"}):
     name = "avif"
     description = "AVIF / AV1-intra (libavif via Pillow), 4:2:0, speed 6"
     pillow_format = "AVIF"
-    knob = Knob("quality", 0, 100, integer=True)
-    knob_param = Param("quality", int, "AVIF quality 0-100", 0, 100)
-    default_knob = 50
-
-    def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
-        return {"quality": int(knob_value), "speed": 6, "subsampling": "4:2:0"}
 
 
 class HeifCodec(ClassicalCodec):
@@ -256,8 +268,7 @@ class HeifCodec(ClassicalCodec):
 
     name = "heif"
     description = "HEVC-intra / HEIF (x265 via pillow-heif), 4:2:0"
-    knob = Knob("quality", 0, 100, integer=True)
-    knob_param = Param("quality", int, "HEIF quality 0-100", 0, 100)
+    knob, knob_param = quality_knob("HEIF", 0, 100)
     default_knob = 50
 
     def _encode_at(self, image: np.ndarray, knob_value: float) -> bytes:

@@ -2,11 +2,11 @@
 
 Specs: ``<arch>:lambda=X`` (weights looked up in the model directory) or
 ``<arch>:weights=PATH``; with both, the file is used and a lambda it records must equal X.
-``<arch>`` is ``elic`` (CompressAI's ``Elic2022Chandelier``, N=192, M=320) or a
-``compressai.zoo`` image model: ``bmshj2018-factorized``, ``bmshj2018-factorized-relu``,
-``bmshj2018-hyperprior``, ``mbt2018-mean``, ``mbt2018``, ``cheng2020-anchor``,
-``cheng2020-attn``. Weights come only from local files (see :mod:`learned_checkpoint` for the
-layouts read); nothing is ever downloaded.
+``<arch>`` is a name in :data:`~innrsic.codecs.architectures.ARCHITECTURES`: ``elic``
+(CompressAI's ``Elic2022Chandelier``, N=192, M=320) or a ``compressai.zoo`` image model
+(``bmshj2018-factorized``, ``mbt2018-mean``, ``cheng2020-attn``, ...). Weights come only
+from local files (see :mod:`learned_checkpoint` for the layouts read); nothing is ever
+downloaded.
 
 **Model directory.** ``lambda=X`` selects the file ``<arch>-lambda<X>.<ext>``, where ``<X>`` is
 the lambda as Python prints the float (``0.0008``, ``0.045``, ``1e-05``) and ``<ext>`` is
@@ -19,7 +19,7 @@ package's ``innrsic/models/`` directory if it exists.
 
     offset  size  field
     0       1     payload format version (1)
-    1       1     architecture id (ARCH_IDS)
+    1       1     architecture id (`Architecture.payload_id`)
     2       4     weights fingerprint: first 4 bytes of the SHA-256 of the state dict
     6       4     image height H
     10      4     image width W
@@ -66,9 +66,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from innrsic.codecs.architectures import (
+    ARCH_IDS,
+    ARCHITECTURES,
+    Y_DOWNSAMPLING,
+    Z_DOWNSAMPLING,
+    Architecture,
+    StreamLayout,
+)
 from innrsic.codecs.spec import Param, canonical_spec, check_params
 from innrsic.errors import CodecError, CodecSpecError, WeightsError
-from innrsic.imageio import validate_rgb
+from innrsic.raster.image import validate_rgb
 
 if TYPE_CHECKING:
     import torch
@@ -84,16 +92,6 @@ SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 WEIGHT_SUFFIXES = (".safetensors", ".pth.tar", ".pth")
 
 PAYLOAD_VERSION = 1
-ARCH_IDS: dict[str, int] = {  # stored in payloads: append only, never renumber
-    "elic": 1,
-    "bmshj2018-factorized": 2,
-    "bmshj2018-factorized-relu": 3,
-    "bmshj2018-hyperprior": 4,
-    "mbt2018-mean": 5,
-    "mbt2018": 6,
-    "cheng2020-anchor": 7,
-    "cheng2020-attn": 8,
-}
 PAD_MULTIPLE = 64
 MAX_PADDED_PIXELS = 1 << 24  # 4096 x 4096 after padding; larger rasters go through tiling
 
@@ -151,7 +149,7 @@ def find_weights(arch: str, lmbda: float) -> Path:
 
 
 class LearnedCodec:
-    """A CompressAI model as a `Codec`; subclasses name the architecture."""
+    """A CompressAI model as a `Codec`; one subclass per architecture (:data:`LEARNED_CODECS`)."""
 
     arch: ClassVar[str]
     description: ClassVar[str]
@@ -256,77 +254,50 @@ class LearnedCodec:
                 raise CodecError(f"{self.arch}: cannot decode payload ({exc})") from exc
         return _to_image(x_hat, height, width)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by architecture name: the codec classes are made from the table."""
+        return _restore, (self.arch, self.__dict__)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"
 
 
-class ElicCodec(LearnedCodec):
-    arch = "elic"
-    description = "ELIC (He et al. 2022; CompressAI Elic2022Chandelier N=192 M=320), local weights"
-
-
-class Bmshj2018FactorizedCodec(LearnedCodec):
-    arch = "bmshj2018-factorized"
-    description = "Balle et al. 2018 factorized prior (CompressAI), local weights"
-
-
-class Bmshj2018FactorizedReluCodec(LearnedCodec):
-    arch = "bmshj2018-factorized-relu"
-    description = "Balle et al. 2018 factorized prior with ReLU (CompressAI), local weights"
-
-
-class Bmshj2018HyperpriorCodec(LearnedCodec):
-    arch = "bmshj2018-hyperprior"
-    description = "Balle et al. 2018 scale hyperprior (CompressAI), local weights"
-
-
-class Mbt2018MeanCodec(LearnedCodec):
-    arch = "mbt2018-mean"
-    description = "Minnen et al. 2018 mean-scale hyperprior (CompressAI), local weights"
-
-
-class Mbt2018Codec(LearnedCodec):
-    arch = "mbt2018"
-    description = "Minnen et al. 2018 joint autoregressive + hyperprior (CompressAI), local weights"
-
-
-class Cheng2020AnchorCodec(LearnedCodec):
-    arch = "cheng2020-anchor"
-    description = "Cheng et al. 2020 anchor (CompressAI), local weights"
-
-
-class Cheng2020AttentionCodec(LearnedCodec):
-    arch = "cheng2020-attn"
-    description = "Cheng et al. 2020 with attention (CompressAI), local weights"
+def _codec_class(architecture: Architecture) -> type[LearnedCodec]:
+    """The `LearnedCodec` subclass of one architecture of the table."""
+    attributes = {
+        "__module__": __name__,
+        "__doc__": f"{architecture.description}.",
+        "arch": architecture.name,
+        "description": architecture.description,
+    }
+    return type(architecture.codec_class, (LearnedCodec,), attributes)
 
 
 LEARNED_CODECS: dict[str, type[LearnedCodec]] = {
-    codec.arch: codec
-    for codec in (
-        ElicCodec,
-        Bmshj2018FactorizedCodec,
-        Bmshj2018FactorizedReluCodec,
-        Bmshj2018HyperpriorCodec,
-        Mbt2018MeanCodec,
-        Mbt2018Codec,
-        Cheng2020AnchorCodec,
-        Cheng2020AttentionCodec,
-    )
+    name: _codec_class(architecture) for name, architecture in ARCHITECTURES.items()
 }
+"""Architecture name -> codec class, made from :data:`ARCHITECTURES`."""
+ElicCodec = LEARNED_CODECS["elic"]
+"""The codec of ELIC, the default architecture."""
+
+
+def _restore(arch: str, state: dict[str, Any]) -> LearnedCodec:
+    """Unpickle a codec (see `LearnedCodec.__reduce__`)."""
+    codec_type = LEARNED_CODECS[arch]
+    codec = codec_type.__new__(codec_type)
+    codec.__dict__.update(state)
+    return codec
 
 
 def latent_shapes(arch: str, config: Mapping[str, Any], padded: tuple[int, int]) -> Any:
     """The ``shape`` argument of the model's ``decompress`` for a padded image size."""
     height, width = padded
-    if arch == "elic":
-        y_shape = (height // 16, width // 16)
-        return {
-            "y": [(group, *y_shape) for group in config["groups"]],
-            "hyper": (height // 64, width // 64),
-        }
-    if arch.startswith("bmshj2018-factorized"):
-        return (height // 16, width // 16)
-    return (height // 64, width // 64)
+    architecture = ARCHITECTURES[arch]
+    deepest = (height // architecture.downsampling, width // architecture.downsampling)
+    if architecture.layout is StreamLayout.CHECKERBOARD_GROUPS:
+        y_shape = (height // Y_DOWNSAMPLING, width // Y_DOWNSAMPLING)
+        return {"y": [(group, *y_shape) for group in config["groups"]], "hyper": deepest}
+    return deepest
 
 
 @functools.lru_cache(maxsize=4)
@@ -340,25 +311,31 @@ def _load_cached(arch: str, path: str, mtime_ns: int, size: int) -> LearnedModel
 def _reconstruct(loaded: LearnedModel, out: Mapping[str, Any]) -> torch.Tensor:
     """What ``decompress`` will return, reusing the encoder's y_hat where the model gives it."""
     model = loaded.model
-    if loaded.arch == "elic":  # SimpleVAECompressionModel: compress() decoded y_hat already
+    if _layout(loaded) is StreamLayout.CHECKERBOARD_GROUPS:  # compress() decoded y_hat already
         return model.g_s(out["y_hat"]).clamp_(0, 1)
     return model.decompress(out["strings"], out["shape"])["x_hat"]
 
 
+def _layout(loaded: LearnedModel) -> StreamLayout:
+    return ARCHITECTURES[loaded.arch].layout
+
+
 def _streams(loaded: LearnedModel) -> int:
-    if loaded.arch == "elic":
+    layout = _layout(loaded)
+    if layout is StreamLayout.CHECKERBOARD_GROUPS:
         return 2 * len(loaded.config["groups"]) + 1  # two checkerboard halves per group, then z
-    return 1 if loaded.arch.startswith("bmshj2018-factorized") else 2
+    return 1 if layout is StreamLayout.FACTORIZED else 2
 
 
 def _stream_symbols(loaded: LearnedModel, padded: tuple[int, int]) -> list[int]:
     """How many symbols each stream codes, in payload order, for a padded image size."""
-    y = (padded[0] // 16) * (padded[1] // 16)
-    z = (padded[0] // 64) * (padded[1] // 64) * loaded.config["N"]
-    if loaded.arch == "elic":  # each channel group in two checkerboard halves, then z
+    architecture = ARCHITECTURES[loaded.arch]
+    y = (padded[0] // Y_DOWNSAMPLING) * (padded[1] // Y_DOWNSAMPLING)
+    z = (padded[0] // Z_DOWNSAMPLING) * (padded[1] // Z_DOWNSAMPLING) * loaded.config["N"]
+    if architecture.layout is StreamLayout.CHECKERBOARD_GROUPS:
         return [*(group * y // 2 for group in loaded.config["groups"] for _ in range(2)), z]
-    y *= loaded.config.get("M", loaded.config["N"])  # cheng2020: M = N
-    return [y] if loaded.arch.startswith("bmshj2018-factorized") else [y, z]
+    y *= loaded.config[architecture.latent_channels]
+    return [y] if architecture.layout is StreamLayout.FACTORIZED else [y, z]
 
 
 def _guarded(strings: list[bytes], symbols: list[int]) -> list[bytes]:
@@ -377,18 +354,19 @@ def _padded_size(height: int, width: int) -> tuple[int, int]:
 
 
 def _to_tensor(image: np.ndarray, padded: tuple[int, int]) -> torch.Tensor:
-    import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(image.copy()).permute(2, 0, 1).unsqueeze(0)  # copy: may be read-only
-    x = x.to(torch.float32).div_(255.0)
+    from innrsic.compute.tensors import to_tensor
+
+    x = to_tensor(image)[None]
     height, width = image.shape[:2]
     return F.pad(x, (0, padded[1] - width, 0, padded[0] - height), mode="replicate")
 
 
 def _to_image(x_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
-    pixels = x_hat[0, :, :height, :width].mul(255.0).round_().clamp_(0, 255).byte()
-    return np.ascontiguousarray(pixels.permute(1, 2, 0).numpy())
+    from innrsic.compute.tensors import to_uint8
+
+    return to_uint8(x_hat[:, :, :height, :width])
 
 
 def _as_tuples(value: Any) -> Any:

@@ -1,13 +1,14 @@
-"""Weights for learned codecs: CompressAI architectures by name, and checkpoint files.
+"""Weights for learned codecs: CompressAI models of the architecture table, and checkpoint files.
 
 Three checkpoint layouts are read, told apart by content rather than by file name:
 
 - **innrsic's format**: a safetensors file holding the model's whole state dict *after*
   ``update(force=True)``, so the entropy coder's CDF tables load with the weights and are never
   recomputed. Its metadata holds ``format`` (``innrsic-learned-codec``), ``format_version``,
-  ``arch`` (a key of :data:`ARCHITECTURES`), ``config`` (the constructor arguments as JSON,
-  e.g. ``{"N": 192, "M": 320, "groups": [16, 16, 32, 64, 192]}``), ``compressai_version`` and,
-  when known, ``lambda``. Written by :func:`save_learned_checkpoint`.
+  ``arch`` (a key of :data:`~innrsic.codecs.architectures.ARCHITECTURES`), ``config`` (the
+  constructor arguments as JSON, e.g. ``{"N": 192, "M": 320, "groups": [16, 16, 32, 64,
+  192]}``), ``compressai_version`` and, when known, ``lambda``. Written by
+  :func:`save_learned_checkpoint`.
 - **The ELIC authors' layout** (their ``.pth.tar`` files, CompressAI 1.1 naming): a
   ``torch.save`` of ``{"state_dict": ...}`` with ``g_a.*``, ``g_s.*``, ``h_a.*``, ``h_s.*``,
   ``cc_transforms.{k}.*``, ``context_prediction.{k}.*``, ``ParamAggregation.{k}.*``,
@@ -50,38 +51,19 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from innrsic.atomic import write_bytes_atomic
+from innrsic.codecs.architectures import ARCHITECTURES, Architecture
+from innrsic.compute.threads import torch_threads
 from innrsic.errors import WeightsError
 
 with warnings.catch_warnings():  # compressai's optional point-cloud deps use torch.jit.script
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     import compressai
+    import compressai.models
     from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-    from compressai.models import (
-        Cheng2020Anchor,
-        Cheng2020Attention,
-        CompressionModel,
-        Elic2022Chandelier,
-        FactorizedPrior,
-        FactorizedPriorReLU,
-        JointAutoregressiveHierarchicalPriors,
-        MeanScaleHyperprior,
-        ScaleHyperprior,
-    )
+    from compressai.models import CompressionModel, Elic2022Chandelier
 
 FORMAT_NAME = "innrsic-learned-codec"
 FORMAT_VERSION = "1"
-
-ARCHITECTURES: dict[str, type[CompressionModel]] = {
-    "elic": Elic2022Chandelier,
-    "bmshj2018-factorized": FactorizedPrior,
-    "bmshj2018-factorized-relu": FactorizedPriorReLU,
-    "bmshj2018-hyperprior": ScaleHyperprior,
-    "mbt2018-mean": MeanScaleHyperprior,
-    "mbt2018": JointAutoregressiveHierarchicalPriors,
-    "cheng2020-anchor": Cheng2020Anchor,
-    "cheng2020-attn": Cheng2020Attention,
-}
-"""Spec name -> CompressAI class (names as in ``compressai.zoo``; ``elic``: Elic2022Chandelier)."""
 
 CODEC_THREADS = 1
 """Intra-op threads for every codec computation: the thread count changes floating-point
@@ -96,7 +78,6 @@ MAX_GROUPS = 16
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _COMPUTE_LOCK = threading.RLock()
-_ELIC_GROUP_KEY = "latent_codec.y.latent_codec.y{}.context_prediction.weight"
 _EB_OLD_NAMES = {"matrix": "matrices", "bias": "biases", "factor": "factors"}
 
 
@@ -118,47 +99,54 @@ def deterministic_cpu() -> Iterator[None]:
 
     The thread count is process-wide, so a lock keeps concurrent codec calls from interleaving.
     """
-    with _COMPUTE_LOCK, torch.inference_mode():
-        previous = torch.get_num_threads()
-        torch.set_num_threads(CODEC_THREADS)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+    with _COMPUTE_LOCK, torch.inference_mode(), torch_threads(CODEC_THREADS):
+        yield
+
+
+def _architecture(arch: str) -> Architecture:
+    """The table entry of `arch`; an unknown name is a WeightsError listing the known ones."""
+    if arch not in ARCHITECTURES:
+        raise WeightsError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch]
+
+
+def model_class(arch: str) -> type[CompressionModel]:
+    """The CompressAI class of architecture `arch`."""
+    return getattr(compressai.models, _architecture(arch).model_class)
 
 
 def build_model(arch: str, config: Mapping[str, Any]) -> CompressionModel:
     """A freshly initialised CompressAI model of architecture `arch` (see :data:`ARCHITECTURES`)."""
-    if arch not in ARCHITECTURES:
-        raise WeightsError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    cls = model_class(arch)
     try:
-        return ARCHITECTURES[arch](**config)
+        return cls(**config)
     except (TypeError, ValueError, AssertionError) as exc:
         raise WeightsError(f"{arch}: invalid configuration {dict(config)} ({exc})") from exc
 
 
 def infer_config(arch: str, state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """The constructor arguments of `arch` that produce the shapes in a native state dict."""
+    entry = _architecture(arch)
     try:
-        if arch == "elic":
-            groups = []
-            while (weight := state_dict.get(_ELIC_GROUP_KEY.format(len(groups)))) is not None:
-                groups.append(int(weight.shape[1]))
-            if not groups:
-                raise KeyError(_ELIC_GROUP_KEY.format(0))
-            return {
-                "N": int(state_dict["g_a.0.weight"].shape[0]),
-                "M": int(state_dict["g_a.13.weight"].shape[0]),
-                "groups": groups,
-            }
-        if arch.startswith("cheng2020"):
-            return {"N": int(state_dict["g_a.0.conv1.weight"].shape[0])}
-        return {
-            "N": int(state_dict["g_a.0.weight"].shape[0]),
-            "M": int(state_dict["g_a.6.weight"].shape[0]),
+        groups = _groups(entry.group_tensor, state_dict) if entry.group_tensor else None
+        config: dict[str, Any] = {
+            name: int(state_dict[key].shape[0]) for name, key in entry.channel_tensors
         }
     except (KeyError, IndexError) as exc:
         raise WeightsError(f"the weights do not look like {arch}: no tensor {exc}") from exc
+    if groups is not None:
+        config["groups"] = groups
+    return config
+
+
+def _groups(group_tensor: str, state_dict: Mapping[str, torch.Tensor]) -> list[int]:
+    """The channel-group sizes: the second dimension of each group's tensor, from group 0 on."""
+    groups = []
+    while (weight := state_dict.get(group_tensor.format(len(groups)))) is not None:
+        groups.append(int(weight.shape[1]))
+    if not groups:
+        raise KeyError(group_tensor.format(0))
+    return groups
 
 
 def elic_state_dict_from_authors(
@@ -280,7 +268,7 @@ def save_learned_checkpoint(
     never recomputes them. `lmbda` (the rate-distortion weight it was trained with) is recorded
     in the metadata and checked against ``lambda=`` specs that use the file.
     """
-    expected = ARCHITECTURES.get(arch)
+    expected = model_class(arch) if arch in ARCHITECTURES else None
     if expected is None or not isinstance(model, expected):
         raise WeightsError(f"cannot save a {type(model).__name__} as architecture {arch!r}")
     with deterministic_cpu():

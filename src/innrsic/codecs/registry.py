@@ -1,32 +1,20 @@
 """One registry from spec strings (``"jpeg2000:bpp=0.1"``) to codec objects.
 
-Each entry names the module and class that implement a codec, so learned codecs (and torch)
-are imported only when a learned spec is used.
+Learned codecs come from the architecture table (:mod:`innrsic.codecs.architectures`); their
+module (and torch) is imported only when a learned spec is used.
 """
 
 from __future__ import annotations
 
-import importlib
-
+from innrsic.codecs.architectures import ARCHITECTURES
 from innrsic.codecs.base import Codec
 from innrsic.codecs.spec import CodecSpec
 from innrsic.errors import CodecSpecError
 
-CODECS: dict[str, tuple[str, str]] = {
-    "jpeg": ("innrsic.codecs.classical", "JpegCodec"),
-    "jpeg2000": ("innrsic.codecs.classical", "Jpeg2000Codec"),
-    "webp": ("innrsic.codecs.classical", "WebpCodec"),
-    "avif": ("innrsic.codecs.classical", "AvifCodec"),
-    "heif": ("innrsic.codecs.classical", "HeifCodec"),
-    "elic": ("innrsic.codecs.learned", "ElicCodec"),
-    "bmshj2018-factorized": ("innrsic.codecs.learned", "Bmshj2018FactorizedCodec"),
-    "bmshj2018-factorized-relu": ("innrsic.codecs.learned", "Bmshj2018FactorizedReluCodec"),
-    "bmshj2018-hyperprior": ("innrsic.codecs.learned", "Bmshj2018HyperpriorCodec"),
-    "mbt2018-mean": ("innrsic.codecs.learned", "Mbt2018MeanCodec"),
-    "mbt2018": ("innrsic.codecs.learned", "Mbt2018Codec"),
-    "cheng2020-anchor": ("innrsic.codecs.learned", "Cheng2020AnchorCodec"),
-    "cheng2020-attn": ("innrsic.codecs.learned", "Cheng2020AttentionCodec"),
-}
+CLASSICAL = ("jpeg", "jpeg2000", "webp", "avif", "heif")
+"""The codecs of :mod:`innrsic.codecs.classical`."""
+CODECS: tuple[str, ...] = (*CLASSICAL, *ARCHITECTURES)
+"""Every codec name, in help-text order."""
 ALIASES = {"jp2": "jpeg2000", "j2k": "jpeg2000", "jpg": "jpeg", "hevc": "heif", "bpg": "heif"}
 
 
@@ -38,8 +26,13 @@ def codec_class(name: str) -> type:
             f"unknown codec {name!r}; valid codecs: {', '.join(sorted(CODECS))}"
             f" (aliases: {', '.join(f'{a}={b}' for a, b in sorted(ALIASES.items()))})"
         )
-    module_name, class_name = CODECS[canonical]
-    return getattr(importlib.import_module(module_name), class_name)
+    if canonical in ARCHITECTURES:
+        from innrsic.codecs.learned import LEARNED_CODECS
+
+        return LEARNED_CODECS[canonical]
+    from innrsic.codecs.classical import CLASSICAL_CODECS
+
+    return CLASSICAL_CODECS[canonical]
 
 
 def make_codec(spec: str | CodecSpec) -> Codec:

@@ -14,10 +14,11 @@ from innrsic.data.splits import (
     folder_images,
     grid_crops,
     resolve_split,
+    spread_indices,
     ucmerced_split,
     zero_fraction,
 )
-from innrsic.data.transforms import crop_and_augment, to_tensor, to_uint8
+from innrsic.data.transforms import crop_and_augment
 
 __all__ = [
     "SPLITS",
@@ -32,8 +33,7 @@ __all__ = [
     "folder_images",
     "grid_crops",
     "resolve_split",
-    "to_tensor",
-    "to_uint8",
+    "spread_indices",
     "ucmerced_split",
     "zero_fraction",
 ]

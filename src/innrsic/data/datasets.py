@@ -18,10 +18,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from innrsic.compute.tensors import to_tensor
+from innrsic.data.manifest import read_pairs_manifest
 from innrsic.data.splits import ImageRef
-from innrsic.data.transforms import crop_and_augment, to_tensor
+from innrsic.data.transforms import crop_and_augment
 from innrsic.errors import ConfigError
-from innrsic.imageio import read_image
+from innrsic.raster.image import read_image
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,6 @@ class PairsDataset(Dataset):
         crop_size: int | None = 128,
         augment: bool = True,
     ) -> None:
-        from innrsic.pairs import read_pairs_manifest
-
         if not directories:
             raise ConfigError("no pairs directories given")
         self.crop_size = crop_size

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from innrsic.errors import ConfigError, ImageReadError
-from innrsic.imageio import list_images, read_image
+from innrsic.raster.image import list_images, read_image
 
 UCM_TRAIN_INDICES = range(0, 46)
 UCM_TEST_INDICES = range(46, 60)
@@ -129,6 +129,14 @@ def folder_images(directory: str | os.PathLike[str]) -> list[ImageRef]:
         dup = sorted({n for n in names if names.count(n) > 1})[0]
         raise ConfigError(f"{root}: two images share the name {dup!r} (different suffixes)")
     return refs
+
+
+def spread_indices(count: int, wanted: int) -> list[int]:
+    """`wanted` indices spread evenly over ``range(count)``, the first and last included; all
+    of them when `wanted` is 0 or not below `count` (validation on a subset)."""
+    if not wanted or wanted >= count:
+        return list(range(count))
+    return sorted({round(float(v)) for v in np.linspace(0, count - 1, wanted)})
 
 
 def resolve_split(name: str, data_root: str | os.PathLike[str] | None) -> list[ImageRef]:

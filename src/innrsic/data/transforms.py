@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 
 def random_crop_box(
@@ -47,14 +46,3 @@ def crop_and_augment(
         if transpose:
             images = [image.transpose(1, 0, 2) for image in images]
     return [np.ascontiguousarray(image) for image in images]
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> 3xHxW float32 in [0, 1]."""
-    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255.0)
-
-
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """3xHxW float in [0, 1] -> HxWx3 uint8 (clamped, rounded to the nearest level)."""
-    array = tensor.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
-    return np.ascontiguousarray(array.permute(1, 2, 0).cpu().numpy())

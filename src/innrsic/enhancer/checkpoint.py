@@ -1,12 +1,8 @@
-"""Enhancer weights on disk: the authors' BasicSR ``*_G.pth`` layout and innrsic's safetensors.
+"""The authors' BasicSR ``*_G.pth`` enhancer checkpoints: import, export and conversion.
 
-innrsic's own format is a safetensors file whose metadata holds ``format``, ``format_version``
-and the `EnhancerConfig` as JSON, so a file alone rebuilds the network, and optionally
-``default_temperature`` (the temperature the model is meant to run at, a decimal string) and
-``codec`` (the codec spec it was trained behind). A file without them (the shipped files
-predate the keys) takes them from the `innrsic.pretrained` record beside it, when one names the
-file with its exact digest. Original checkpoints
-are read with ``torch.load(weights_only=True)`` only, never by unpickling arbitrary objects.
+Original checkpoints are read with ``torch.load(weights_only=True)`` only, never by unpickling
+arbitrary objects; `convert_original_checkpoint` writes innrsic's own weights file
+(`innrsic.enhancer.weights_file`).
 
 Original key layout (``InvComNet``) and where each key goes here:
 
@@ -21,36 +17,22 @@ Original key layout (``InvComNet``) and where each key goes here:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
-import safetensors
-import safetensors.torch
 import torch
 
-from innrsic.atomic import write_bytes_atomic
 from innrsic.enhancer.config import EnhancerConfig
+from innrsic.enhancer.layout import check_layout, listing
 from innrsic.enhancer.network import INNEnhancer
+from innrsic.enhancer.weights_file import is_safetensors, save_enhancer
 from innrsic.errors import ConfigError, WeightsError
-
-FORMAT_NAME = "innrsic.enhancer"
-FORMAT_VERSION = "1"
-TEMPERATURE_KEY = "default_temperature"
-CODEC_KEY = "codec"
 
 _EXPANSION = re.compile(r"operations_gaussian\.0\.conv(\d+)\.conv_weights")
 _COUPLING = re.compile(r"operations_gaussian\.(\d+)\.([FGH])\.conv(\d+)\.(weight|bias)")
 _WRAPPER_KEYS = ("params", "state_dict")
-_MAX_LISTED = 5
-
-
-def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:_MAX_LISTED])
-    more = len(items) - _MAX_LISTED
-    return shown + (f" (+{more} more)" if more > 0 else "")
 
 
 def _haar_filters(channels: int) -> torch.Tensor:
@@ -60,13 +42,6 @@ def _haar_filters(channels: int) -> torch.Tensor:
         dtype=torch.float32,
     )
     return filters.repeat(channels, 1, 1).unsqueeze(1)
-
-
-def _is_safetensors(path: Path) -> bool:
-    # safetensors starts with a little-endian u64 header length, then the JSON header.
-    with path.open("rb") as handle:
-        head = handle.read(9)
-    return len(head) == 9 and head[8:9] == b"{"
 
 
 def read_original_state_dict(
@@ -83,8 +58,10 @@ def read_original_state_dict(
         path = Path(source)
         if not path.is_file():
             raise WeightsError(f"enhancer checkpoint not found: {path}")
-        if _is_safetensors(path):
-            raise WeightsError(f"{path} is a safetensors file; read it with INNEnhancer.load")
+        if is_safetensors(path):
+            raise WeightsError(
+                f"{path} is a safetensors file; read it with innrsic.enhancer.load_enhancer"
+            )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         # Arbitrary bytes or pickled objects make the weights-only unpickler fail with almost any
@@ -128,7 +105,7 @@ def infer_original_config(state: Mapping[str, torch.Tensor]) -> EnhancerConfig:
     required = ("operations_gaussian.2.F.conv1.weight", "guassianize.h_mean_s.conv1.weight")
     missing = [key for key in required if key not in state]
     if missing:
-        raise WeightsError(f"enhancer checkpoint lacks {_listing(missing)}")
+        raise WeightsError(f"enhancer checkpoint lacks {listing(missing)}")
     try:
         return EnhancerConfig(
             blocks=len(blocks),
@@ -159,37 +136,6 @@ def _check_haar(state: Mapping[str, torch.Tensor], config: EnhancerConfig) -> No
             raise WeightsError(f"{key!r} is not the fixed Haar filter bank this network uses")
 
 
-def _check_layout(
-    state: Mapping[str, torch.Tensor],
-    expected: Mapping[str, torch.Tensor],
-    origin: str,
-    config: EnhancerConfig,
-) -> None:
-    """Name every missing, unexpected or mis-shaped key of `state` against `expected`."""
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{key} {tuple(state[key].shape)} != {tuple(expected[key].shape)}"
-        for key in set(state) & set(expected)
-        if state[key].shape != expected[key].shape
-    )
-    problems = []
-    if missing:
-        problems.append(f"missing {_listing(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {_listing(unexpected)}")
-    if wrong:
-        problems.append(f"wrong shape {_listing(wrong)}")
-    if problems:
-        raise WeightsError(f"{origin} does not fit {config}: " + "; ".join(problems))
-
-
-def _load_checked(net: INNEnhancer, state: Mapping[str, torch.Tensor], origin: str) -> None:
-    """`load_state_dict` after `_check_layout`; tensors are cast to float32."""
-    _check_layout(state, net.state_dict(), origin, net.config)
-    net.load_state_dict({key: value.float() for key, value in state.items()})
-
-
 def from_original_checkpoint(
     source: str | os.PathLike[str] | Mapping[str, torch.Tensor],
 ) -> INNEnhancer:
@@ -198,7 +144,7 @@ def from_original_checkpoint(
     config = infer_original_config(original)
     net = INNEnhancer(config)
     # Checked in the original's own key names, so messages match what the user's file holds.
-    _check_layout(original, to_original_state_dict(net), "original enhancer checkpoint", config)
+    check_layout(original, to_original_state_dict(net), "original enhancer checkpoint", config)
     _check_haar(original, config)
     matrices = [
         original[f"operations_gaussian.0.conv{i}.conv_weights"]
@@ -225,96 +171,6 @@ def to_original_state_dict(net: INNEnhancer) -> dict[str, torch.Tensor]:
             out[_original_name(key)] = value.detach().cpu().clone()
     out[f"operations_gaussian.{config.blocks + 2}.haar_weights"] = haar.clone()
     return out
-
-
-def save_enhancer(
-    net: INNEnhancer,
-    path: str | os.PathLike[str],
-    half: bool = False,
-    *,
-    default_temperature: float | None = None,
-    codec: str | None = None,
-) -> None:
-    """Write `net` as safetensors with its config in the metadata; float16 storage if `half`.
-
-    `default_temperature` and `codec` (else the net's own attributes, when set) are recorded
-    too (module doc).
-    """
-    default_temperature = (
-        net.default_temperature if default_temperature is None else default_temperature
-    )
-    codec = net.codec if codec is None else codec
-    dtype = torch.float16 if half else torch.float32
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
-    metadata = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "config": json.dumps(net.config.to_dict(), sort_keys=True),
-    }
-    if default_temperature is not None:
-        from innrsic.pretrained import check_temperature
-
-        metadata[TEMPERATURE_KEY] = repr(check_temperature(default_temperature))
-    if codec is not None:
-        metadata[CODEC_KEY] = str(codec)
-    write_bytes_atomic(path, safetensors.torch.save(tensors, metadata=metadata))
-
-
-def _model_metadata(path: Path, metadata: Mapping[str, str]) -> tuple[float | None, str | None]:
-    """(default temperature, codec spec) from the file's metadata, else from its record."""
-    from innrsic.pretrained import check_temperature, record_for_weights
-
-    temperature, codec = metadata.get(TEMPERATURE_KEY), metadata.get(CODEC_KEY)
-    if temperature is None or codec is None:
-        record = record_for_weights(path)
-        if record is not None:
-            temperature = record.default_temperature if temperature is None else temperature
-            codec = record.codec if codec is None else codec
-    try:
-        return (None if temperature is None else check_temperature(temperature)), codec
-    except ConfigError as exc:
-        raise WeightsError(f"{path}: bad {TEMPERATURE_KEY} in its metadata ({exc})") from exc
-
-
-def load_enhancer(
-    path: str | os.PathLike[str], device: str | torch.device = "cpu"
-) -> INNEnhancer:
-    """Read a file written by `save_enhancer`, or the shipped model named `path` (see
-    `innrsic.pretrained`); weights come back as float32 on `device`, with the net's
-    `default_temperature` and `codec` set from the metadata (module doc)."""
-    from innrsic.pretrained import resolve_enhancer
-
-    text = os.fspath(path)
-    looks_like_a_path = os.sep in text or text.endswith(".safetensors")
-    if looks_like_a_path and not Path(text).expanduser().is_file():
-        raise WeightsError(f"enhancer weights not found: {text}")
-    path, _ = resolve_enhancer(text)
-    if not _is_safetensors(path):
-        raise WeightsError(
-            f"{path} is not a safetensors file; innrsic never unpickles weights. An original "
-            "INN-RSIC *_G.pth checkpoint can be converted with `innrsic convert-checkpoint`"
-        )
-    try:
-        with safetensors.safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except (safetensors.SafetensorError, OSError) as exc:
-        raise WeightsError(f"cannot read safetensors file {path}: {exc}") from exc
-    if metadata.get("format") != FORMAT_NAME:
-        raise WeightsError(f"{path} is a safetensors file but not innrsic enhancer weights")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise WeightsError(
-            f"{path} has enhancer format version {metadata.get('format_version')!r}; "
-            f"this innrsic reads version {FORMAT_VERSION}"
-        )
-    try:
-        config = EnhancerConfig.from_dict(json.loads(metadata.get("config", "")))
-    except (json.JSONDecodeError, ConfigError, TypeError) as exc:
-        raise WeightsError(f"{path} has an invalid enhancer config in its metadata: {exc}") from exc
-    net = INNEnhancer(config)
-    _load_checked(net, tensors, str(path))
-    net.default_temperature, net.codec = _model_metadata(path, metadata)
-    return net.to(device)
 
 
 def convert_original_checkpoint(

@@ -1,4 +1,8 @@
-"""`EnhancerConfig`: the hyper-parameters that fix the enhancer's architecture."""
+"""The hyper-parameters that fix the enhancer's architecture.
+
+`EnhancerShape` states the fields and their defaults once; `EnhancerConfig` is the checked
+value a network is built from, and the training config's model section extends the shape.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ MAX_SIZES = {"blocks": 128, "growth": 512, "gaussian_growth": 1024}
 
 
 @dataclass(frozen=True)
-class EnhancerConfig:
-    """Architecture of an `INNEnhancer`; the defaults are the paper's published model.
+class EnhancerShape:
+    """The fields of an enhancer's architecture; the defaults are the paper's published model.
 
     Attributes:
         blocks: number of affine coupling blocks.
@@ -33,6 +37,11 @@ class EnhancerConfig:
     gaussian_growth: int = 64
     expansion: int = 1
     clamp: float = 1.0
+
+
+@dataclass(frozen=True)
+class EnhancerConfig(EnhancerShape):
+    """Architecture of an `INNEnhancer`: an `EnhancerShape` whose values are checked."""
 
     def __post_init__(self) -> None:
         for name in ("blocks", "growth", "gaussian_growth"):
@@ -74,6 +83,11 @@ class EnhancerConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (JSON-serialisable)."""
         return asdict(self)
+
+    @classmethod
+    def of(cls, shape: EnhancerShape) -> EnhancerConfig:
+        """The config of `shape`'s architecture fields (fields a subclass adds are left out)."""
+        return cls(**{f.name: getattr(shape, f.name) for f in fields(EnhancerShape)})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnhancerConfig:

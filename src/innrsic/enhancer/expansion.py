@@ -13,6 +13,23 @@ def _apply(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", matrix, x)
 
 
+def expand(matrices: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`x` (B,3,H,W) cut into ``len(matrices)`` parts that sum to it, part ``i`` multiplied by
+    ``matrices[i]``, concatenated: (B,3(k+1),H,W)."""
+    count = len(matrices)
+    share = x / count
+    parts = [share] * (count - 1)
+    parts.append(x - sum(parts))
+    return torch.cat([_apply(m, p) for m, p in zip(matrices, parts, strict=True)], dim=1)
+
+
+def contract(inverses: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``sum_i inverses[i] v_i`` over the 3-channel chunks ``v_i`` of `v`: `expand`'s inverse
+    when `inverses` are the matrices' inverses."""
+    chunks = v.split(3, dim=1)
+    return sum(_apply(m, c) for m, c in zip(inverses, chunks, strict=True))
+
+
 class ChannelExpansion(nn.Module):
     """Split the image into k+1 parts that sum to it and colour-transform each part.
 
@@ -28,12 +45,7 @@ class ChannelExpansion(nn.Module):
         self.matrices = nn.Parameter(initial.repeat(self.parts, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        share = x / self.parts
-        parts = [share] * (self.parts - 1)
-        parts.append(x - sum(parts))
-        return torch.cat([_apply(m, p) for m, p in zip(self.matrices, parts, strict=True)], dim=1)
+        return expand(self.matrices, x)
 
     def inverse(self, v: torch.Tensor) -> torch.Tensor:
-        inverses = torch.linalg.inv(self.matrices)
-        chunks = v.split(3, dim=1)
-        return sum(_apply(m, c) for m, c in zip(inverses, chunks, strict=True))
+        return contract(torch.linalg.inv(self.matrices), v)

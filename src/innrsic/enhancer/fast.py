@@ -57,15 +57,15 @@ from innrsic.enhancer.blocks import DenseBlock
 from innrsic.enhancer.capability import require_precision
 from innrsic.enhancer.config import EnhancerConfig
 from innrsic.enhancer.coupling import AffineCoupling
-from innrsic.enhancer.expansion import _apply
+from innrsic.enhancer.expansion import contract, expand
 from innrsic.enhancer.gaussianize import SCALE_EPS
 from innrsic.enhancer.haar import HaarTransform
 from innrsic.enhancer.network import (
     INNEnhancer,
-    _check_shape,
-    _pad_to_even,
     check_inverse_inputs,
+    check_shape,
     draw_latent,
+    pad_to_even,
 )
 from innrsic.errors import ConfigError
 
@@ -282,7 +282,7 @@ class FastEnhancer(nn.Module):
         with torch.no_grad():
             matrices = reference.expansion.matrices.detach().clone()
             # A (frozen) parameter, registered first: code written for `INNEnhancer` that takes
-            # the device and dtype from ``next(net.parameters())`` (as `innrsic.enhance` does)
+            # the device and dtype from ``next(net.parameters())`` (as `enhancer.apply` does)
             # gets float32 on the right device. Everything else is a buffer.
             self.matrices = nn.Parameter(matrices, requires_grad=False)
             # The reference inverts on every call; the same call once gives the same values.
@@ -290,22 +290,15 @@ class FastEnhancer(nn.Module):
             self.couplings = nn.ModuleList(_Coupling(c, dtype, fmt) for c in reference.couplings)
             self.mean = _Block(reference.gaussianize.mean, dtype, fmt)
             self.scale = _Block(reference.gaussianize.scale, dtype, fmt)
-        self.parts = reference.expansion.parts
         self.haar = HaarTransform()
         self.engine = _Engine(dtype, fmt)
         self._lock = threading.Lock()
         self.to(reference.expansion.matrices.device)
 
     @classmethod
-    def from_reference(
-        cls,
-        net: INNEnhancer,
-        precision: Precision = "float32",
-        channels_last: bool = False,
-        workers: int | None = None,
-    ) -> FastEnhancer:
-        """A fast copy of `net` (weights read now)."""
-        return cls(net, precision, channels_last, workers)
+    def from_reference(cls, net: INNEnhancer, **options: Any) -> FastEnhancer:
+        """A fast copy of `net` (weights read now); `options` as the constructor's."""
+        return cls(net, **options)
 
     def release(self) -> None:
         """Free the workspaces (they are allocated again by the next call)."""
@@ -337,18 +330,8 @@ class FastEnhancer(nn.Module):
         return torch.cat(results)
 
     # -- the network ------------------------------------------------------------------------
-    def _expand(self, x: torch.Tensor) -> torch.Tensor:
-        share = x / self.parts
-        parts = [share] * (self.parts - 1)
-        parts.append(x - sum(parts))
-        return torch.cat([_apply(m, p) for m, p in zip(self.matrices, parts, strict=True)], dim=1)
-
-    def _contract(self, v: torch.Tensor) -> torch.Tensor:
-        chunks = v.split(3, dim=1)
-        return sum(_apply(m, c) for m, c in zip(self.inverse_matrices, chunks, strict=True))
-
     def _forward_even(self, x: torch.Tensor, dense: _Dense) -> tuple[torch.Tensor, torch.Tensor]:
-        v = self.haar(self._expand(x))
+        v = self.haar(expand(self.matrices, x))
         for c in self.couplings:
             x1, x2 = v[:, : c.split], v[:, c.split :]
             y1 = x1 + dense(c.F, x2)
@@ -380,29 +363,29 @@ class FastEnhancer(nn.Module):
             x2 = _unscale(y2, g, h, c.clamp)
             x1 = y1 - dense(c.F, x2)
             v = torch.cat((x1, x2), dim=1)
-        return self._contract(self.haar.inverse(v))
+        return contract(self.inverse_matrices, self.haar.inverse(v))
 
     # -- public API (the signatures of INNEnhancer) -----------------------------------------
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ground truth ``x`` (B,3,H,W) -> ``(y, z)``, as `INNEnhancer.forward`."""
-        _check_shape(x, 3, "x")
+        check_shape(x, 3, "x")
         height, width = x.shape[-2:]
-        y, z = self._call(self._forward_even, _pad_to_even(x.float()))
+        y, z = self._call(self._forward_even, pad_to_even(x.float()))
         return y[..., :height, :width].contiguous(), z[..., :height, :width].contiguous()
 
     def inverse(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``(y, z)`` -> image (B,3,H,W), not clamped, as `INNEnhancer.inverse`."""
         check_inverse_inputs(y, z, self.config.latent_channels)
         height, width = y.shape[-2:]
-        x = self._call(self._inverse_even, _pad_to_even(y.float()), _pad_to_even(z.float()))
+        x = self._call(self._inverse_even, pad_to_even(y.float()), pad_to_even(z.float()))
         return x[..., :height, :width].contiguous()
 
     def restore(self, y: torch.Tensor) -> torch.Tensor:
         """``inverse(y, 0)`` (not clamped), bit for bit, without the Gaussianisation's scale
         branch, which only multiplies the latent (a sixth of the shipped models' work)."""
-        _check_shape(y, 3, "y")
+        check_shape(y, 3, "y")
         height, width = y.shape[-2:]
-        x = self._call(self._restore_even, _pad_to_even(y.float()))
+        x = self._call(self._restore_even, pad_to_even(y.float()))
         return x[..., :height, :width].contiguous()
 
     def enhance(
@@ -412,9 +395,9 @@ class FastEnhancer(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """As `INNEnhancer.enhance`: the same `z` draw from `generator`, clamped to [0, 1]."""
-        _check_shape(decoded, 3, "decoded")
+        check_shape(decoded, 3, "decoded")
         height, width = decoded.shape[-2:]
-        y = _pad_to_even(decoded.float())
+        y = pad_to_even(decoded.float())
         z = draw_latent(y, self.config.latent_channels, temperature, generator)
         if temperature == 0:
             x = self._call(self._restore_even, y)
@@ -433,14 +416,9 @@ def _scale_shift(x2: torch.Tensor, h: torch.Tensor, g: torch.Tensor, clamp: floa
     return x2 * torch.exp(clamp * (2.0 * torch.sigmoid(h) - 1.0)) + g
 
 
-def optimize(
-    net: INNEnhancer,
-    precision: Precision = "float32",
-    channels_last: bool = False,
-    workers: int | None = None,
-) -> FastEnhancer:
+def optimize(net: INNEnhancer, **options: Any) -> FastEnhancer:
     """Shorthand for `FastEnhancer.from_reference`."""
-    return FastEnhancer.from_reference(net, precision, channels_last, workers)
+    return FastEnhancer(net, **options)
 
 
 class ReferenceEngine(nn.Module):
@@ -472,7 +450,7 @@ def engine_for(
     `FastEnhancer` built once for a batch, its workspaces reused), else a fast copy."""
     if isinstance(net, FastEnhancer | ReferenceEngine):
         return net
-    return FastEnhancer.from_reference(net, precision, workers=workers)
+    return FastEnhancer(net, precision, workers=workers)
 
 
 __all__ = ["PRECISIONS", "FastEnhancer", "ReferenceEngine", "engine_for", "optimize"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,6 +14,7 @@ from innrsic.enhancer.coupling import AffineCoupling
 from innrsic.enhancer.expansion import ChannelExpansion
 from innrsic.enhancer.gaussianize import ConditionalGaussianization
 from innrsic.enhancer.haar import HaarTransform
+from innrsic.enhancer.layout import check_layout
 from innrsic.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 FALLBACK_TEMPERATURE = 1.0
 
 
-def _pad_to_even(t: torch.Tensor) -> torch.Tensor:
+def pad_to_even(t: torch.Tensor) -> torch.Tensor:
     """Replicate the last row/column where height/width is odd (the Haar step needs even sizes).
 
     Replicate rather than reflect: it works for a single row or column, and the 2x2 Haar block
@@ -60,15 +60,16 @@ def draw_latent(
 
 def check_inverse_inputs(y: torch.Tensor, z: torch.Tensor, latent_channels: int) -> None:
     """ValueError unless y is (B,3,H,W) and z (B,latent_channels,H,W) of the same B, H, W."""
-    _check_shape(y, 3, "y")
-    _check_shape(z, latent_channels, "z")
+    check_shape(y, 3, "y")
+    check_shape(z, latent_channels, "z")
     if y.shape[0] != z.shape[0] or y.shape[-2:] != z.shape[-2:]:
         raise ValueError(
             f"y {tuple(y.shape)} and z {tuple(z.shape)} differ in batch or spatial size"
         )
 
 
-def _check_shape(t: torch.Tensor, channels: int, name: str) -> None:
+def check_shape(t: torch.Tensor, channels: int, name: str) -> None:
+    """ValueError unless `t` (called `name`) is (B, channels, H, W)."""
     if t.ndim != 4 or t.shape[1] != channels:
         raise ValueError(f"{name} must be (B, {channels}, H, W), got {tuple(t.shape)}")
 
@@ -93,7 +94,7 @@ class INNEnhancer(nn.Module):
         if not isinstance(config, EnhancerConfig):
             raise ConfigError(f"INNEnhancer needs an EnhancerConfig, got {type(config).__name__}")
         self.config = config
-        # what a weights file records about the model (`innrsic.enhancer.checkpoint`): the
+        # what a weights file records about the model (`innrsic.enhancer.weights_file`): the
         # temperature it is meant to run at and the codec spec it was trained behind
         self.default_temperature: float | None = None
         self.codec: str | None = None
@@ -108,11 +109,25 @@ class INNEnhancer(nn.Module):
             config.latent_channels, config.gaussian_growth
         )
 
+    @classmethod
+    def from_state_dict(
+        cls,
+        config: EnhancerConfig,
+        state: Mapping[str, torch.Tensor],
+        origin: str = "state dict",
+    ) -> INNEnhancer:
+        """A network of `config` holding `state`'s tensors as float32; WeightsError naming
+        every key that does not fit (`origin` says where `state` came from)."""
+        net = cls(config)
+        check_layout(state, net.state_dict(), origin, config)
+        net.load_state_dict({key: value.float() for key, value in state.items()})
+        return net
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ground truth ``x`` (B,3,H,W) in [0,1] -> ``(y, z)``: (B,3,H,W) and (B,3k,H,W)."""
-        _check_shape(x, 3, "x")
+        check_shape(x, 3, "x")
         height, width = x.shape[-2:]
-        v = self.haar(self.expansion(_pad_to_even(x)))
+        v = self.haar(self.expansion(pad_to_even(x)))
         for coupling in self.couplings:
             v = coupling(v)
         v = self.haar.inverse(v)
@@ -131,7 +146,7 @@ class INNEnhancer(nn.Module):
         """``(y, z)`` -> image (B,3,H,W); not clamped (training needs the raw values)."""
         check_inverse_inputs(y, z, self.config.latent_channels)
         height, width = y.shape[-2:]
-        x = self._inverse_even(_pad_to_even(y), _pad_to_even(z))
+        x = self._inverse_even(pad_to_even(y), pad_to_even(z))
         return x[..., :height, :width]
 
     @torch.no_grad()
@@ -151,43 +166,12 @@ class INNEnhancer(nn.Module):
         deterministic. Runs without autograd. The result is clamped to [0, 1] because it is an
         image ready to write (the original clamps when saving); `inverse` is the unclamped path.
         """
-        _check_shape(decoded, 3, "decoded")
+        check_shape(decoded, 3, "decoded")
         height, width = decoded.shape[-2:]
         if temperature is None:
             temperature = self.default_temperature
             temperature = FALLBACK_TEMPERATURE if temperature is None else temperature
-        y = _pad_to_even(decoded)
+        y = pad_to_even(decoded)
         z = draw_latent(y, self.config.latent_channels, temperature, generator)
         x = self._inverse_even(y, z)
         return x[..., :height, :width].clamp(0.0, 1.0)
-
-    def save(
-        self,
-        path: str | os.PathLike[str],
-        half: bool = False,
-        *,
-        default_temperature: float | None = None,
-        codec: str | None = None,
-    ) -> None:
-        """Write weights + config as safetensors (float16 storage if `half`), with the default
-        temperature and codec spec (given, else this net's own) in the metadata."""
-        from innrsic.enhancer.checkpoint import save_enhancer
-
-        save_enhancer(self, path, half, default_temperature=default_temperature, codec=codec)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> INNEnhancer:
-        """Read a file written by `save`, or a shipped model by name (`innrsic models`);
-        weights come back as float32, `default_temperature` and `codec` set."""
-        from innrsic.enhancer.checkpoint import load_enhancer
-
-        return load_enhancer(path, device=device)
-
-    @classmethod
-    def from_original_checkpoint(
-        cls, source: str | os.PathLike[str] | Mapping[str, torch.Tensor]
-    ) -> INNEnhancer:
-        """Build from the authors' BasicSR ``*_G.pth`` (path or state dict); config inferred."""
-        from innrsic.enhancer.checkpoint import from_original_checkpoint
-
-        return from_original_checkpoint(source)

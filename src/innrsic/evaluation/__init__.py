@@ -5,7 +5,7 @@ plots and an offline HTML report."""
 from innrsic.evaluation.controls import ControlSettings
 from innrsic.evaluation.page import ReportResult, build_report
 from innrsic.evaluation.runner import EvaluationResult, EvaluationSettings, run_evaluation
-from innrsic.evaluation.stats import MeanCI, mean_ci
+from innrsic.metrics.stats import MeanCI, mean_ci
 
 __all__ = [
     "ControlSettings",

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from innrsic.evaluation.figures import html_table, plot_perception_distortion
 from innrsic.evaluation.grid import temperature_text
 from innrsic.evaluation.paired import BEST_CONTROL_METRIC, PAIRED_METRICS, Comparison, direction
 from innrsic.evaluation.paired import verdict as judge
 from innrsic.evaluation.summary import Combination
 from innrsic.evaluation.text import METRIC_TITLES, condition_text, digits, fmt_ci, fmt_interval
 from innrsic.metrics.controls import CONTROL_KINDS
-from innrsic.report import html_table, plot_perception_distortion
 
 PD_METRICS = (("lpips_squeeze", "LPIPS-squeeze (lower is better)"),
               ("niqe", "NIQE (lower is better)"))

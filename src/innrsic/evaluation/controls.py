@@ -30,12 +30,11 @@ from tqdm import tqdm
 
 from innrsic.atomic import write_bytes_atomic
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_image, decompress_container
 from innrsic.data.splits import RESERVED, ImageRef
 from innrsic.errors import ConfigError, InnrsicError
 from innrsic.evaluation.grid import control_id, image_seed
+from innrsic.evaluation.pipeline import code_image
 from innrsic.evaluation.store import read_json_file
-from innrsic.metrics import bits_per_pixel
 from innrsic.metrics.controls import (
     CONTROL_KINDS,
     NOISE_STRENGTHS,
@@ -202,13 +201,12 @@ def _tune_codec(spec: str, settings: ControlSettings, weights: Path) -> dict[str
     for ref in settings.images:
         try:
             gt = ref.load()
-            container = compress_image(gt, codec)
-            decoded = decompress_container(container, codec)
+            coded = code_image(gt, codec)
         except InnrsicError as exc:
             skipped.append(f"{ref.name}: {exc}")
             continue
-        pairs.append((gt, decoded))
-        bpps.append(bits_per_pixel(container.payload_size, *gt.shape[:2]))
+        pairs.append((gt, coded.decoded))
+        bpps.append(coded.bitstream.sizes(*gt.shape[:2])["payload_bpp"])
     if not pairs:
         return {"error": f"no validation image could be coded ({len(skipped)} tried)",
                 "skipped": skipped}

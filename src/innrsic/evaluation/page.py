@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from innrsic.atomic import write_bytes_atomic
 from innrsic.data.splits import ImageRef
 from innrsic.errors import InnrsicError
@@ -34,10 +32,18 @@ from innrsic.evaluation.claims import (
     write_pd_plot,
 )
 from innrsic.evaluation.controls import read_tuning
+from innrsic.evaluation.crops import CropWindow
+from innrsic.evaluation.figures import (
+    html_figure_grid,
+    html_table,
+    plot_rate_distortion,
+    write_csv,
+    write_html_page,
+)
 from innrsic.evaluation.grid import slug, temperature_text
 from innrsic.evaluation.paired import Comparison, comparison_json, comparisons
-from innrsic.evaluation.runner import ALWAYS_COMPUTED, read_grid_file
-from innrsic.evaluation.store import Row, read_rows
+from innrsic.evaluation.pipeline import ALWAYS_COMPUTED
+from innrsic.evaluation.store import Row, read_grid_file, read_rows
 from innrsic.evaluation.summary import (
     BD_METRICS,
     LOWER_IS_BETTER,
@@ -54,17 +60,9 @@ from innrsic.evaluation.summary import (
     resolve_anchor,
 )
 from innrsic.evaluation.text import METRIC_TITLES, condition_text, digits, fmt_ci
-from innrsic.imageio import read_image, write_image
 from innrsic.metrics.optional import SET_METRICS, MetricProbe, probe_metrics
-from innrsic.report import (
-    html_figure_grid,
-    html_table,
-    plot_rate_distortion,
-    write_csv,
-    write_html_page,
-)
+from innrsic.raster.image import read_image
 
-CROP_SIZE = 128
 CROP_TEMPERATURES = (0.0, 1.0)
 ROW_COLUMNS = (
     "image", "codec", "family", "rate", "enhancer", "enhancer_name", "control", "strength",
@@ -170,9 +168,10 @@ def build_report(
     anchor_curve = resolve_anchor(anchor, curves, codec_order)
     bd_metrics = [m for m in metrics if m in BD_METRICS]
     bd = bd_table(curves, anchor_curve, bd_metrics)
-    report = _Report(grid, rows, combos, curves, anchor_curve, bd, metrics, bd_metrics,
-                     spectrum, metric_status(rows, probes), read_tuning(out),
-                     comparisons(combos), list(rowset.bad_lines))
+    report = _Report(grid=grid, rows=rows, combos=combos, curves=curves, anchor=anchor_curve,
+                     bd=bd, metrics=metrics, bd_metrics=bd_metrics, spectrum=spectrum,
+                     status=metric_status(rows, probes), tuning=read_tuning(out),
+                     comparisons=comparisons(combos), bad_lines=list(rowset.bad_lines))
     result = ReportResult(out, len(rows), len(combos), anchor_curve.label,
                           bad_lines=list(rowset.bad_lines))
 
@@ -346,8 +345,6 @@ def _caption(kind: str, row: Row) -> str:
 def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[str]:
     """HTML sections of side-by-side crops: ground truth, decoded, the controls, enhanced at
     T = 0 and 1."""
-    from innrsic.report import texture_crop
-
     by_key = {(str(r["image"]), str(r["codec"]), str(r.get("enhancer") or ""),
                r.get("temperature")): r for r in rows}
     sections = []
@@ -359,19 +356,18 @@ def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[
         except InnrsicError as exc:
             sections.append(f"<p>No crops of {html.escape(name)}: {html.escape(str(exc))}</p>")
             continue
-        top, left = texture_crop(gt, CROP_SIZE)
-        window = np.s_[top : top + CROP_SIZE, left : left + CROP_SIZE]
+        window = CropWindow.busiest(gt)
         folder = f"crops/{index}"
-        write_image(out / folder / "ground_truth.png", np.ascontiguousarray(gt[window]))
-        parts = [f"<h3>{html.escape(name)}: {CROP_SIZE}x{CROP_SIZE} crop at x={left}, y={top} "
-                 "(its busiest region), shown at 2x</h3>"]
+        ground_truth = window.write(out, f"{folder}/ground_truth.png", gt)
+        parts = [f"<h3>{html.escape(name)}: {window.size}x{window.size} crop at x={window.left}, "
+                 f"y={window.top} (its busiest region), shown at 2x</h3>"]
         for combo in combos:
             if combo.enhancer:
                 continue
             decoded = by_key.get((name, combo.codec, "", None))
             if decoded is None or decoded.get("status") != "ok":
                 continue
-            items = [(f"{folder}/ground_truth.png", f"ground truth {name}")]
+            items = [(ground_truth, f"ground truth {name}")]
             wanted = [(f"decoded {combo.codec}", decoded)]
             for other in combos:
                 if (other.codec == combo.codec and other.enhancer
@@ -385,18 +381,17 @@ def _write_crops(out: Path, rows: list[Row], combos: list[Combination]) -> list[
                     image = read_image(out / row["image_file"])
                 except InnrsicError:
                     continue
-                rel = f"{folder}/{slug(combo.codec)}/{number}.png"
-                write_image(out / rel, np.ascontiguousarray(image[window]))
+                rel = window.write(out, f"{folder}/{slug(combo.codec)}/{number}.png", image)
                 items.append((rel, _caption(label, row)))
             parts.append(f"<h4>{html.escape(combo.codec)}</h4>" + html_figure_grid(items))
         sections.append("".join(parts))
     return sections
 
 
-def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str]) -> None:
-    grid, rows, combos, metrics = report.grid, report.rows, report.combos, report.metrics
-    images = sorted({str(r["image"]) for r in rows})
-    not_ok = [r for r in rows if r.get("status") != "ok"]
+def _intro(report: _Report) -> str:
+    """The page's opening paragraphs: what was run, how to read it, and its warnings."""
+    grid, rows, combos = report.grid, report.rows, report.combos
+    images = {str(r["image"]) for r in rows}
     enhancers = grid.get("enhancers", [])
     enhancer_text = ", ".join(f"{e['name']} ({e['id'][:8]})" for e in enhancers)
     controlled = any(c.control for c in combos)
@@ -428,21 +423,27 @@ def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str])
     if isinstance(expected, int) and expected > len(images):
         intro += (f"<p><b>Incomplete:</b> the last run covered {expected} images; rows exist "
                   f"for {len(images)}. Shards may still be running.</p>")
-    metric_items = "".join(
-        f"<li><b>{html.escape(METRIC_TITLES.get(name, name))}</b> (<code>{name}</code>): "
-        f"{html.escape(text)}</li>" for name, text in report.status.items()
-    )
-    columns = ["codec", "condition", "T", "n", *[METRIC_TITLES.get(m, m) for m in
-                                                 ("payload_bpp", *metrics)]]
+    return intro
+
+
+def _means_table(report: _Report) -> str:
+    """The table of each combination's mean rate and metrics with their 95% CIs."""
+    metrics = ("payload_bpp", *report.metrics)
+    columns = ["codec", "condition", "T", "n", *[METRIC_TITLES.get(m, m) for m in metrics]]
     table_rows = []
-    for combo in combos:
+    for combo in report.combos:
         entry = {"codec": combo.codec, "condition": condition_text(combo),
                  "T": "" if combo.temperature is None else temperature_text(combo.temperature),
                  "n": str(len(combo.ok_rows))}
-        for metric in ("payload_bpp", *metrics):
+        for metric in metrics:
             entry[METRIC_TITLES.get(metric, metric)] = fmt_ci(combo.stats.get(metric),
                                                               digits(metric))
         table_rows.append(entry)
+    return html_table(table_rows, columns)
+
+
+def _bd_html_table(report: _Report) -> str:
+    """The table of every curve's Bjøntegaard deltas against the anchor."""
     bd_metrics = report.bd_metrics
     bd_columns = ["curve", "points", "fits (anchor / test)"]
     bd_rows = []
@@ -459,10 +460,19 @@ def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str])
         bd_rows.append(row)
     if bd_rows:
         bd_columns += [c for c in bd_rows[0] if c not in bd_columns]
+    return html_table(bd_rows, bd_columns)
+
+
+def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str]) -> None:
+    not_ok = [r for r in report.rows if r.get("status") != "ok"]
+    metric_items = "".join(
+        f"<li><b>{html.escape(METRIC_TITLES.get(name, name))}</b> (<code>{name}</code>): "
+        f"{html.escape(text)}</li>" for name, text in report.status.items()
+    )
     pd_plots = [p for p in plots if p == "perception_distortion.png"]
     rate_plots = [p for p in plots if p not in pd_plots]
     sections = [
-        intro,
+        _intro(report),
         claims_section(report.comparisons),
         *(["<h2>Perception-distortion</h2><p>Per codec spec, PSNR against LPIPS-squeeze and "
            "against NIQE (lower is better for both): the decoded image and the controls as "
@@ -473,15 +483,15 @@ def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str])
         + "".join(f'<img class="plot" src="{p}" alt="{p}">' for p in rate_plots),
         paired_section(report.comparisons),
         f"<h2>Metrics</h2><ul>{metric_items}</ul>",
-        "<h2>Mean per combination (95% CI)</h2>" + html_table(table_rows, columns),
-        spectrum_section(combos, report.spectrum),
+        "<h2>Mean per combination (95% CI)</h2>" + _means_table(report),
+        spectrum_section(report.combos, report.spectrum),
         tuning_section(report.tuning, [c.codec for c in report.comparisons]),
         f"<h2>Bjøntegaard deltas against {html.escape(report.anchor.label)}</h2>"
         "<p>On each point's mean payload bpp and mean metric; log-rate; cubic polynomial fit "
         "for curves of 4 or more points, PCHIP (monotone piecewise cubic) for 2-3 points; "
         "integrated over the interval both curves cover. BD-rate: negative means fewer bits "
         "for the same quality. BD-metric: test minus anchor at the same rate (higher PSNR / "
-        "MS-SSIM is better, lower LPIPS is better).</p>" + html_table(bd_rows, bd_columns),
+        "MS-SSIM is better, lower LPIPS is better).</p>" + _bd_html_table(report),
         "<h2>Side by side (same bitstream, same bpp)</h2>"
         + ("".join(crops) if crops else "<p>no image was decoded by every codec spec</p>"),
         f"<h2>Rows not OK ({len(not_ok)})</h2>"

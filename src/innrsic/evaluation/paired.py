@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from innrsic.evaluation.stats import MeanCI, mean_ci
 from innrsic.evaluation.summary import LOWER_IS_BETTER, Combination
 from innrsic.metrics.spectrum import BAND_ERROR_COLUMN
+from innrsic.metrics.stats import MeanCI, mean_ci
 
 PAIRED_METRICS = ("lpips_squeeze", "psnr", "niqe", BAND_ERROR_COLUMN)
 BEST_CONTROL_METRIC = "lpips_squeeze"

@@ -29,16 +29,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from innrsic.atomic import write_bytes_atomic
-from innrsic.codecs import make_codec
-from innrsic.coding import compress_image, decompress_container
-from innrsic.container import pack_container, read_container
+from innrsic.codecs import Codec, make_codec
+from innrsic.compute.tensors import to_tensor, to_uint8
+from innrsic.compute.threads import torch_threads
 from innrsic.data.splits import ImageRef
 from innrsic.enhancer.fast import engine_for
 from innrsic.errors import (
@@ -46,7 +46,6 @@ from innrsic.errors import (
     ContainerError,
     ImageReadError,
     InnrsicError,
-    MetricError,
     RateTargetError,
 )
 from innrsic.evaluation.controls import (
@@ -68,7 +67,15 @@ from innrsic.evaluation.grid import (
     shard_from_env,
     temperature_text,
 )
+from innrsic.evaluation.page import build_report as write_report
+from innrsic.evaluation.pipeline import (
+    Bitstream,
+    compute_metrics,
+    encode_image,
+    per_image_metrics,
+)
 from innrsic.evaluation.store import (
+    GRID_FILE,
     Row,
     RowKey,
     RowSet,
@@ -76,22 +83,16 @@ from innrsic.evaluation.store import (
     is_failed,
     make_key,
     merge_row,
-    read_json_file,
+    read_grid_file,
     read_rows,
     shard_path,
 )
-from innrsic.imageio import read_image, write_image
-from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
-from innrsic.metrics.niqe import niqe
-from innrsic.metrics.optional import MetricProbe, lpips_torchvision, probe_metrics
-from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN, band_metrics
+from innrsic.metrics.optional import MetricProbe, probe_metrics
+from innrsic.raster.image import read_image, write_image
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
-GRID_FILE = "grid.json"
-BAND_METRICS = (BAND_ERROR_COLUMN, *BAND_COLUMNS.values())
-ALWAYS_COMPUTED = ("psnr", "ms_ssim", "niqe", *BAND_METRICS)
 
 
 @dataclass(frozen=True)
@@ -139,58 +140,6 @@ class EvaluationResult:
         return not self.failures
 
 
-def per_image_metrics(probes: dict[str, MetricProbe]) -> list[str]:
-    """The per-image metrics this run computes: PSNR, MS-SSIM, NIQE, the band-energy ratios
-    and every available optional one."""
-    from innrsic.metrics.optional import PER_IMAGE_METRICS
-
-    return [*ALWAYS_COMPUTED, *(m for m in PER_IMAGE_METRICS if probes[m].available)]
-
-
-def compute_metrics(
-    reference: np.ndarray, test: np.ndarray, names: Sequence[str], probes: dict[str, MetricProbe]
-) -> tuple[dict[str, float | None], list[str]]:
-    """The metrics `names` of `test` against `reference`; None (with a note) where undefined
-    (MS-SSIM under 161 px, NIQE under two 96x96 patches, band energy under 32 px)."""
-    from innrsic.metrics.perceptual import lpips_distance
-
-    values: dict[str, float | None] = {}
-    notes: list[str] = []
-    bands: dict[str, float | None] | None = None
-    for name in names:
-        if name in BAND_METRICS:
-            if bands is None:
-                try:
-                    bands = band_metrics(reference, test)
-                except MetricError as exc:
-                    bands = dict.fromkeys(BAND_METRICS)
-                    notes.append(f"band energy undefined: {exc}")
-            values[name] = bands[name]
-        elif name == "niqe":
-            try:
-                values[name] = niqe(test)
-            except MetricError as exc:
-                values[name] = None
-                notes.append(f"niqe undefined: {exc}")
-        elif name == "psnr":
-            values[name] = psnr(reference, test)
-        elif name == "ms_ssim":
-            try:
-                values[name] = ms_ssim(reference, test)
-            except MetricError as exc:
-                values[name] = None
-                notes.append(f"ms_ssim undefined: {exc}")
-        elif name == "lpips_squeeze":
-            (weights,) = probes[name].files.values()
-            values[name] = lpips_distance(reference, test, weights)
-        elif name in ("lpips_alex", "lpips_vgg"):
-            (weights,) = probes[name].files.values()
-            values[name] = lpips_torchvision(name, reference, test, weights)
-        else:
-            raise MetricError(f"no per-image implementation for metric {name!r}")
-    return values, notes
-
-
 def _writable(image: np.ndarray) -> np.ndarray:
     return image if image.flags.writeable else image.copy()
 
@@ -205,47 +154,61 @@ def _load_png(path: Path) -> np.ndarray | None:
         return None
 
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1,3,H,W) float in [0,1] -> HxWx3 uint8, rounded (as the enhancer's QM rounds)."""
-    scaled = torch.round(image[0].detach().float().clamp(0.0, 1.0) * 255.0)
-    return scaled.to(torch.uint8).permute(1, 2, 0).cpu().numpy().copy()
+def _cached_bitstream(path: Path) -> Bitstream | None:
+    if not path.is_file():
+        return None
+    try:
+        return Bitstream.read(path.read_bytes())
+    except ContainerError as exc:
+        log.warning("re-encoding %s: %s", path, exc)
+        return None
 
 
 Condition = EnhancerEntry | ControlEntry | None  # None: the decoded image itself
-Job = tuple[RowKey, Condition, float | None, list[str] | None]
 
 
+class _Job(NamedTuple):
+    """One row to make for an image and codec spec: its key, its condition (with the
+    temperature of an enhancer) and the metrics it lacks (None: the whole row is new)."""
+
+    key: RowKey
+    condition: Condition
+    temperature: float | None
+    missing: list[str] | None
+
+    @property
+    def needed(self) -> bool:
+        return self.missing is None or bool(self.missing)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every image of a shard goes through: codec specs, their tuned controls, the
+    enhancers (with their networks) at each temperature, and the metric probes."""
+
+    entries: list[CodecEntry]
+    controls: dict[str, list[ControlEntry]]
+    enhancers: list[tuple[EnhancerEntry, torch.nn.Module]]
+    temperatures: tuple[float, ...]
+    probes: dict[str, MetricProbe]
+
+
+@dataclass
 class _GridRunner:
-    """The per-image work of one shard; holds codecs, controls, enhancers, probes and the row
-    writer."""
+    """The per-image work of one shard: runs its plan, reusing the cache, and writes rows."""
 
-    def __init__(
-        self,
-        out: Path,
-        entries: list[CodecEntry],
-        controls: dict[str, list[ControlEntry]],
-        enhancers: list[tuple[EnhancerEntry, torch.nn.Module]],
-        temperatures: tuple[float, ...],
-        seed: int,
-        probes: dict[str, MetricProbe],
-        existing: RowSet,
-        writer: RowWriter,
-        result: EvaluationResult,
-        device: str,
-    ) -> None:
-        self.out = out
-        self.entries = entries
-        self.controls = controls
-        self.enhancers = enhancers
-        self.temperatures = temperatures
-        self.seed = seed
-        self.probes = probes
-        self.wanted = per_image_metrics(probes)
-        self.existing = existing
-        self.writer = writer
-        self.result = result
-        self.device = device
-        self.codecs = {entry.spec: make_codec(entry.spec) for entry in entries}
+    out: Path
+    plan: _Plan
+    settings: EvaluationSettings
+    existing: RowSet
+    writer: RowWriter
+    result: EvaluationResult
+    wanted: list[str] = field(init=False)
+    codecs: dict[str, Codec] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.wanted = per_image_metrics(self.plan.probes)
+        self.codecs = {entry.spec: make_codec(entry.spec) for entry in self.plan.entries}
 
     # -- cache paths (relative to out) --
     @staticmethod
@@ -259,7 +222,7 @@ class _GridRunner:
     def enhanced_rel(
         self, enhancer: EnhancerEntry, temperature: float, entry: CodecEntry, name: str
     ) -> str:
-        draw = "deterministic" if temperature == 0 else f"seed{self.seed}"
+        draw = "deterministic" if temperature == 0 else f"seed{self.settings.seed}"
         return (f"{CACHE_DIR}/enhanced/{enhancer.id}/T{temperature_text(temperature)}/{draw}/"
                 f"{entry.slug}/{name}.png")
 
@@ -280,20 +243,26 @@ class _GridRunner:
             return []
         return [m for m in self.wanted if m not in row]
 
+    def _jobs(self, ref: ImageRef, entry: CodecEntry) -> list[_Job]:
+        """Every row of `ref` coded with `entry`: decoded, each control, each enhancer x
+        temperature."""
+        decoded_key = make_key(ref.name, entry.spec)
+        jobs = [_Job(decoded_key, None, None, self._needs(decoded_key))]
+        for control in self.plan.controls.get(entry.spec, []):
+            key = make_key(ref.name, entry.spec, control.id)
+            jobs.append(_Job(key, control, None, self._needs(key, control.strength)))
+        for enhancer, _ in self.plan.enhancers:
+            for temperature in self.plan.temperatures:
+                key = make_key(ref.name, entry.spec, enhancer.id, temperature, self.settings.seed)
+                jobs.append(_Job(key, enhancer, temperature, self._needs(key)))
+        return jobs
+
     def run_image(self, ref: ImageRef) -> None:
         gt: np.ndarray | None = None
         unreadable: InnrsicError | None = None
-        for entry in self.entries:
-            decoded_key = make_key(ref.name, entry.spec)
-            jobs: list[Job] = [(decoded_key, None, None, self._needs(decoded_key))]
-            for control in self.controls.get(entry.spec, []):
-                key = make_key(ref.name, entry.spec, control.id)
-                jobs.append((key, control, None, self._needs(key, control.strength)))
-            for enhancer, _ in self.enhancers:
-                for temperature in self.temperatures:
-                    key = make_key(ref.name, entry.spec, enhancer.id, temperature, self.seed)
-                    jobs.append((key, enhancer, temperature, self._needs(key)))
-            todo = [job for job in jobs if job[3] is None or job[3]]
+        for entry in self.plan.entries:
+            jobs = self._jobs(ref, entry)
+            todo = [job for job in jobs if job.needed]
             self.result.rows_reused += len(jobs) - len(todo)
             if not todo:
                 continue
@@ -305,61 +274,55 @@ class _GridRunner:
             try:
                 if gt is None:
                     raise unreadable or InnrsicError(f"{ref.name}: not loaded")
-                coded = self._coded(ref, entry, gt)
+                bitstream, decoded = self._coded(ref, entry, gt)
             except InnrsicError as exc:
-                for key, enhancer, temperature, _ in todo:
-                    self._write_error(ref, entry, key, enhancer, temperature, gt, exc)
+                for job in todo:
+                    self._write_error(ref, entry, job, gt, exc)
                 continue
-            decoded = coded.pop("decoded")
-            for key, enhancer, temperature, missing in todo:
-                if enhancer is None:
-                    image, image_rel = decoded, self.decoded_rel(entry, ref.name)
-                elif isinstance(enhancer, ControlEntry):
-                    image_rel = self.control_rel(enhancer, entry, ref.name)
-                    image = self._control(enhancer, ref.name, decoded, image_rel)
-                else:
-                    assert temperature is not None
-                    image_rel = self.enhanced_rel(enhancer, temperature, entry, ref.name)
-                    image = self._enhanced(enhancer, temperature, ref.name, decoded, image_rel)
-                row = self._base_row(ref, entry, key, enhancer, temperature, gt.shape)
+            coded = {**bitstream.sizes(*gt.shape[:2]),
+                     "bitstream": self.bitstream_rel(entry, ref.name)}
+            for job in todo:
+                image, image_rel = self._condition_image(ref, entry, job, decoded)
+                row = self._base_row(ref, entry, job, gt.shape)
                 row.update(coded, image_file=image_rel, status="ok")
-                self._emit(key, row, image, gt, missing)
+                self._emit(job, row, image, gt)
 
-    def _coded(self, ref: ImageRef, entry: CodecEntry, gt: np.ndarray) -> dict[str, Any]:
-        """Bitstream sizes and the decoded image, from the cache where possible."""
+    def _condition_image(
+        self, ref: ImageRef, entry: CodecEntry, job: _Job, decoded: np.ndarray
+    ) -> tuple[np.ndarray, str]:
+        """The image `job` measures (decoded, a control of it, or it enhanced) and its file."""
+        condition = job.condition
+        if condition is None:
+            return decoded, self.decoded_rel(entry, ref.name)
+        if isinstance(condition, ControlEntry):
+            image_rel = self.control_rel(condition, entry, ref.name)
+            return self._control(condition, ref.name, decoded, image_rel), image_rel
+        assert job.temperature is not None
+        image_rel = self.enhanced_rel(condition, job.temperature, entry, ref.name)
+        return self._enhanced(condition, job.temperature, ref.name, decoded, image_rel), image_rel
+
+    def _coded(
+        self, ref: ImageRef, entry: CodecEntry, gt: np.ndarray
+    ) -> tuple[Bitstream, np.ndarray]:
+        """The bitstream and the decoded image, from the cache where possible."""
+        codec = self.codecs[entry.spec]
         bitstream_path = self.out / self.bitstream_rel(entry, ref.name)
         decoded_path = self.out / self.decoded_rel(entry, ref.name)
-        data = bitstream_path.read_bytes() if bitstream_path.is_file() else None
-        container = None
-        if data is not None:
-            try:
-                container = read_container(data)
-            except ContainerError as exc:
-                log.warning("re-encoding %s: %s", bitstream_path, exc)
-        if container is None:
-            container = compress_image(gt, self.codecs[entry.spec])
-            data = pack_container(container)
-            write_bytes_atomic(bitstream_path, data)
+        bitstream = _cached_bitstream(bitstream_path)
+        if bitstream is None:
+            bitstream = encode_image(gt, codec)
+            bitstream.write(bitstream_path)
             self.result.bitstreams_encoded += 1
             decoded = None
         else:
             decoded = _load_png(decoded_path)
         if decoded is None:
-            decoded = _writable(decompress_container(container, self.codecs[entry.spec]))
+            decoded = bitstream.decode(codec)
             write_image(decoded_path, decoded)
             self.result.images_decoded += 1
         if decoded.shape != gt.shape:
             raise InnrsicError(f"decoded image is {decoded.shape}, ground truth {gt.shape}")
-        height, width = gt.shape[:2]
-        assert data is not None
-        return {
-            "decoded": decoded,
-            "payload_bytes": container.payload_size,
-            "file_bytes": len(data),
-            "payload_bpp": bits_per_pixel(container.payload_size, height, width),
-            "file_bpp": bits_per_pixel(len(data), height, width),
-            "bitstream": self.bitstream_rel(entry, ref.name),
-        }
+        return bitstream, decoded
 
     def _control(
         self, control: ControlEntry, name: str, decoded: np.ndarray, image_rel: str
@@ -383,27 +346,21 @@ class _GridRunner:
         cached = _load_png(path)
         if cached is not None:
             return cached
-        net = next(net for entry, net in self.enhancers if entry is enhancer)
-        x = torch.from_numpy(np.ascontiguousarray(decoded.transpose(2, 0, 1)[None], np.float32))
-        x = x.div(255.0).to(self.device)
+        net = next(net for entry, net in self.plan.enhancers if entry is enhancer)
+        x = to_tensor(decoded)[None].to(self.settings.device)
         generator = None
         if temperature > 0:
-            generator = torch.Generator().manual_seed(image_seed(self.seed, name))
+            generator = torch.Generator().manual_seed(image_seed(self.settings.seed, name))
         image = to_uint8(net.enhance(x, temperature=temperature, generator=generator))
         write_image(path, image)
         self.result.images_enhanced += 1
         return image
 
     def _base_row(
-        self,
-        ref: ImageRef,
-        entry: CodecEntry,
-        key: RowKey,
-        enhancer: Condition,
-        temperature: float | None,
-        shape: tuple[int, ...] | None,
+        self, ref: ImageRef, entry: CodecEntry, job: _Job, shape: tuple[int, ...] | None
     ) -> Row:
-        _, _, enhancer_id, key_temperature, key_seed = key
+        _, _, enhancer_id, key_temperature, key_seed = job.key
+        condition = job.condition
         row: Row = {
             "image": ref.name,
             "source": str(ref.path.resolve()),
@@ -414,44 +371,35 @@ class _GridRunner:
             "family": entry.family,
             "rate": entry.rate,
             "enhancer": enhancer_id,
-            "enhancer_name": enhancer.name if enhancer is not None else "",
+            "enhancer_name": condition.name if condition is not None else "",
             "temperature": key_temperature,
             "seed": key_seed,
             "image_seed": image_seed(key_seed, ref.name) if key_seed is not None else None,
         }
-        if isinstance(enhancer, ControlEntry):
-            row.update(control=enhancer.kind, strength=enhancer.strength)
+        if isinstance(condition, ControlEntry):
+            row.update(control=condition.kind, strength=condition.strength)
         return row
 
-    def _emit(
-        self, key: RowKey, row: Row, image: np.ndarray, gt: np.ndarray, missing: list[str] | None
-    ) -> None:
-        names = self.wanted if missing is None else missing
-        values, notes = compute_metrics(gt, image, names, self.probes)
+    def _emit(self, job: _Job, row: Row, image: np.ndarray, gt: np.ndarray) -> None:
+        names = self.wanted if job.missing is None else job.missing
+        values, notes = compute_metrics(gt, image, names, self.plan.probes)
         row.update(values)
         if notes:
             row["notes"] = "; ".join(notes)
-        if missing is None:
+        if job.missing is None:
             self.result.rows_computed += 1
         else:
-            row = merge_row(self.existing.rows[key], row)
+            row = merge_row(self.existing.rows[job.key], row)
             self.result.rows_updated += 1
         self.writer.write(row)
         self.existing.add(row)
 
     def _write_error(
-        self,
-        ref: ImageRef,
-        entry: CodecEntry,
-        key: RowKey,
-        enhancer: Condition,
-        temperature: float | None,
-        gt: np.ndarray | None,
+        self, ref: ImageRef, entry: CodecEntry, job: _Job, gt: np.ndarray | None,
         exc: InnrsicError,
     ) -> None:
         kind = "unreachable" if isinstance(exc, RateTargetError) else "failed"
-        row = self._base_row(ref, entry, key, enhancer, temperature,
-                             gt.shape if gt is not None else None)
+        row = self._base_row(ref, entry, job, gt.shape if gt is not None else None)
         row["status"] = f"{kind}: {exc}"
         if kind == "failed":
             self.result.failures.append((ref.name, entry.spec, str(exc)))
@@ -484,13 +432,7 @@ def update_grid_file(
     image_count: int,
 ) -> dict[str, Any]:
     """Merge this run's grid into ``grid.json`` (the order the report uses) and return it."""
-    path = out / GRID_FILE
-    grid: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            grid = json.loads(path.read_text())
-        except ValueError:
-            grid = {}
+    grid = read_grid_file(out)
 
     def union(old: list, new: list) -> list:
         return list(old) + [item for item in new if item not in old]
@@ -510,13 +452,8 @@ def update_grid_file(
         grid["anchor"] = settings.anchor
     grid["data"] = settings.data_label
     grid["images"] = image_count
-    write_bytes_atomic(path, (json.dumps(grid, indent=2) + "\n").encode())
+    write_bytes_atomic(out / GRID_FILE, (json.dumps(grid, indent=2) + "\n").encode())
     return grid
-
-
-def read_grid_file(out: Path) -> dict[str, Any]:
-    """The contents of ``OUT/grid.json``, or {} when absent or unreadable."""
-    return read_json_file(out / GRID_FILE)
 
 
 def expected_keys(
@@ -557,7 +494,7 @@ def run_evaluation(
     `settings.controls`, the controls of every codec spec are tuned first (or read from
     ``controls.json``); tuning on evaluated or holdout images is refused before any work.
     """
-    from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer import load_enhancer
 
     out = Path(out)
     if not images:
@@ -583,30 +520,24 @@ def run_evaluation(
     _check_sources(mine, existing)
     update_grid_file(out, entries, enhancers, settings, temperatures, len(images))
     nets = [
-        (e, engine_for(INNEnhancer.load(e.path, device=settings.device).eval(),
+        (e, engine_for(load_enhancer(e.path, device=settings.device).eval(),
                        settings.precision))  # type: ignore[arg-type]
         for e in enhancers
     ]
     result = EvaluationResult(out, (index, count), len(mine))
-    threads_before = torch.get_num_threads()
-    if settings.threads is not None:
-        torch.set_num_threads(max(1, settings.threads))
-    try:
+    with torch_threads(settings.threads):
         controls: dict[str, list[ControlEntry]] = {}
         if settings.controls is not None and lpips_weights is not None:  # both or neither
             controls = tune_codecs(out, [e.spec for e in entries], settings.controls,
                                    lpips_weights, progress)
-        _run_shard(out, mine, entries, controls, nets, temperatures, settings, probes, existing,
-                   result, progress)
-    finally:
-        torch.set_num_threads(threads_before)
+        plan = _Plan(entries, controls, nets, temperatures, probes)
+        _run_shard(out, mine, plan, settings, existing, result, progress)
     present = read_rows(out).rows
     keys = expected_keys(images, entries, enhancers, temperatures, settings.seed, controls)
     result.missing_rows = sum(1 for key in keys if key not in present)
     if build_report and (count == 1 or result.missing_rows == 0):
-        from innrsic.evaluation.page import build_report as build
-
-        build(out, anchor=settings.anchor, weights_dir=settings.weights_dir, probes=probes)
+        write_report(out, anchor=settings.anchor, weights_dir=settings.weights_dir,
+                     probes=probes)
         result.report_written = True
     return result
 
@@ -635,20 +566,15 @@ def _check_controls(
 def _run_shard(
     out: Path,
     mine: list[ImageRef],
-    entries: list[CodecEntry],
-    controls: dict[str, list[ControlEntry]],
-    nets: list[tuple[EnhancerEntry, torch.nn.Module]],
-    temperatures: tuple[float, ...],
+    plan: _Plan,
     settings: EvaluationSettings,
-    probes: dict[str, MetricProbe],
     existing: RowSet,
     result: EvaluationResult,
     progress: bool,
 ) -> None:
     index, count = result.shard
     with RowWriter(shard_path(out, index, count)) as writer:
-        runner = _GridRunner(out, entries, controls, nets, temperatures, settings.seed, probes,
-                             existing, writer, result, settings.device)
+        runner = _GridRunner(out, plan, settings, existing, writer, result)
         bar = tqdm(mine, desc=f"evaluate {index}/{count}", unit="image", file=sys.stderr,
                    disable=not progress)
         for ref in bar:

@@ -1,4 +1,5 @@
-"""Result rows on disk: append-only JSON lines, one file per shard, merged when read.
+"""Result rows on disk: append-only JSON lines, one file per shard, merged when read; and the
+grid file (``grid.json``: the codecs, enhancers and temperatures run so far) beside them.
 
 Each line is one row (a JSON object). A row is identified by its key: (image, codec spec,
 enhancer id, temperature, seed); the decoded image of a codec has enhancer ``""`` and
@@ -25,6 +26,7 @@ from innrsic.evaluation.grid import is_control
 log = logging.getLogger(__name__)
 
 ROWS_DIR = "rows"
+GRID_FILE = "grid.json"
 Row = dict[str, Any]
 RowKey = tuple[str, str, str, float | None, int | None]
 
@@ -79,6 +81,11 @@ def read_json_file(path: Path) -> dict[str, Any]:
     except ValueError:
         log.warning("ignoring unreadable %s", path)
         return {}
+
+
+def read_grid_file(out: Path) -> dict[str, Any]:
+    """The contents of ``OUT/grid.json``, or {} when absent or unreadable."""
+    return read_json_file(out / GRID_FILE)
 
 
 def shard_path(out: str | os.PathLike[str], index: int, count: int) -> Path:

@@ -11,11 +11,11 @@ from typing import Any
 
 from innrsic.errors import ConfigError
 from innrsic.evaluation.grid import codec_entry, control_id, is_control, temperature_text
-from innrsic.evaluation.stats import MeanCI, mean_ci
 from innrsic.evaluation.store import Row
 from innrsic.metrics.bjontegaard import BDResult, bd_quality, bd_rate
 from innrsic.metrics.controls import CONTROL_KINDS
 from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
+from innrsic.metrics.stats import MeanCI, mean_ci
 
 RATE_METRICS = ("payload_bpp", "file_bpp")
 # Quality metrics in report order: higher is better for the first two, lower for the rest.

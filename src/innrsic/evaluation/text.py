@@ -3,10 +3,10 @@ names of the decoded image, the controls and the enhancers."""
 
 from __future__ import annotations
 
-from innrsic.evaluation.stats import MeanCI
 from innrsic.evaluation.summary import Combination
 from innrsic.metrics.optional import PER_IMAGE_METRICS, SET_METRICS
 from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
+from innrsic.metrics.stats import MeanCI
 
 METRIC_TITLES = {
     "payload_bpp": "bpp",

@@ -1,6 +1,6 @@
 """Fidelity metrics on 8-bit RGB images: PSNR and MS-SSIM (pytorch-msssim).
 
-Inputs are HxWx3 uint8 arrays (as returned by `innrsic.imageio.read_image`).
+Inputs are HxWx3 uint8 arrays (as returned by `innrsic.raster.image.read_image`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from innrsic.compute.tensors import to_tensor
 from innrsic.errors import MetricError, WeightsError
 from innrsic.metrics.perceptual import SQUEEZE_BACKBONE, WEIGHTS_ENV
 
@@ -208,9 +209,6 @@ def lpips_torchvision(
     if reference.shape != test.shape or reference.ndim != 3 or reference.shape[2] != 3:
         raise MetricError(f"image shapes differ or are not HxWx3: {reference.shape}, {test.shape}")
     model = _torchvision_lpips(_LPIPS_BACKBONES[name][0], str(Path(weights_path).resolve()))
-
-    def to_tensor(image: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
-
     with torch.no_grad():
-        return float(model(to_tensor(reference), to_tensor(test), normalize=True).reshape(-1)[0])
+        distance = model(to_tensor(reference)[None], to_tensor(test)[None], normalize=True)
+    return float(distance.reshape(-1)[0])

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from innrsic.compute.tensors import to_tensor
 from innrsic.errors import MetricError, WeightsError
 
 SQUEEZE_BACKBONE = "squeeze.backbone.pth"
@@ -131,8 +132,4 @@ def lpips_distance(
             raise MetricError(f"{name} image must be an HxWx3 uint8 array")
     if reference.shape != test.shape:
         raise MetricError(f"image shapes differ: {reference.shape} vs {test.shape}")
-
-    def to_tensor(image: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
-
-    return float(lpips_tensor(to_tensor(reference), to_tensor(test), weights)[0])
+    return float(lpips_tensor(to_tensor(reference)[None], to_tensor(test)[None], weights)[0])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:
     """Bits per pixel of `num_bytes` bytes spent on an image of height x width pixels."""
@@ -12,17 +10,3 @@ def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:
     if num_bytes < 0:
         raise ValueError(f"byte count must be non-negative, got {num_bytes}")
     return 8.0 * num_bytes / (height * width)
-
-
-def file_bpp(path: str | os.PathLike[str]) -> tuple[float, float]:
-    """(total bpp, payload-only bpp) of a `.rsic` file, from its size on disk and its header."""
-    from innrsic.container import read_container
-
-    with open(path, "rb") as handle:
-        data = handle.read()
-    container = read_container(data)
-    height, width = container.height, container.width
-    return (
-        bits_per_pixel(len(data), height, width),
-        bits_per_pixel(container.payload_size, height, width),
-    )

@@ -10,7 +10,7 @@ Every ``<name>.json`` in this folder describes one model::
 WeightsError rather than being used); `resolve_enhancer` turns what a user typed (a shipped
 name or a weights path) into a weights file; `record_for_weights` finds the record of a
 weights file named by its path (the fallback for files whose metadata lacks the default
-temperature and codec, `innrsic.enhancer.checkpoint`).
+temperature and codec, `innrsic.enhancer.weights_file`).
 """
 
 from __future__ import annotations
@@ -43,12 +43,18 @@ class PretrainedModel:
     """One shipped model: what it was trained behind and where its files are."""
 
     name: str
+    """What users pass (``--enhance NAME``, ``load_enhancer(NAME)``)."""
     kind: str
+    """``enhancer``."""
     codec: str
+    """The codec spec it was trained behind, e.g. ``jpeg2000:bpp=0.2``."""
     default_temperature: float
+    """The temperature used when none is given."""
     weights: Path
     card: Path
+    """The model card (Markdown): training, measurements, recipe."""
     sha256: str
+    """Digest of the weights file, checked by `verify`."""
     summary: str
 
     @property
@@ -155,7 +161,7 @@ def record_for_weights(path: Path) -> PretrainedModel | None:
 
 def resolve_enhancer(name_or_path: str, folder: Path = PRETRAINED_DIR) -> tuple[Path, float | None]:
     """A weights file for `name_or_path` and the model's default temperature (None for paths;
-    `innrsic.enhancer.INNEnhancer.load` reads a path's default from the file)."""
+    `innrsic.enhancer.load_enhancer` reads a path's default from the file)."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path, None

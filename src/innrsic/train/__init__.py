@@ -9,14 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from innrsic.config import (
-    EnhancerTrainingConfig,
-    config_to_dict,
-    config_to_yaml,
-    load_config,
-)
+from innrsic.train.config import EnhancerTrainingConfig, load_config
 from innrsic.train.recipe import Optimization, Recipe, StepOutput, ValidationResult
-from innrsic.train.trainer import Trainer, TrainResult
+from innrsic.train.trainer import Trainer, TrainResult, run_recipe
 
 __all__ = [
     "EnhancerTrainingConfig",
@@ -27,6 +22,7 @@ __all__ = [
     "Trainer",
     "ValidationResult",
     "load_enhancer_config",
+    "run_recipe",
     "train_enhancer",
 ]
 
@@ -48,13 +44,4 @@ def train_enhancer(
     """
     from innrsic.train.enhancer import EnhancerRecipe
 
-    recipe = EnhancerRecipe(config)
-    trainer = Trainer(
-        recipe,
-        config.train,
-        config.run_dir,
-        config=config_to_dict(config),
-        config_text=config_to_yaml(config),
-        resume=resume,
-    )
-    return trainer.run(stop_at=stop_at)
+    return run_recipe(EnhancerRecipe(config), config, resume, stop_at)

@@ -33,18 +33,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from innrsic.config import CodecTrainingConfig, config_to_dict, config_to_yaml, load_config
-from innrsic.data import ImageFolderDataset, ImageRef, folder_images, resolve_split, to_tensor
+from innrsic.compute.tensors import to_tensor
+from innrsic.data import (
+    ImageFolderDataset,
+    ImageRef,
+    folder_images,
+    resolve_split,
+    spread_indices,
+)
 from innrsic.data.splits import RESERVED, SPLITS
 from innrsic.errors import ConfigError, MetricError
 from innrsic.metrics import bits_per_pixel, mean_psnr, psnr
+from innrsic.train.config import CodecTrainingConfig, load_config
 from innrsic.train.recipe import (
     AuxiliaryObjective,
+    Batch,
     Optimization,
     StepOutput,
     ValidationResult,
 )
-from innrsic.train.trainer import Trainer, TrainResult
+from innrsic.train.trainer import TrainResult, run_recipe
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +75,7 @@ def train_codec(
     ``resume=True`` continues it exactly. ``best.safetensors`` and ``final.safetensors`` in the
     run directory are codec weights, e.g. ``--codec elic:weights=RUN/best.safetensors``.
     """
-    recipe = CodecRecipe(config)
-    trainer = Trainer(
-        recipe,
-        config.train,
-        config.run_dir,
-        config=config_to_dict(config),
-        config_text=config_to_yaml(config),
-        resume=resume,
-    )
-    return trainer.run(stop_at=stop_at)
+    return run_recipe(CodecRecipe(config), config, resume, stop_at)
 
 
 def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -141,11 +140,7 @@ class CodecRecipe:
 
     def _validation_refs(self) -> list[ImageRef]:
         refs = self._images(self.config.data.val)
-        wanted = self.config.val.max_images
-        if wanted and wanted < len(refs):
-            indices = sorted({round(float(v)) for v in np.linspace(0, len(refs) - 1, wanted)})
-            refs = [refs[i] for i in indices]
-        return refs
+        return [refs[i] for i in spread_indices(len(refs), self.config.val.max_images)]
 
     def train_dataset(self) -> ImageFolderDataset:
         return ImageFolderDataset(self.train_refs, crop_size=self.config.data.crop_size)
@@ -197,14 +192,8 @@ class CodecRecipe:
     def clip_parameters(self, model: nn.Module) -> Iterable[nn.Parameter]:
         return split_parameters(model)[0]
 
-    def training_step(
-        self,
-        module: nn.Module,
-        batch: dict[str, torch.Tensor],
-        step: int,
-        generator: torch.Generator,
-        want_images: bool,
-    ) -> StepOutput:
+    def training_step(self, module: nn.Module, batch: Batch, step: int,
+                      generator: torch.Generator, want_images: bool) -> StepOutput:
         x = batch["gt"]
         # CompressAI draws its quantisation noise from the global generator; seed it from this
         # step's generator so the noise is a function of (seed, step, rank) like every other

@@ -12,19 +12,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from innrsic.config import EnhancerTrainingConfig
-from innrsic.data import PairsDataset, derive_seed, to_tensor, to_uint8
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
+from innrsic.compute.tensors import to_tensor, to_uint8
+from innrsic.data import PairsDataset, derive_seed, spread_indices
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
 from innrsic.enhancer.initialisation import identity_initialise
 from innrsic.errors import ConfigError, MetricError
 from innrsic.metrics import MS_SSIM_MIN_SIDE, mean_psnr, ms_ssim, psnr
+from innrsic.train.config import EnhancerTrainingConfig
 from innrsic.train.losses import (
     EnhancerLoss,
     build_feature_extractor,
     reverse_input,
     sample_reverse_noise,
 )
-from innrsic.train.recipe import Optimization, StepOutput, ValidationResult, adamw_multistep
+from innrsic.train.recipe import (
+    Batch,
+    Optimization,
+    StepOutput,
+    ValidationResult,
+    adamw_multistep,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +88,7 @@ class EnhancerRecipe:
         self.best_mode = METRIC_MODES[config.val.metric]
         self.validate_every = config.val.every if config.data.val else 0
         self.num_workers = config.data.workers
-        self.model_config = EnhancerConfig(
-            blocks=config.model.blocks,
-            growth=config.model.growth,
-            gaussian_growth=config.model.gaussian_growth,
-            expansion=config.model.expansion,
-            clamp=config.model.clamp,
-        )
+        self.model_config = EnhancerConfig.of(config.model)
         # Fail on missing weights before any training work starts.
         self.features = build_feature_extractor(
             config.loss.feature_backbone, config.loss.feature_weights or None
@@ -112,7 +113,7 @@ class EnhancerRecipe:
             if self.config.model.init == "identity":
                 identity_initialise(net, self.config.model.latent_gain)
             return net
-        net = INNEnhancer.load(init)
+        net = load_enhancer(init)
         if net.config != self.model_config:
             raise ConfigError(
                 f"model.init_weights {init} has shape {net.config}, the config asks for "
@@ -148,14 +149,8 @@ class EnhancerRecipe:
     def clip_parameters(self, model: nn.Module) -> Iterable[nn.Parameter]:
         return model.parameters()
 
-    def training_step(
-        self,
-        module: nn.Module,
-        batch: dict[str, torch.Tensor],
-        step: int,
-        generator: torch.Generator,
-        want_images: bool,
-    ) -> StepOutput:
+    def training_step(self, module: nn.Module, batch: Batch, step: int,
+                      generator: torch.Generator, want_images: bool) -> StepOutput:
         gt, decoded = batch["gt"], batch["decoded"]
         noise = sample_reverse_noise(
             self.config.loss, gt.shape, self.model_config.latent_channels, generator, gt.device
@@ -176,13 +171,7 @@ class EnhancerRecipe:
         if self._val_data is None:
             self._val_data = PairsDataset([data.resolve(data.val)], codec=data.codec,
                                           crop_size=None)
-        count = len(self._val_data)
-        wanted = self.config.val.max_images
-        if wanted and wanted < count:
-            indices = sorted({round(float(v)) for v in np.linspace(0, count - 1, wanted)})
-        else:
-            indices = list(range(count))
-        return self._val_data, indices
+        return self._val_data, spread_indices(len(self._val_data), self.config.val.max_images)
 
     def validate(self, model: nn.Module, device: torch.device) -> ValidationResult:
         """PSNR, MS-SSIM and LPIPS-squeeze of decoded and enhanced images vs ground truth.
@@ -238,7 +227,7 @@ class EnhancerRecipe:
         return ValidationResult(dict(sorted(metrics.items())), images)
 
     def save_model(self, model: nn.Module, path: str | os.PathLike[str]) -> None:
-        model.save(path)  # type: ignore[operator]
+        save_enhancer(model, path)  # type: ignore[operator]
 
 
 def _mean(name: str, values: list[float]) -> float:

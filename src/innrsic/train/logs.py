@@ -1,10 +1,11 @@
-"""Run-directory logs: CSV/JSON tables rewritten atomically, and TensorBoard."""
+"""Run-directory logs: CSV/JSON tables rewritten atomically, TensorBoard, and a run's set."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import torch
 
 from innrsic.atomic import write_bytes_atomic
+
+log = logging.getLogger("innrsic.train")
 
 
 class TableLog:
@@ -77,3 +80,33 @@ class TensorBoard:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+class RunLogs:
+    """What rank 0 records of a run: ``train_log`` and ``metrics`` tables, TensorBoard and the
+    log lines beside them."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], start_step: int = 0) -> None:
+        self.train = TableLog(run_dir, "train_log", start_step)
+        self.metrics = TableLog(run_dir, "metrics", start_step)
+        self.board = TensorBoard(run_dir, start_step)
+
+    def training(self, step: int, end_step: int, means: dict[str, float]) -> None:
+        """The training terms averaged over the steps since the last call."""
+        log.info("step %d/%d  %s", step, end_step, "  ".join(
+            f"{k} {v:.4g}" for k, v in means.items()))
+        self.board.scalars(means, step, "train/")
+        self.train.append({"step": step, **means})
+
+    def validation(
+        self, step: int, metrics: dict[str, float], images: dict[str, torch.Tensor], improved: bool
+    ) -> None:
+        """One validation's metrics and images; `improved`: it made a new best model."""
+        self.board.scalars(metrics, step, "")
+        self.board.images(images, step)
+        self.metrics.append({"step": step, **metrics, "best": float(improved)})
+        log.info("validation at step %d: %s%s", step, "  ".join(
+            f"{k} {v:.4f}" for k, v in metrics.items()), "  (new best)" if improved else "")
+
+    def close(self) -> None:
+        self.board.close()

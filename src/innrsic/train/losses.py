@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from innrsic.config import EnhancerLossConfig
 from innrsic.enhancer import quantize_8bit
 from innrsic.errors import WeightsError
+from innrsic.train.config import EnhancerLossConfig
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_CONV5_4 = 34  # index of conv5_4 in torchvision's vgg19().features

@@ -17,7 +17,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from innrsic.config import OptimConfig
+from innrsic.train.config import OptimConfig
+
+Batch = dict[str, torch.Tensor]
+"""One training batch: tensors by name (``gt``, ``decoded``, ...)."""
 
 
 @dataclass
@@ -98,14 +101,8 @@ class Recipe(Protocol):
     def grad_clip(self) -> float:
         """Max gradient norm (0 = no clipping)."""
 
-    def training_step(
-        self,
-        module: nn.Module,
-        batch: dict[str, torch.Tensor],
-        step: int,
-        generator: torch.Generator,
-        want_images: bool,
-    ) -> StepOutput:
+    def training_step(self, module: nn.Module, batch: Batch, step: int,
+                      generator: torch.Generator, want_images: bool) -> StepOutput:
         """Run `module` on `batch` and return the loss; random draws come from `generator`."""
 
     def validate(self, model: nn.Module, device: torch.device) -> ValidationResult:

@@ -20,24 +20,22 @@ current step before the run stops.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import os
 import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from innrsic.atomic import write_bytes_atomic
-from innrsic.config import TrainLoopConfig, config_differences
 from innrsic.data import StepBatchSampler, derive_seed
 from innrsic.errors import ConfigError, InnrsicError, WeightsError
 from innrsic.interrupt import interrupts_deferred
@@ -51,8 +49,16 @@ from innrsic.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from innrsic.train.logs import TableLog, TensorBoard
-from innrsic.train.recipe import AuxiliaryObjective, Recipe
+from innrsic.train.config import (
+    TrainingConfig,
+    TrainLoopConfig,
+    config_differences,
+    config_to_dict,
+    config_to_yaml,
+)
+from innrsic.train.distributed import DistributedContext, init_distributed, leave_group
+from innrsic.train.logs import RunLogs
+from innrsic.train.recipe import AuxiliaryObjective, Optimization, Recipe, StepOutput
 
 log = logging.getLogger("innrsic.train")
 
@@ -62,47 +68,8 @@ RESUMABLE_CHANGES = (
     "train.keep_checkpoints", "train.device", "data.workers", "data.root", "val.",
 )
 _NOISE_STREAM = 0x5EED
-
-
-@dataclass
-class DistributedContext:
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-    owns_group: bool
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            dist.barrier()
-
-
-def init_distributed(device: str = "auto") -> DistributedContext:
-    """Join the torchrun process group if WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda":
-        device = f"cuda:{local_rank}"
-    target = torch.device(device)
-    if target.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={device!r} but CUDA is not available")
-        torch.cuda.set_device(target)
-    owns = False
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(
-            backend="nccl" if target.type == "cuda" else "gloo",
-            timeout=datetime.timedelta(hours=2),  # rank 0 validates while the others wait
-        )
-        owns = True
-    return DistributedContext(rank, world_size, local_rank, target, owns)
+BEST_WEIGHTS = "best.safetensors"
+FINAL_WEIGHTS = "final.safetensors"
 
 
 @dataclass
@@ -114,6 +81,65 @@ class TrainResult:
     best_value: float | None
     best_step: int | None
     last_metrics: dict[str, float]
+
+    @property
+    def weights(self) -> Path:
+        """The model to use: the best one when validation picked one, else the final one."""
+        return self.run_dir / (BEST_WEIGHTS if self.best_value is not None else FINAL_WEIGHTS)
+
+
+def run_recipe(
+    recipe: Recipe, config: TrainingConfig, resume: bool = False, stop_at: int | None = None
+) -> TrainResult:
+    """Train `recipe` for `config.train` in `config.run_dir`, storing `config` with the run."""
+    trainer = Trainer(
+        recipe,
+        config.train,
+        config.run_dir,
+        config=config_to_dict(config),
+        config_text=config_to_yaml(config),
+        resume=resume,
+    )
+    return trainer.run(stop_at=stop_at)
+
+
+@dataclass
+class _Run:
+    """One run in progress: its processes, model and optimisation, where the steps stand, the
+    best validation so far, and (rank 0 only) its logs."""
+
+    ctx: DistributedContext
+    model: nn.Module
+    optimization: Optimization
+    end_step: int
+    start_step: int = 0
+    step: int = 0
+    best_value: float | None = None
+    best_step: int | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    logs: RunLogs | None = None
+
+
+@dataclass
+class _LogWindow:
+    """The training terms summed over the steps since the last log line."""
+
+    start: float = field(default_factory=time.monotonic)
+    steps: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+
+    def add(self, terms: dict[str, float], grad_norm: float) -> None:
+        self.steps += 1
+        for name, value in terms.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.sums["grad_norm"] = self.sums.get("grad_norm", 0.0) + grad_norm
+
+    def means(self) -> dict[str, float]:
+        return {k: v / self.steps for k, v in self.sums.items()}
+
+    def steps_per_second(self) -> float:
+        elapsed = time.monotonic() - self.start
+        return self.steps / elapsed if elapsed > 0 else math.nan
 
 
 class Trainer:
@@ -143,10 +169,39 @@ class Trainer:
         try:
             return self._run(ctx, stop_at)
         finally:
-            if ctx.owns_group and dist.is_initialized():
-                dist.destroy_process_group()
+            leave_group(ctx)
 
     # ---------------------------------------------------------------------------------------
+
+    def _run(self, ctx: DistributedContext, stop_at: int | None) -> TrainResult:
+        local_batch = self._local_batch(ctx)
+        resumed = self._checkpoint_to_resume()
+        ctx.barrier()
+        run = self._build(ctx, stop_at)
+        if resumed is not None:
+            self._restore(run, *resumed)
+        module = self._training_module(run)
+        dataset = self.recipe.train_dataset()
+        loader = self._loader(run, dataset, local_batch)
+        if ctx.is_main:
+            run.logs = self._open_logs(run, len(dataset))
+        try:
+            self._train(run, module, loader)
+        except KeyboardInterrupt:
+            self._save_on_interrupt(run)
+            raise
+        finally:
+            if run.logs is not None:
+                run.logs.close()
+        return TrainResult(self.run_dir, run.step, run.best_value, run.best_step,
+                           run.last_metrics)
+
+    def _local_batch(self, ctx: DistributedContext) -> int:
+        """Each process's share of the global batch."""
+        if self.loop.batch_size % ctx.world_size:
+            raise ConfigError(f"train.batch_size={self.loop.batch_size} is not divisible by the "
+                              f"{ctx.world_size} DDP processes")
+        return self.loop.batch_size // ctx.world_size
 
     def _checkpoint_to_resume(self) -> tuple[Path, dict[str, Any]] | None:
         """The newest checkpoint that loads, with its contents (None: start from step 0)."""
@@ -170,173 +225,31 @@ class Trainer:
                 log.warning("skipping unreadable checkpoint: %s", exc)
         raise WeightsError(f"no checkpoint in {self.run_dir / 'checkpoints'} can be read")
 
-    def _run(self, ctx: DistributedContext, stop_at: int | None) -> TrainResult:
-        loop, recipe = self.loop, self.recipe
-        if loop.batch_size % ctx.world_size:
-            raise ConfigError(f"train.batch_size={loop.batch_size} is not divisible by the "
-                              f"{ctx.world_size} DDP processes")
-        local_batch = loop.batch_size // ctx.world_size
-        resumed = self._checkpoint_to_resume()
-        ctx.barrier()
+    def _build(self, ctx: DistributedContext, stop_at: int | None) -> _Run:
+        """Seed every generator, then build the model, the recipe's losses and optimisation."""
+        random.seed(self.loop.seed)
+        np.random.seed(self.loop.seed)
+        torch.manual_seed(self.loop.seed)
+        model = self.recipe.build_model().to(ctx.device)
+        self.recipe.setup(ctx.device, ctx.rank, ctx.world_size)
+        optimization = self.recipe.build_optimization(model)
+        end_step = min(self.loop.steps, stop_at) if stop_at is not None else self.loop.steps
+        return _Run(ctx, model, optimization, end_step)
 
-        random.seed(loop.seed)
-        np.random.seed(loop.seed)
-        torch.manual_seed(loop.seed)
-        model = recipe.build_model().to(ctx.device)
-        recipe.setup(ctx.device, ctx.rank, ctx.world_size)
-        optimization = recipe.build_optimization(model)
-
-        start_step, best_value, best_step = 0, None, None
-        if resumed is not None:
-            resume_from, checkpoint = resumed
-            self._check_resume_config(checkpoint.get("config", {}), resume_from)
-            model.load_state_dict(checkpoint["model"])
-            for optimizer, state in zip(optimization.all_optimizers, checkpoint["optimizers"],
-                                        strict=True):
-                optimizer.load_state_dict(state)
-            for scheduler, state in zip(optimization.schedulers, checkpoint["schedulers"],
-                                        strict=True):
-                scheduler.load_state_dict(state)
-            set_rng_state(checkpoint["rng"])
-            start_step = int(checkpoint["step"])
-            best_value, best_step = checkpoint.get("best_value"), checkpoint.get("best_step")
-            log.info("resumed from %s at step %d", resume_from, start_step)
-
-        module = recipe.training_module(model)
-        if ctx.world_size > 1:
-            module = torch.nn.parallel.DistributedDataParallel(
-                module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
-            )
-        dataset = recipe.train_dataset()
-        end_step = min(loop.steps, stop_at) if stop_at is not None else loop.steps
-        sampler = StepBatchSampler(len(dataset), local_batch, loop.seed, start_step, end_step,
-                                   ctx.rank, ctx.world_size)
-        loader = DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            num_workers=recipe.num_workers,
-            pin_memory=ctx.device.type == "cuda",
-        )
-
-        board = train_log = metrics_log = None
-        if ctx.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if self.config_text:
-                write_bytes_atomic(self.run_dir / "config.yaml", self.config_text.encode())
-            train_log = TableLog(self.run_dir, "train_log", start_step)
-            metrics_log = TableLog(self.run_dir, "metrics", start_step)
-            board = TensorBoard(self.run_dir, start_step)
-            log.info("training %s: steps %d..%d, global batch %d on %d process(es), %d "
-                     "training items, device %s, run dir %s", recipe.name, start_step, end_step,
-                     loop.batch_size, ctx.world_size, len(dataset), ctx.device, self.run_dir)
-
-        clip_params = [p for p in recipe.clip_parameters(model) if p.requires_grad]
-        last_metrics: dict[str, float] = {}
-        step = start_step
-        window_start, window_steps = time.monotonic(), 0
-        sums: dict[str, float] = {}
-
-        def save(at_step: int) -> None:
-            payload = {
-                "step": at_step,
-                "model": model.state_dict(),
-                "optimizers": [o.state_dict() for o in optimization.all_optimizers],
-                "schedulers": [s.state_dict() for s in optimization.schedulers],
-                "rng": rng_state(),
-                "best_value": best_value,
-                "best_step": best_step,
-                "config": self.config,
-                "world_size": ctx.world_size,
-            }
-            save_checkpoint(checkpoint_path(self.run_dir, at_step), payload)
-            prune_checkpoints(self.run_dir, loop.keep_checkpoints)
-
-        try:
-            for batch in loader:
-                want_images = ctx.is_main and (step + 1) % loop.image_every == 0
-                batch = {k: v.to(ctx.device, non_blocking=True) if torch.is_tensor(v) else v
-                         for k, v in batch.items()}
-                generator = torch.Generator().manual_seed(
-                    derive_seed(loop.seed, step, ctx.rank, _NOISE_STREAM)
-                )
-                out = recipe.training_step(module, batch, step, generator, want_images)
-                if not math.isfinite(out.terms.get("total", float(out.loss.detach()))):
-                    raise InnrsicError(f"training diverged: loss is {out.terms} at step {step}")
-                for optimizer in optimization.optimizers:
-                    optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                grad_norm = math.nan
-                if recipe.grad_clip > 0:
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(clip_params, recipe.grad_clip))
-                # Interrupted in here, the weights would be a step ahead of `step` in the
-                # checkpoint saved on the way out.
-                with interrupts_deferred():
-                    for optimizer in optimization.optimizers:
-                        optimizer.step()
-                    terms = dict(out.terms)
-                    for objective in optimization.auxiliary:
-                        terms[objective.name] = _auxiliary_step(objective)
-                    for scheduler in optimization.schedulers:
-                        scheduler.step()
-                    step += 1
-                window_steps += 1
-                for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + value
-                sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
-
-                if step % loop.log_every == 0 or step == end_step:
-                    means = _mean_over_ranks({k: v / window_steps for k, v in sums.items()}, ctx)
-                    elapsed = time.monotonic() - window_start
-                    if ctx.is_main:
-                        means["lr"] = optimization.optimizers[0].param_groups[0]["lr"]
-                        means["steps_per_s"] = window_steps / elapsed if elapsed > 0 else math.nan
-                        log.info("step %d/%d  %s", step, end_step, "  ".join(
-                            f"{k} {v:.4g}" for k, v in means.items()))
-                        board.scalars(means, step, "train/")  # type: ignore[union-attr]
-                        train_log.append({"step": step, **means})  # type: ignore[union-attr]
-                    window_start, window_steps, sums = time.monotonic(), 0, {}
-                if out.images and board is not None:
-                    board.images(out.images, step)
-
-                if recipe.validate_every and (
-                    step % recipe.validate_every == 0 or step == loop.steps
-                ):
-                    if ctx.is_main:
-                        result = recipe.validate(model, ctx.device)
-                        last_metrics = result.metrics
-                        value = result.metrics.get(recipe.best_metric, math.nan)
-                        improved = math.isfinite(value) and (
-                            best_value is None
-                            or (value < best_value if recipe.best_mode == "min"
-                                else value > best_value)
-                        )
-                        if improved:
-                            best_value, best_step = value, step
-                            recipe.save_model(model, self.run_dir / "best.safetensors")
-                        board.scalars(result.metrics, step, "")  # type: ignore[union-attr]
-                        board.images(result.images, step)  # type: ignore[union-attr]
-                        metrics_log.append({"step": step, **result.metrics,  # type: ignore[union-attr]
-                                            "best": float(improved)})
-                        log.info("validation at step %d: %s%s", step, "  ".join(
-                            f"{k} {v:.4f}" for k, v in result.metrics.items()),
-                            "  (new best)" if improved else "")
-                    ctx.barrier()
-
-                if ctx.is_main and (step % loop.checkpoint_every == 0 or step == end_step):
-                    save(step)
-                    if step == loop.steps:
-                        recipe.save_model(model, self.run_dir / "final.safetensors")
-            ctx.barrier()
-        except KeyboardInterrupt:
-            unsaved = not checkpoint_path(self.run_dir, step).exists()
-            if ctx.is_main and step > start_step and unsaved:
-                save(step)
-                log.info("interrupted: checkpoint written at step %d", step)
-            raise
-        finally:
-            if board is not None:
-                board.close()
-        return TrainResult(self.run_dir, step, best_value, best_step, last_metrics)
+    def _restore(self, run: _Run, path: Path, checkpoint: dict[str, Any]) -> None:
+        """Continue `run` from `checkpoint`: weights, optimisers, schedules, RNGs and best."""
+        self._check_resume_config(checkpoint.get("config", {}), path)
+        run.model.load_state_dict(checkpoint["model"])
+        for optimizer, state in zip(run.optimization.all_optimizers, checkpoint["optimizers"],
+                                    strict=True):
+            optimizer.load_state_dict(state)
+        for scheduler, state in zip(run.optimization.schedulers, checkpoint["schedulers"],
+                                    strict=True):
+            scheduler.load_state_dict(state)
+        set_rng_state(checkpoint["rng"])
+        run.start_step = run.step = int(checkpoint["step"])
+        run.best_value, run.best_step = checkpoint.get("best_value"), checkpoint.get("best_step")
+        log.info("resumed from %s at step %d", path, run.start_step)
 
     def _check_resume_config(self, stored: dict[str, Any], path: Path) -> None:
         changed = [name for name in config_differences(stored, self.config)
@@ -346,6 +259,155 @@ class Trainer:
                 f"{path} was made with a different config ({', '.join(changed)} changed); "
                 "resume with the original settings or start a new run directory"
             )
+
+    def _training_module(self, run: _Run) -> nn.Module:
+        """The recipe's training pass over the model, wrapped in DDP for several processes."""
+        module = self.recipe.training_module(run.model)
+        if run.ctx.world_size > 1:
+            device = run.ctx.device
+            module = torch.nn.parallel.DistributedDataParallel(
+                module, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        return module
+
+    def _loader(self, run: _Run, dataset: Dataset, local_batch: int) -> DataLoader:
+        """This process's batches of the steps still to run."""
+        ctx = run.ctx
+        sampler = StepBatchSampler(len(dataset), local_batch, self.loop.seed, run.start_step,
+                                   run.end_step, ctx.rank, ctx.world_size)
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=self.recipe.num_workers,
+            pin_memory=ctx.device.type == "cuda",
+        )
+
+    def _open_logs(self, run: _Run, items: int) -> RunLogs:
+        """Rank 0: the run directory, its ``config.yaml`` and logs, and the opening log line."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.config_text:
+            write_bytes_atomic(self.run_dir / "config.yaml", self.config_text.encode())
+        logs = RunLogs(self.run_dir, run.start_step)
+        log.info("training %s: steps %d..%d, global batch %d on %d process(es), %d "
+                 "training items, device %s, run dir %s", self.recipe.name, run.start_step,
+                 run.end_step, self.loop.batch_size, run.ctx.world_size, items, run.ctx.device,
+                 self.run_dir)
+        return logs
+
+    def _train(self, run: _Run, module: nn.Module, loader: Iterable[dict[str, Any]]) -> None:
+        """Every step of `loader`, each followed by its logs, validation and checkpoint."""
+        clip_params = [p for p in self.recipe.clip_parameters(run.model) if p.requires_grad]
+        window = _LogWindow()
+        for batch in loader:
+            out, terms, grad_norm = self._step(run, module, batch, clip_params)
+            window.add(terms, grad_norm)
+            if run.step % self.loop.log_every == 0 or run.step == run.end_step:
+                self._log_training(run, window)
+                window = _LogWindow()
+            if out.images and run.logs is not None:
+                run.logs.board.images(out.images, run.step)
+            self._validate_if_due(run)
+            self._checkpoint_if_due(run)
+        run.ctx.barrier()
+
+    def _step(
+        self,
+        run: _Run,
+        module: nn.Module,
+        batch: dict[str, Any],
+        clip_params: list[nn.Parameter],
+    ) -> tuple[StepOutput, dict[str, float], float]:
+        """One optimisation step; returns its output, its terms and the gradient norm."""
+        ctx, recipe, optimization = run.ctx, self.recipe, run.optimization
+        want_images = ctx.is_main and (run.step + 1) % self.loop.image_every == 0
+        batch = {k: v.to(ctx.device, non_blocking=True) if torch.is_tensor(v) else v
+                 for k, v in batch.items()}
+        generator = torch.Generator().manual_seed(
+            derive_seed(self.loop.seed, run.step, ctx.rank, _NOISE_STREAM)
+        )
+        out = recipe.training_step(module, batch, run.step, generator, want_images)
+        if not math.isfinite(out.terms.get("total", float(out.loss.detach()))):
+            raise InnrsicError(f"training diverged: loss is {out.terms} at step {run.step}")
+        for optimizer in optimization.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        grad_norm = math.nan
+        if recipe.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(clip_params, recipe.grad_clip))
+        # Interrupted in here, the weights would be a step ahead of `step` in the
+        # checkpoint saved on the way out.
+        with interrupts_deferred():
+            for optimizer in optimization.optimizers:
+                optimizer.step()
+            terms = dict(out.terms)
+            for objective in optimization.auxiliary:
+                terms[objective.name] = _auxiliary_step(objective)
+            for scheduler in optimization.schedulers:
+                scheduler.step()
+            run.step += 1
+        return out, terms, grad_norm
+
+    def _log_training(self, run: _Run, window: _LogWindow) -> None:
+        """The window's mean terms over all ranks, logged by rank 0 with lr and speed."""
+        means = run.ctx.mean_over_ranks(window.means())
+        if run.logs is not None:
+            means["lr"] = run.optimization.optimizers[0].param_groups[0]["lr"]
+            means["steps_per_s"] = window.steps_per_second()
+            run.logs.training(run.step, run.end_step, means)
+
+    def _validate_if_due(self, run: _Run) -> None:
+        """Rank 0 validates every `validate_every` steps and at the last step, keeping the best
+        model as ``best.safetensors``; the other ranks wait."""
+        every = self.recipe.validate_every
+        if not every or (run.step % every and run.step != self.loop.steps):
+            return
+        if run.logs is not None:
+            result = self.recipe.validate(run.model, run.ctx.device)
+            run.last_metrics = result.metrics
+            value = result.metrics.get(self.recipe.best_metric, math.nan)
+            improved = math.isfinite(value) and (
+                run.best_value is None
+                or (value < run.best_value if self.recipe.best_mode == "min"
+                    else value > run.best_value)
+            )
+            if improved:
+                run.best_value, run.best_step = value, run.step
+                self.recipe.save_model(run.model, self.run_dir / BEST_WEIGHTS)
+            run.logs.validation(run.step, result.metrics, result.images, improved)
+        run.ctx.barrier()
+
+    def _checkpoint_if_due(self, run: _Run) -> None:
+        """Rank 0 saves every `checkpoint_every` steps and at the end; after the last step of
+        the whole run also ``final.safetensors``."""
+        if not run.ctx.is_main:
+            return
+        if run.step % self.loop.checkpoint_every == 0 or run.step == run.end_step:
+            self._save(run)
+            if run.step == self.loop.steps:
+                self.recipe.save_model(run.model, self.run_dir / FINAL_WEIGHTS)
+
+    def _save_on_interrupt(self, run: _Run) -> None:
+        """Rank 0 saves the step an interrupt stopped at, unless nothing ran or it is saved."""
+        unsaved = not checkpoint_path(self.run_dir, run.step).exists()
+        if run.ctx.is_main and run.step > run.start_step and unsaved:
+            self._save(run)
+            log.info("interrupted: checkpoint written at step %d", run.step)
+
+    def _save(self, run: _Run) -> None:
+        """The exact-resume checkpoint of the current step; old ones are pruned."""
+        payload = {
+            "step": run.step,
+            "model": run.model.state_dict(),
+            "optimizers": [o.state_dict() for o in run.optimization.all_optimizers],
+            "schedulers": [s.state_dict() for s in run.optimization.schedulers],
+            "rng": rng_state(),
+            "best_value": run.best_value,
+            "best_step": run.best_step,
+            "config": self.config,
+            "world_size": run.ctx.world_size,
+        }
+        save_checkpoint(checkpoint_path(self.run_dir, run.step), payload)
+        prune_checkpoints(self.run_dir, self.loop.keep_checkpoints)
 
 
 def _auxiliary_step(objective: AuxiliaryObjective) -> float:
@@ -364,14 +426,3 @@ def _auxiliary_step(objective: AuxiliaryObjective) -> float:
         param.grad = grad
     objective.optimizer.step()
     return float(loss.detach())
-
-
-def _mean_over_ranks(values: dict[str, float], ctx: DistributedContext) -> dict[str, float]:
-    if ctx.world_size == 1:
-        return values
-    names = sorted(values)
-    tensor = torch.tensor([values[n] for n in names], dtype=torch.float64,
-                          device=ctx.device if ctx.device.type == "cuda" else "cpu")
-    dist.all_reduce(tensor)
-    tensor /= ctx.world_size
-    return dict(zip(names, tensor.tolist(), strict=True))

@@ -8,7 +8,7 @@ set to the nodata value (``masked=True``: a numpy masked array instead). ``decod
 gives the codec's own pixels, HxWx3 uint8, and the nodata mask. ``crs``, ``transform``,
 ``nodata``, ``profile`` and ``tiles`` describe the scene as rasterio would.
 
-Checks, as `innrsic.coding.decompress_file` makes them: tile records carry their own checksums,
+Checks, as `innrsic.rsic.coding.decompress_file` makes them: tile records carry their own checksums,
 so a window is verified from the tiles it reads; a container without them (one whole-image
 payload) has its file checksum checked on opening; each decoded tile is compared with the
 encoder's reconstruction checksum unless ``verify=False``. Tile reads share one file handle
@@ -21,15 +21,16 @@ from __future__ import annotations
 import os
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from innrsic.codecs import make_codec
-from innrsic.coding import decode_tiles, reconstruction_checksums
-from innrsic.container import ContainerReader
-from innrsic.geo import RasterMetadata, restore_samples
-from innrsic.tiling import TileGrid, TilingError, Window
+from innrsic.errors import TilingError
+from innrsic.raster.geotiff import RasterMetadata, restore_samples
+from innrsic.raster.tiling import TileGrid, Window
+from innrsic.rsic.coding import decode_region, reconstruction_checksums
+from innrsic.rsic.container import ContainerReader
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 DRIVER = "RSIC"
 
 
+@runtime_checkable
 class GdalWindow(Protocol):
-    """A rasterio ``Window``: what `read` accepts besides an `innrsic.tiling.Window`."""
+    """A rasterio ``Window``: what `read` accepts besides an `innrsic.raster.tiling.Window`."""
 
     col_off: float
     row_off: float
@@ -56,10 +58,9 @@ def as_window(window: WindowLike | None, width: int, height: int) -> Window:
     if window is None:
         return Window(0, 0, width, height)
     if not isinstance(window, Window):
-        try:
-            values = (window.col_off, window.row_off, window.width, window.height)
-        except AttributeError:
-            raise TilingError(f"window {window!r} is not a Window (x, y, width, height)") from None
+        if not isinstance(window, GdalWindow):
+            raise TilingError(f"window {window!r} is not a Window (x, y, width, height)")
+        values = (window.col_off, window.row_off, window.width, window.height)
         if not all(float(v).is_integer() for v in values):
             raise TilingError(f"window {window!r} must be whole pixels")
         window = Window(*(int(v) for v in values))
@@ -71,10 +72,17 @@ def as_window(window: WindowLike | None, width: int, height: int) -> Window:
 class RsicDataset:
     """An open `.rsic` scene (see the module doc); close it, or use it as a context manager."""
 
+    codec_spec: str
+    """The codec the tiles were coded with, e.g. ``jpeg2000:bpp=0.4``."""
+    width: int
+    height: int
+
     def __init__(self, path: str | os.PathLike[str], *, verify: bool = True) -> None:
         self.path = os.fspath(path)
         self.verify = verify
         self._reader = ContainerReader(self.path)
+        self.codec_spec = self._reader.codec_spec
+        self.width, self.height = self._reader.width, self._reader.height
         try:
             if not self._reader.tile_records:
                 self._reader.verify()
@@ -89,19 +97,6 @@ class RsicDataset:
             self._reader.close()
             raise
         self._lock = threading.Lock()
-
-    @property
-    def codec_spec(self) -> str:
-        """The codec the tiles were coded with, e.g. ``jpeg2000:bpp=0.4``."""
-        return self._reader.codec_spec
-
-    @property
-    def width(self) -> int:
-        return self._reader.width
-
-    @property
-    def height(self) -> int:
-        return self._reader.height
 
     @property
     def count(self) -> int:
@@ -180,22 +175,19 @@ class RsicDataset:
         region = self.window(window)
         rgb = np.empty((region.height, region.width, 3), np.uint8)
         mask = None if self.nodata is None else np.zeros(rgb.shape[:2], bool)
-        tiles = decode_tiles(
+        parts = decode_region(
             self._read_tile,
             self.tiles,
             self._reader.tile_records,
             self._codec,
-            self.tiles.indices(region),
+            region,
             self.metadata,
             self._checksums,
         )
-        for tile_window, image, tile_mask in tiles:
-            part = tile_window.intersection(region)
-            assert part is not None
-            local, target = part.relative_to(tile_window).slices, part.relative_to(region).slices
-            rgb[target] = image[local]
-            if mask is not None and tile_mask is not None:
-                mask[target] = tile_mask[local]
+        for part, part_rgb, part_mask in parts:
+            rgb[part.slices] = part_rgb
+            if mask is not None and part_mask is not None:
+                mask[part.slices] = part_mask
         return rgb, mask
 
     def read(self, window: WindowLike | None = None, *, masked: bool = False) -> np.ndarray:
@@ -241,5 +233,5 @@ class RsicDataset:
 
 def open_rsic(path: str | os.PathLike[str], *, verify: bool = True) -> RsicDataset:
     """Open a `.rsic` scene for window reads (module doc); `verify` checks decoded tiles
-    against the reconstruction checksum (`innrsic.coding`)."""
+    against the reconstruction checksum (`innrsic.rsic.coding`)."""
     return RsicDataset(path, verify=verify)

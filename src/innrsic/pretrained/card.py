@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import platform
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from innrsic.compute.cpu import cpu_info
 from innrsic.errors import InnrsicError
-from innrsic.evaluation.stats import mean_ci
+from innrsic.metrics.stats import mean_ci
 
 PSNR_TOLERANCE_DB = 0.5
 METRICS = ("payload_bpp", "psnr", "ms_ssim", "lpips_squeeze")
@@ -144,11 +143,5 @@ def stats_table(stats: list[ConditionStats]) -> str:
 
 def hardware_description() -> str:
     """CPU model and core count of this machine (what trained or measured)."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} logical cores, no GPU"
+    info = cpu_info()
+    return f"{info.model}, {info.logical_cpus} logical cores, no GPU"

@@ -6,7 +6,7 @@ each tile goes through ``net.inverse(y, z)``, overlapping tiles are blended and 
 written window by window (a .tif keeps the georeferencing, nodata and sample type of the
 input; nodata pixels are put back exactly). ``enhance_image`` does the same for an array.
 
-How the tiles fit together (see `innrsic.tiling.BlendGrid`):
+How the tiles fit together (see `innrsic.raster.tiling.BlendGrid`):
 
 - tiles of ``tile + 2 * overlap`` px on a stride of `tile` px; neighbours share a band of
   ``2 * overlap`` px across which their outputs are cross-faded with a raised-cosine window
@@ -21,14 +21,13 @@ How the tiles fit together (see `innrsic.tiling.BlendGrid`):
   image width (`TileBlender`) - independent of the image height, and of the width up to those
   bands.
 
-Defaults: 512 px tiles (a 576x576 tile of the paper-size network peaked at about 1.7 GB
-resident on CPU, torch included), 32 px overlap. Seams, measured as the mean gradient
-magnitude across tile edges over that across other boundaries of the same phase
-(`innrsic.tiling.seam_ratio`), with a random network whose output depends on a neighbourhood of
-tens of pixels, temperature 1, on four full DOTA scenes: P0168 1.006, P0770 0.998, P1088 1.018,
-P0003 0.977 (the untiled result gives the same values at those lines to 3 decimals, and
-differs from the tiled one by at most 1 level, 0.001 on average); the same tiles without
-overlap give 0.82-0.86.
+Defaults: 512 px tiles (a 576x576 tile of the paper-size network peaked at about 1.7 GB resident
+on CPU, torch included), 32 px overlap. Seams, measured as the mean gradient magnitude across tile
+edges over that across other boundaries of the same phase (`innrsic.raster.tiling.seam_ratio`),
+with a random network whose output depends on a neighbourhood of tens of pixels, temperature 1, on
+four full DOTA scenes: P0168 1.006, P0770 0.998, P1088 1.018, P0003 0.977 (the untiled result
+gives the same values at those lines to 3 decimals, and differs from the tiled one by at most 1
+level, 0.001 on average); the same tiles without overlap give 0.82-0.86.
 """
 
 from __future__ import annotations
@@ -42,22 +41,26 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from innrsic.enhancer.fast import FastEnhancer, Precision, ReferenceEngine, engine_for
+from innrsic.enhancer.network import FALLBACK_TEMPERATURE, INNEnhancer
 from innrsic.errors import ConfigError
-from innrsic.geo import RasterSource, is_geotiff, open_sink, open_source
-from innrsic.imageio import validate_rgb
 from innrsic.interrupt import interrupts_deferred
 from innrsic.pretrained import check_temperature
-from innrsic.tiling import BlendGrid, TileBlender, TilingError, Window
-
-if TYPE_CHECKING:
-    from innrsic.enhancer import INNEnhancer
-    from innrsic.enhancer.fast import FastEnhancer, Precision, ReferenceEngine
+from innrsic.raster.geotiff import (
+    RasterSource,
+    WrittenRaster,
+    is_geotiff,
+    open_sink,
+    open_source,
+)
+from innrsic.raster.image import validate_rgb
+from innrsic.raster.tiling import BlendGrid, TileBlender, TilingError, Window
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,11 @@ NOISE_BLOCK = 64
 
 
 @dataclass(frozen=True)
-class EnhanceResult:
+class EnhanceResult(WrittenRaster):
     """What `enhance_file` wrote."""
 
-    width: int
-    height: int
     tiles: int
-    georeference_dropped: bool = False
+    """Tiles run through the network."""
 
 
 def latent_noise(window: Window, channels: int, seed: int, block: int = NOISE_BLOCK) -> np.ndarray:
@@ -123,8 +124,6 @@ def model_temperature(
     A temperature other than the model's default is logged as a warning: a model trained for
     T = 0 gives noise at T = 1.
     """
-    from innrsic.enhancer.network import FALLBACK_TEMPERATURE
-
     default = getattr(net, "default_temperature", None)
     if temperature is None:
         return FALLBACK_TEMPERATURE if default is None else default
@@ -136,6 +135,21 @@ def model_temperature(
             label, default, temperature,
         )
     return temperature
+
+
+def _engine_and_temperature(
+    net: INNEnhancer | FastEnhancer | ReferenceEngine,
+    temperature: float | None,
+    tile: int,
+    overlap: int,
+    precision: Precision,
+    threads: int | None,
+) -> tuple[FastEnhancer | ReferenceEngine, float]:
+    """The engine to run `net` on (`engine_for`) and the temperature (`model_temperature`,
+    which warns about a non-default one), after checking `tile` and `overlap`."""
+    temperature = model_temperature(net, temperature)
+    check_settings(tile, overlap)
+    return engine_for(net, precision, threads), temperature
 
 
 def check_codec(model_codec: str | None, stream_codec: str, label: str = "this enhancer") -> None:
@@ -176,11 +190,9 @@ def enhance_tiles(
     the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`). `temperature` None
     is the model's default (`model_temperature`, which also warns about other values).
     """
-    from innrsic.enhancer.fast import engine_for
-
-    temperature = model_temperature(net, temperature)
-    check_settings(tile, overlap)
-    engine = engine_for(net, precision, threads)
+    engine, temperature = _engine_and_temperature(
+        net, temperature, tile, overlap, precision, threads
+    )
     step = tile if tile else max(width, height)
     grid = BlendGrid(width, height, step, overlap if tile else 0)
     blender = TileBlender(grid, 3)
@@ -281,8 +293,8 @@ def enhance_file(
         tile, overlap: tile stride and half the shared band, in pixels (even; tile 0: whole).
         region: enhance only this window of the source (output of the region's size, its
             georeferencing moved to the region's corner); its latent matches the full scene's.
-        bands, scale, nodata: the sample mapping of `innrsic.geo` for 16-bit, multispectral or
-            nodata-bearing sources; nodata pixels are written back exactly.
+        bands, scale, nodata: the sample mapping of `innrsic.raster.geotiff` for 16-bit,
+            multispectral or nodata-bearing sources; nodata pixels are written back exactly.
         progress: a bar over tiles on stderr.
         tiff_compression: GeoTIFF compression of a .tif target.
         precision, threads: the engine's, see `enhance_tiles`.
@@ -331,7 +343,7 @@ def enhance_file(
                 mask = masks.mask(part)
                 sink.write(part.relative_to(region), values[local], mask)
     dropped = metadata.georeference is not None and not is_geotiff(target)
-    return EnhanceResult(region.width, region.height, count, dropped)
+    return EnhanceResult(region=region, georeference_dropped=dropped, tiles=count)
 
 
 class _MaskCache:
@@ -377,18 +389,18 @@ def decompress_enhanced(
 
     The decoded image goes through a temporary GeoTIFF beside `target` (so large scenes stay
     in bounded memory and georeferencing is kept); only the enhanced image is left behind.
-    `verify` as in `innrsic.coding.decompress_file`. An enhancer whose `codec` is not the
+    `verify` as in `innrsic.rsic.coding.decompress_file`. An enhancer whose `codec` is not the
     stream's is warned about (`check_codec`).
     """
-    from innrsic.coding import decompress_file
-    from innrsic.container import ContainerReader
-    from innrsic.enhancer.fast import engine_for
+    from innrsic.rsic.coding import decompress_file
+    from innrsic.rsic.container import ContainerReader
 
     with ContainerReader(source) as reader:
         check_codec(getattr(net, "codec", None), reader.codec_spec)
-    temperature = model_temperature(net, temperature)  # warned about here, before decoding
-    check_settings(tile, overlap)
-    engine = engine_for(net, precision, threads)
+    # the temperature is warned about here, before decoding
+    engine, temperature = _engine_and_temperature(
+        net, temperature, tile, overlap, precision, threads
+    )
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:

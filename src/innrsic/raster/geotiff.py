@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,9 +49,10 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from innrsic.errors import ImageReadError, InnrsicError
-from innrsic.imageio import read_image, write_image
-from innrsic.tiling import TileGrid, Window
+from innrsic.atomic import atomic_path
+from innrsic.errors import ImageReadError, RasterFormatError
+from innrsic.raster.image import read_image, write_image
+from innrsic.raster.tiling import TileGrid, Window
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 GDAL_CACHE_MB = 64
@@ -60,8 +60,21 @@ DEFAULT_BLOCK = 512
 _SCAN_TILE = 1024
 
 
-class RasterFormatError(InnrsicError):
-    """A raster's bands, sample type or nodata need a mapping innrsic was not given."""
+@dataclass(frozen=True)
+class WrittenRaster:
+    """What writing (a region of) an image to a raster file produced."""
+
+    region: Window
+    georeference_dropped: bool
+    """Whether the source was georeferenced but the target format (not GeoTIFF) cannot carry it."""
+
+    @property
+    def width(self) -> int:
+        return self.region.width
+
+    @property
+    def height(self) -> int:
+        return self.region.height
 
 
 @dataclass(frozen=True)
@@ -231,7 +244,7 @@ class RasterSource(Protocol):
     def close(self) -> None: ...
 
 
-class ArraySource:
+class ArraySource(RasterSource):
     """A whole image in memory (from Pillow or an array); 8-bit RGB only."""
 
     def __init__(self, image: np.ndarray, nodata: float | None = None) -> None:
@@ -258,7 +271,7 @@ def _gdal_env() -> Iterator[None]:
         yield
 
 
-class GeoTiffSource:
+class GeoTiffSource(RasterSource):
     """A GeoTIFF/TIFF read one window at a time through rasterio (see the module doc)."""
 
     def __init__(
@@ -419,9 +432,20 @@ def open_source(
 
 
 class RasterSink(Protocol):
-    """An image written window by window from 8-bit RGB plus a nodata mask."""
+    """An image written window by window from 8-bit RGB plus a nodata mask; `open_sink`
+    calls `commit` when every window is written and `abort` when writing failed."""
 
-    def write(self, window: Window, rgb: np.ndarray, mask: np.ndarray | None) -> None: ...
+    def write(self, window: Window, rgb: np.ndarray, mask: np.ndarray | None) -> None:
+        """Write `window` of the image: (h, w, 3) uint8 RGB and its (h, w) nodata mask."""
+        ...
+
+    def commit(self) -> None:
+        """Finish the image: everything written is in the file."""
+        ...
+
+    def abort(self) -> None:
+        """Give the image up, releasing what it holds."""
+        ...
 
 
 def restore_samples(
@@ -450,7 +474,7 @@ def restore_samples(
     return samples
 
 
-class ArraySink:
+class ArraySink(RasterSink):
     """Collects the whole image in memory and writes it with Pillow (PNG/JPEG) at the end."""
 
     def __init__(
@@ -479,8 +503,9 @@ class ArraySink:
         pass
 
 
-class GeoTiffSink:
-    """A GeoTIFF written window by window through rasterio into a temporary file."""
+class GeoTiffSink(RasterSink):
+    """A GeoTIFF written window by window through rasterio (`open_sink` gives it a temporary
+    path and renames the finished file into place)."""
 
     def __init__(
         self,
@@ -494,7 +519,6 @@ class GeoTiffSink:
         import rasterio
         from rasterio.crs import CRS
 
-        self.path = Path(path)
         self.metadata = metadata
         mapping = metadata.mapping
         block = block if block % 16 == 0 and 16 <= block <= 4096 else DEFAULT_BLOCK
@@ -520,23 +544,16 @@ class GeoTiffSink:
             profile["crs"] = CRS.from_wkt(georeference.crs)
         if georeference is not None and georeference.transform is not None:
             profile["transform"] = rasterio.Affine(*georeference.transform)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp.tif", dir=self.path.parent
-        )
-        os.close(fd)
-        self._tmp = Path(name)
         self._env = contextlib.ExitStack()
         self._env.enter_context(_gdal_env())
         try:
-            self._dataset = rasterio.open(self._tmp, "w", **profile)
+            self._dataset = rasterio.open(path, "w", **profile)
             if georeference is not None:
                 for band, text in enumerate(georeference.descriptions, start=1):
                     if text:
                         self._dataset.set_band_description(band, text)
         except BaseException:
             self._env.close()
-            self._tmp.unlink(missing_ok=True)
             raise
 
     def write(self, window: Window, rgb: np.ndarray, mask: np.ndarray | None) -> None:
@@ -549,15 +566,11 @@ class GeoTiffSink:
     def commit(self) -> None:
         self._dataset.close()
         self._env.close()
-        with open(self._tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._dataset.close()
         self._env.close()
-        self._tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -569,18 +582,21 @@ def open_sink(
     block: int = DEFAULT_BLOCK,
     compress: str | None = "deflate",
 ) -> Iterator[RasterSink]:
-    """Open an output image for window writes; it appears at `path` only if the block
-    completes. TIFF/GeoTIFF: windowed through rasterio with georeferencing, nodata and band
-    descriptions; other suffixes: collected whole and written by Pillow (8-bit only)."""
+    """Open an output image for window writes; it appears at `path` (atomically,
+    `innrsic.atomic`) only if the block completes. TIFF/GeoTIFF: windowed through rasterio with
+    georeferencing, nodata and band descriptions; other suffixes: collected whole and written
+    by Pillow (8-bit only)."""
     metadata = metadata or RasterMetadata()
-    sink: ArraySink | GeoTiffSink
-    if is_geotiff(path):
-        sink = GeoTiffSink(path, width, height, metadata, block, compress)
-    else:
-        sink = ArraySink(path, width, height, metadata)
-    try:
-        yield sink
-    except BaseException:
-        sink.abort()
-        raise
-    sink.commit()
+    with contextlib.ExitStack() as output:
+        sink: RasterSink
+        if is_geotiff(path):
+            written = output.enter_context(atomic_path(path, suffix=".tmp.tif"))
+            sink = GeoTiffSink(written, width, height, metadata, block, compress)
+        else:
+            sink = ArraySink(path, width, height, metadata)
+        try:
+            yield sink
+        except BaseException:
+            sink.abort()
+            raise
+        sink.commit()

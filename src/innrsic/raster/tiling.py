@@ -29,13 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from innrsic.errors import InnrsicError
+from innrsic.errors import TilingError
 
 _REGION = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
-
-
-class TilingError(InnrsicError, ValueError):
-    """A tile size, region or grid that cannot be used (bad numbers, outside the image)."""
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,9 @@ Layout of a pairs directory::
     gt/<name>.png          ground truth (the image, or its crop for cropped splits)
     decoded/<name>.png     Codec.decode(Codec.encode(ground truth))
     manifest.json          {"format", "version", "codec", "entries": [...]}: the source of truth
-    manifest.csv           the same entries as a table
+    manifest.csv           the same entries as a table (both: `innrsic.data.manifest`)
 
-Each entry records the source file and box, the image size, the payload size in bytes and the
-achieved payload bpp. Generation is cached and resumable: a rerun skips entries already in the
+Generation is cached and resumable: a rerun skips entries already in the
 manifest whose files exist, and refuses a directory made with another codec. An interrupt
 (Ctrl-C, SIGTERM) cancels the images not started, waits for those in progress and records every
 finished pair in the manifest before the run stops. Images that cannot be read or coded are
@@ -17,80 +16,32 @@ reported and skipped; the result lists them so the caller can exit non-zero.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from innrsic.atomic import write_bytes_atomic
 from innrsic.codecs import make_codec
+from innrsic.data.manifest import (
+    MANIFEST_JSON,
+    PairEntry,
+    PairsManifest,
+    read_pairs_manifest,
+    write_pairs_manifest,
+)
 from innrsic.data.splits import ImageRef
 from innrsic.errors import ConfigError, InnrsicError
-from innrsic.imageio import write_image
 from innrsic.metrics import bits_per_pixel
+from innrsic.raster.image import write_image
 
 log = logging.getLogger(__name__)
 
-MANIFEST_JSON = "manifest.json"
-MANIFEST_CSV = "manifest.csv"
-FORMAT_NAME = "innrsic-pairs"
-FORMAT_VERSION = 1
 _SAVE_INTERVAL_S = 10.0
-
-
-@dataclass(frozen=True)
-class PairEntry:
-    """One pair: file paths are relative to the pairs directory."""
-
-    name: str
-    source: str
-    box: tuple[int, int, int, int] | None
-    gt: str
-    decoded: str
-    height: int
-    width: int
-    payload_bytes: int
-    bpp: float
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["box"] = list(self.box) if self.box is not None else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PairEntry:
-        box = data.get("box")
-        return cls(
-            name=str(data["name"]),
-            source=str(data["source"]),
-            box=tuple(int(v) for v in box) if box is not None else None,  # type: ignore[arg-type]
-            gt=str(data["gt"]),
-            decoded=str(data["decoded"]),
-            height=int(data["height"]),
-            width=int(data["width"]),
-            payload_bytes=int(data["payload_bytes"]),
-            bpp=float(data["bpp"]),
-        )
-
-
-@dataclass
-class PairsManifest:
-    """A pairs directory's manifest: the codec spec and its entries in generation order."""
-
-    codec: str
-    entries: list[PairEntry] = field(default_factory=list)
-
-    @property
-    def mean_bpp(self) -> float:
-        return sum(e.bpp for e in self.entries) / len(self.entries) if self.entries else 0.0
 
 
 @dataclass
@@ -109,54 +60,6 @@ class PairsResult:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-def read_pairs_manifest(directory: str | os.PathLike[str]) -> PairsManifest:
-    """Read ``manifest.json`` of a pairs directory (ConfigError if absent or malformed)."""
-    path = Path(directory) / MANIFEST_JSON
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"{path.parent}: not a pairs directory (no {MANIFEST_JSON}); make one with "
-            "`innrsic pairs --codec SPEC --data SPLIT_OR_DIR --out DIR`"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable pairs manifest ({exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise ConfigError(f"{path}: not an innrsic pairs manifest")
-    if data.get("version") != FORMAT_VERSION:
-        raise ConfigError(f"{path}: pairs manifest version {data.get('version')!r}; this innrsic "
-                          f"reads version {FORMAT_VERSION}")
-    try:
-        entries = [PairEntry.from_json(item) for item in data["entries"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: malformed manifest entry ({exc})") from exc
-    return PairsManifest(str(data["codec"]), entries)
-
-
-def write_pairs_manifest(directory: str | os.PathLike[str], manifest: PairsManifest) -> None:
-    """Write ``manifest.json`` and ``manifest.csv`` atomically."""
-    directory = Path(directory)
-    payload = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "codec": manifest.codec,
-        "count": len(manifest.entries),
-        "mean_bpp": manifest.mean_bpp,
-        "entries": [e.to_json() for e in manifest.entries],
-    }
-    write_bytes_atomic(directory / MANIFEST_JSON, (json.dumps(payload, indent=1) + "\n").encode())
-    buffer = io.StringIO()
-    columns = ["name", "gt", "decoded", "height", "width", "payload_bytes", "bpp", "source", "box"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for entry in manifest.entries:
-        row = entry.to_json()
-        row["box"] = " ".join(map(str, entry.box)) if entry.box is not None else ""
-        row["bpp"] = f"{entry.bpp:.6f}"
-        writer.writerow({key: row[key] for key in columns})
-    write_bytes_atomic(directory / MANIFEST_CSV, buffer.getvalue().encode())
 
 
 _WORKER_CODECS: dict[str, Any] = {}

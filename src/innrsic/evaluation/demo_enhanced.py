@@ -12,25 +12,23 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from innrsic.atomic import write_bytes_atomic
 from innrsic.codecs import make_codec
-from innrsic.coding import compress_image, decompress_container
-from innrsic.container import pack_container, read_container
-from innrsic.enhance import enhance_image
-from innrsic.enhancer import INNEnhancer
+from innrsic.enhancer import load_enhancer
+from innrsic.enhancer.apply import enhance_image
 from innrsic.enhancer.fast import FastEnhancer, engine_for
-from innrsic.errors import InnrsicError, MetricError, WeightsError
-from innrsic.evaluation.stats import mean_ci
-from innrsic.imageio import read_image, write_image
-from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
+from innrsic.errors import InnrsicError, WeightsError
+from innrsic.evaluation.crops import CropWindow
+from innrsic.evaluation.figures import html_figure_grid, html_table, write_csv
+from innrsic.evaluation.pipeline import code_image, metric_values
+from innrsic.metrics.optional import PER_IMAGE_METRICS, MetricProbe, probe_lpips_squeeze
+from innrsic.metrics.stats import mean_ci
 from innrsic.pretrained import PretrainedModel
-from innrsic.report import html_figure_grid, html_table, texture_crop, write_csv
+from innrsic.raster.image import read_image
 
 ROW_COLUMNS = (
     "model",
@@ -46,57 +44,48 @@ ROW_COLUMNS = (
     "status",
 )
 SUMMARY_COLUMNS = ("model", "metric", "images", "decoded", "enhanced", "difference", "ci95")
-METRICS = ("psnr", "ms_ssim", "lpips")
+LPIPS = "lpips_squeeze"
+# column prefix -> metric (`innrsic.evaluation.pipeline.compute_metrics`)
+METRICS = {"psnr": "psnr", "ms_ssim": "ms_ssim", "lpips": LPIPS}
 SHOWCASE_IMAGES = 3
-CROP_SIZE = 128
 SEED = 0
-LpipsFunction = Callable[[np.ndarray, np.ndarray], float] | None
 
 
-def _lpips_function(weights_dir: str | os.PathLike[str] | None) -> tuple[LpipsFunction, str]:
-    """`lpips_distance` bound to the weights, or None (with the reason) when they are missing."""
-    from innrsic.metrics.perceptual import lpips_distance, lpips_model
+def _lpips_probe(weights_dir: str | os.PathLike[str] | None) -> MetricProbe:
+    """LPIPS-squeeze's probe; unavailable, with the loader's reason, when its model does not
+    load from `weights_dir` (or ``$INNRSIC_WEIGHTS_DIR``)."""
+    from innrsic.metrics.perceptual import lpips_model
 
     try:
         lpips_model(weights_dir)
     except WeightsError as exc:
-        return None, str(exc)
-    return (lambda a, b: lpips_distance(a, b, weights_dir)), ""
-
-
-def _measure(reference: np.ndarray, test: np.ndarray, lpips: LpipsFunction) -> dict[str, float]:
-    values = {"psnr": psnr(reference, test)}
-    values["lpips"] = lpips(reference, test) if lpips else math.nan
-    try:
-        values["ms_ssim"] = ms_ssim(reference, test)
-    except MetricError:
-        values["ms_ssim"] = math.nan
-    return values
+        return MetricProbe(LPIPS, PER_IMAGE_METRICS[LPIPS], missing=str(exc))
+    return probe_lpips_squeeze(weights_dir)
 
 
 def _code_and_enhance(
-    path: Path, model: PretrainedModel, net: FastEnhancer, out: Path, lpips: LpipsFunction
-) -> tuple[dict[str, object], np.ndarray | None, np.ndarray | None]:
+    path: Path, model: PretrainedModel, net: FastEnhancer, out: Path, lpips: MetricProbe
+) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    """The row of one image and (when it coded) its original, decoded and enhanced images."""
     image = read_image(path)
     row: dict[str, object] = {"model": model.name, "image": path.stem}
     try:
         codec = make_codec(model.codec)
         row["spec"] = codec.spec
-        data = pack_container(compress_image(image, codec))
-        write_bytes_atomic(out / "bitstreams" / model.name / f"{path.stem}.rsic", data)
-        container = read_container(data)
-        decoded = decompress_container(container, codec)
+        coded = code_image(image, codec, out / "bitstreams" / model.name / f"{path.stem}.rsic")
     except InnrsicError as exc:
         row["status"] = f"failed: {exc}"
-        return row, None, None
-    enhanced = enhance_image(decoded, net, model.default_temperature, SEED)
+        return row, {}
+    enhanced = enhance_image(coded.decoded, net, model.default_temperature, SEED)
     height, width = image.shape[:2]
-    row["payload_bpp"] = bits_per_pixel(container.payload_size, height, width)
-    for label, test in (("decoded", decoded), ("enhanced", enhanced)):
-        for metric, value in _measure(image, test, lpips).items():
-            row[f"{metric}_{label}"] = value
+    row["payload_bpp"] = coded.bitstream.sizes(height, width)["payload_bpp"]
+    names = [name for name in METRICS.values() if name != LPIPS or lpips.available]
+    for label, test in (("decoded", coded.decoded), ("enhanced", enhanced)):
+        values = metric_values(image, test, names, {LPIPS: lpips})
+        for column, name in METRICS.items():
+            row[f"{column}_{label}"] = values.get(name, math.nan)
     row["status"] = "ok"
-    return row, decoded, enhanced
+    return row, {"original": image, "decoded": coded.decoded, "enhanced": enhanced}
 
 
 def summarise_difference(rows: list[dict[str, object]], model: str) -> list[dict[str, object]]:
@@ -134,22 +123,22 @@ def run_enhancer_section(
     weights_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[list[dict[str, object]], list[str]]:
     """Code, decode and enhance `images` for each model; returns (rows, HTML sections)."""
-    lpips, lpips_missing = _lpips_function(weights_dir)
+    lpips = _lpips_probe(weights_dir)
     rows: list[dict[str, object]] = []
     summary: list[dict[str, object]] = []
     crops: list[tuple[str, str]] = []
     for model in models:
-        net = engine_for(INNEnhancer.load(model.weights).eval())
+        net = engine_for(load_enhancer(model.weights).eval())
         for index, path in enumerate(tqdm(images, desc=model.name, unit="image")):
-            row, decoded, enhanced = _code_and_enhance(path, model, net, out, lpips)
+            row, views = _code_and_enhance(path, model, net, out, lpips)
             rows.append(row)
-            if index < SHOWCASE_IMAGES and decoded is not None and enhanced is not None:
-                crops += _write_crops(out, model.name, path, decoded, enhanced, row)
+            if index < SHOWCASE_IMAGES and views:
+                crops += _write_crops(out, model.name, path.stem, views, row)
         summary += summarise_difference(rows, model.name)
     write_csv(out / "enhanced.csv", rows, ROW_COLUMNS)
     write_csv(out / "enhanced_summary.csv", summary, SUMMARY_COLUMNS)
     note = (
-        f"<p>LPIPS-squeeze not computed: {lpips_missing}</p>" if lpips is None
+        f"<p>LPIPS-squeeze not computed: {lpips.missing}</p>" if not lpips.available
         else "<p>LPIPS-squeeze: lower is better. difference = enhanced - decoded (mean over "
         "images, paired), ci95 = half-width of its 95% confidence interval.</p>"
     )
@@ -170,21 +159,13 @@ def run_enhancer_section(
 
 
 def _write_crops(
-    out: Path,
-    model: str,
-    path: Path,
-    decoded: np.ndarray,
-    enhanced: np.ndarray,
-    row: dict[str, object],
+    out: Path, model: str, stem: str, views: dict[str, np.ndarray], row: dict[str, object]
 ) -> list[tuple[str, str]]:
-    original = read_image(path)
-    top, left = texture_crop(original, CROP_SIZE)
-    window = np.s_[top : top + CROP_SIZE, left : left + CROP_SIZE]
+    window = CropWindow.busiest(views["original"])
     items = []
-    for label, image in (("original", original), ("decoded", decoded), ("enhanced", enhanced)):
-        name = f"crops/{model}/{path.stem}-{label}.png"
-        write_image(out / name, np.ascontiguousarray(image[window]))
-        caption = f"{path.stem} {label}"
+    for label, image in views.items():
+        name = window.write(out, f"crops/{model}/{stem}-{label}.png", image)
+        caption = f"{stem} {label}"
         if label != "original":
             caption += f": {float(row[f'psnr_{label}']):.2f} dB"
             lpips_value = float(row[f"lpips_{label}"])

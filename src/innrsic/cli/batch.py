@@ -10,6 +10,7 @@ started, and its exit code is 128 + the signal number. Running the same command 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable, Iterable
@@ -138,6 +139,20 @@ def run_jobs(
         handled = len(report.done) + len(report.failed) + len(report.skipped)
         report.not_done = [source for source, _ in jobs[handled:]]
     return report
+
+
+def run_batch(
+    args: argparse.Namespace,
+    jobs: list[tuple[Path, Path]],
+    operation: Callable[[Path, Path], str],
+    description: str,
+    verb: str,
+) -> int:
+    """`run_jobs` with the command's ``--force``/``--skip-existing``, then the summary
+    (`BatchReport.print_summary` with `verb`); returns the exit code."""
+    report = run_jobs(jobs, operation, description, args.force, args.skip_existing)
+    report.print_summary(verb)
+    return report.exit_code
 
 
 def _finished(

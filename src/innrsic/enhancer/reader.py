@@ -1,14 +1,14 @@
 """Windows of an enhanced `.rsic` scene, equal to the same windows of the whole scene enhanced.
 
 ``EnhancedReader(dataset, "enhancer-jpeg2000-bpp0.4").read(window)`` gives what ``innrsic
-enhance`` (`innrsic.enhance.enhance_file`) writes for `window` when run on the whole decoded
+enhance`` (`innrsic.enhancer.apply.enhance_file`) writes for `window` when run on the whole decoded
 scene with the same temperature, seed, tile and overlap, pixel for pixel, while running the
 network only on the enhancer tiles near the window.
 
-Why that is exact: the whole-scene run blends the tiles of one `innrsic.tiling.BlendGrid`
+Why that is exact: the whole-scene run blends the tiles of one `innrsic.raster.tiling.BlendGrid`
 (stride ``tile``, shared bands of ``2 * overlap``). A pixel's value depends only on the tiles
 covering it, their blending weights and the order `TileBlender` adds them in. The reader runs
-`innrsic.enhance.enhance_tiles` on an *area* of the scene cut at that grid's tile starts: from
+`enhancer.apply.enhance_tiles` on an *area* of the scene cut at that grid's tile starts: from
 the last tile start at least one band before the window to the end of the first tile whose
 finished part reaches past it (to the scene's edge for the last tile). That area's own grid
 has the same tiles at the same places, the latent is drawn at absolute positions (``origin``)
@@ -21,7 +21,7 @@ The input is the decoded scene as a decoded GeoTIFF holds it (valid pixels nudge
 nodata value), the output has nodata pixels put back, as `enhance_file` does; so it needs
 8-bit sources (a scaled 16-bit scene would need a mapping `innrsic enhance` does not take).
 A temperature other than the model's default is warned about once per window read (the
-warning lives in `innrsic.enhance.enhance_tiles`).
+warning lives in `innrsic.enhancer.apply.enhance_tiles`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from innrsic.errors import ConfigError
-from innrsic.geo import RasterFormatError, restore_samples
-from innrsic.reader import RsicDataset, WindowLike
-from innrsic.tiling import BlendGrid, Window
+from innrsic.raster.geotiff import RasterFormatError, restore_samples
+from innrsic.raster.tiling import BlendGrid, Window
+from innrsic.rsic.reader import RsicDataset, WindowLike
 
 if TYPE_CHECKING:
     from innrsic.enhancer.fast import Precision
@@ -55,8 +55,7 @@ class EnhancedReader:
         precision: Precision = "float32",
         threads: int | None = None,
     ) -> None:
-        from innrsic.api import load_enhancer
-        from innrsic.enhance import (
+        from innrsic.enhancer.apply import (
             DEFAULT_OVERLAP,
             DEFAULT_TILE,
             check_codec,
@@ -64,6 +63,7 @@ class EnhancedReader:
             model_temperature,
         )
         from innrsic.enhancer.fast import engine_for
+        from innrsic.enhancer.weights_file import load_enhancer
 
         mapping = dataset.metadata.mapping
         if mapping.dtype != "uint8" or not mapping.identity:
@@ -76,29 +76,15 @@ class EnhancedReader:
         check_settings(self.tile, self.overlap, temperature)
         if seed < 0:
             raise ConfigError(f"seed must be >= 0, got {seed}")
-        net = load_enhancer(weights)
+        net = load_enhancer(weights).eval()
         label = os.fspath(weights)
         check_codec(net.codec, dataset.codec_spec, label)
         self.temperature = model_temperature(net, temperature, label)
         self.seed = seed
         self.dataset = dataset
+        self.width, self.height = dataset.width, dataset.height
+        self.count, self.dtype = dataset.count, dataset.dtype
         self._engine = engine_for(net, precision, threads)
-
-    @property
-    def width(self) -> int:
-        return self.dataset.width
-
-    @property
-    def height(self) -> int:
-        return self.dataset.height
-
-    @property
-    def count(self) -> int:
-        return self.dataset.count
-
-    @property
-    def dtype(self) -> str:
-        return self.dataset.dtype
 
     def area(self, window: Window) -> Window:
         """The part of the scene the enhancer runs on to produce `window` (module doc)."""
@@ -118,7 +104,7 @@ class EnhancedReader:
 
     def read(self, window: WindowLike | None = None) -> np.ndarray:
         """Band-first enhanced samples of `window`, ``(count, h, w)`` uint8."""
-        from innrsic.enhance import enhance_tiles
+        from innrsic.enhancer.apply import enhance_tiles
 
         window = self.dataset.window(window)
         area = self.area(window)

@@ -27,14 +27,14 @@ slower than whole-image coding, a tile is 3 MiB of RGB, and a 1024x1024 region n
 four tiles.
 
 **Nodata.** With a nodata value (GeoTIFF nodata, or ``nodata=`` for PNG/JPEG) the container
-uses tile records (`innrsic.container`): each tile carries a compact mask of its nodata pixels,
+uses tile records (`innrsic.rsic.container`): each tile carries a compact mask of its nodata pixels,
 restored exactly on decode, and a tile that is all nodata is not coded at all. Georeferencing,
-nodata and the sample mapping travel in the container metadata (`innrsic.geo`).
+nodata and the sample mapping travel in the container metadata (`innrsic.raster.geotiff`).
 
 **Learned codecs** may batch tiles through the network: a codec with ``encode_batch(images)
--> list[bytes]`` and ``decode_batch(payloads) -> list[ndarray]`` gets up to `TILE_BATCH` tiles
-per call instead of one `encode`/`decode` each (tiles at the right and bottom edges are smaller
-than the others, so a batch may mix sizes).
+-> list[bytes]`` and ``decode_batch(payloads) -> list[ndarray]`` (`innrsic.rsic.capabilities`)
+gets up to `TILE_BATCH` tiles per call instead of one `encode`/`decode` each (tiles at the
+right and bottom edges are smaller than the others, so a batch may mix sizes).
 
 **Reconstruction checksum.** A decoder that computes in floating point (learned codecs, and in
 principle a classical codec library built differently) can return other pixels on another
@@ -84,7 +84,27 @@ import numpy as np
 from tqdm import tqdm
 
 from innrsic.codecs import Codec, make_codec
-from innrsic.container import (
+from innrsic.codecs.base import (
+    BatchDecoding,
+    BatchEncoding,
+    RateTargeting,
+    Reconstructing,
+)
+from innrsic.errors import CodecError, HeaderError, ReconstructionMismatch, TilingError
+from innrsic.metrics.rate import bits_per_pixel
+from innrsic.raster.geotiff import (
+    ArraySource,
+    RasterMetadata,
+    RasterSource,
+    WrittenRaster,
+    is_geotiff,
+    open_sink,
+    open_source,
+    restore_samples,
+)
+from innrsic.raster.image import validate_rgb
+from innrsic.raster.tiling import TileGrid, Window
+from innrsic.rsic.container import (
     FLAG_TILE_RECORDS,
     Container,
     ContainerReader,
@@ -95,19 +115,6 @@ from innrsic.container import (
     unpack_mask,
     unpack_tile_record,
 )
-from innrsic.errors import CodecError, HeaderError, ReconstructionMismatch
-from innrsic.geo import (
-    ArraySource,
-    RasterMetadata,
-    RasterSource,
-    is_geotiff,
-    open_sink,
-    open_source,
-    restore_samples,
-)
-from innrsic.imageio import validate_rgb
-from innrsic.metrics.rate import bits_per_pixel
-from innrsic.tiling import TileGrid, TilingError, Window
 
 DEFAULT_TILE = 1024
 WHOLE_IMAGE_MAX_SIDE = 4096
@@ -148,21 +155,11 @@ class CompressResult:
 
 
 @dataclass(frozen=True)
-class DecompressResult:
+class DecompressResult(WrittenRaster):
     """What decompressing one file produced."""
 
-    region: Window
     tiles_decoded: int
     tiles_total: int
-    georeference_dropped: bool = False
-
-    @property
-    def width(self) -> int:
-        return self.region.width
-
-    @property
-    def height(self) -> int:
-        return self.region.height
 
 
 def resolve_tile(tile: TileSize, width: int, height: int) -> int:
@@ -235,13 +232,11 @@ def _encode_many(
     codec: Codec, images: list[np.ndarray], checksum: bool
 ) -> tuple[list[bytes], list[int]]:
     """The payloads of `images` and, with `checksum`, their reconstructions' CRC-32s."""
-    encode_and_reconstruct = getattr(codec, "encode_and_reconstruct", None)
-    if checksum and encode_and_reconstruct is not None:
-        pairs = [encode_and_reconstruct(image) for image in images]
+    if checksum and isinstance(codec, Reconstructing):
+        pairs = [codec.encode_and_reconstruct(image) for image in images]
         return [payload for payload, _ in pairs], [reconstruction_crc(d) for _, d in pairs]
-    encode_batch = getattr(codec, "encode_batch", None)
-    if encode_batch is not None and len(images) > 1:
-        payloads = list(encode_batch(images))
+    if isinstance(codec, BatchEncoding) and len(images) > 1:
+        payloads = list(codec.encode_batch(images))
     else:
         payloads = [codec.encode(image) for image in images]
     shapes = [image.shape[:2] for image in images]
@@ -255,9 +250,8 @@ def _decode_many(
     codec: Codec, payloads: list[bytes], shapes: list[tuple[int, int]]
 ) -> list[np.ndarray]:
     """Decode `payloads`; each decoder refuses a payload declaring other than its (h, w)."""
-    decode_batch = getattr(codec, "decode_batch", None)
-    if decode_batch is not None and len(payloads) > 1:
-        return list(decode_batch(payloads))
+    if isinstance(codec, BatchDecoding) and len(payloads) > 1:
+        return list(codec.decode_batch(payloads))
     return [codec.decode(p, shape=shape) for p, shape in zip(payloads, shapes, strict=True)]
 
 
@@ -272,16 +266,16 @@ def _encode_tiles(
 ) -> Iterator[bytes]:
     """Read, encode and yield the payload (or record) of every tile, in order; with `crcs`,
     append each tile's reconstruction CRC-32 to it (0 for a tile with nothing coded); with
-    `choices`, the knob a rate target chose for each coded tile (codecs with `last_choice`)."""
+    `choices`, the knob a rate target chose for each coded tile (`RateTargeting` codecs)."""
     windows = _progress(iter(grid), len(grid), progress, "compress")
-    batch_size = TILE_BATCH if hasattr(codec, "encode_batch") else 1
+    batch_size = TILE_BATCH if isinstance(codec, BatchEncoding) else 1
     for batch in _batched(windows, batch_size):
         tiles = [source.read(window) for window in batch]
         to_code = [rgb for rgb, mask in tiles if mask is None or not mask.all()]
         coded_payloads, coded_crcs = _encode_many(
             codec, [np.ascontiguousarray(t) for t in to_code], crcs is not None
         )
-        choice = getattr(codec, "last_choice", None)
+        choice = codec.last_choice if isinstance(codec, RateTargeting) else None
         if choices is not None and choice is not None and len(to_code) == 1:
             choices.append(choice)
         payloads, tile_crcs = iter(coded_payloads), iter(coded_crcs)
@@ -364,7 +358,7 @@ def compress_file(
     `tile`: tile side in px (a multiple of 16, at least 64), 0 for the whole image, "auto" for
     the default (module doc). TIFF/GeoTIFF sources are read one tile at a time, so memory does
     not grow with the scene; PNG/JPEG are read whole. `bands`, `scale` and `nodata` map the
-    source samples as `innrsic.geo` documents; the mapping, nodata and georeferencing are
+    source samples as `innrsic.raster.geotiff` documents; the mapping, nodata and georeferencing are
     stored in the container. `progress` shows a bar over tiles on stderr. `checksum` stores
     the reconstruction checksum (module doc); as it belongs in the header, which precedes the
     payloads, the payloads are first collected in a temporary file (in memory up to
@@ -429,7 +423,30 @@ def _fill_value(metadata: RasterMetadata) -> np.ndarray:
     return metadata.mapping.to_rgb(samples)[0, 0]
 
 
-def decode_tiles(
+def decode_region(
+    read_tile: Callable[[int], bytes],
+    grid: TileGrid,
+    records: bool,
+    codec: Codec,
+    region: Window,
+    metadata: RasterMetadata,
+    checksums: Sequence[int] | None,
+    progress: bool = False,
+) -> Iterator[tuple[Window, np.ndarray, np.ndarray | None]]:
+    """Decode the tiles `region` touches; yield, per tile, its part of `region`: (that window,
+    relative to `region`'s corner; its HxWx3 uint8 pixels; its nodata mask or None). With
+    `checksums` (one CRC-32 per tile of the grid), check each decoded tile against its own."""
+    tiles = _decode_tiles(
+        read_tile, grid, records, codec, grid.indices(region), metadata, checksums, progress
+    )
+    for window, image, mask in tiles:
+        part = window.intersection(region)
+        assert part is not None
+        local = part.relative_to(window).slices
+        yield part.relative_to(region), image[local], None if mask is None else mask[local]
+
+
+def _decode_tiles(
     read_tile: Callable[[int], bytes],
     grid: TileGrid,
     records: bool,
@@ -437,12 +454,11 @@ def decode_tiles(
     indices: Sequence[int],
     metadata: RasterMetadata,
     checksums: Sequence[int] | None,
-    progress: bool = False,
+    progress: bool,
 ) -> Iterator[tuple[Window, np.ndarray, np.ndarray | None]]:
-    """Decode tiles `indices`: yield (tile window, HxWx3 uint8, nodata mask or None); with
-    `checksums` (one CRC-32 per tile of the grid), check each decoded tile against its own."""
+    """Decode tiles `indices`: yield (tile window, HxWx3 uint8, nodata mask or None)."""
     fill = _fill_value(metadata)
-    batch_size = TILE_BATCH if hasattr(codec, "decode_batch") else 1
+    batch_size = TILE_BATCH if isinstance(codec, BatchDecoding) else 1
     for batch in _batched(_progress(indices, len(indices), progress, "decompress"), batch_size):
         tiles = []
         for index in batch:
@@ -508,23 +524,19 @@ def decompress_container(
     grid = container.grid
     checksums = reconstruction_checksums(container.metadata, len(grid)) if verify else None
     out = np.empty((region.height, region.width, 3), np.uint8)
-    tiles = decode_tiles(
+    parts = decode_region(
         container.payloads.__getitem__,
         grid,
         container.tile_records,
         codec,
-        grid.indices(region),
+        region,
         metadata,
         checksums,
     )
-    for window, image, mask in tiles:
-        part = window.intersection(region)
-        assert part is not None
-        local = part.relative_to(window).slices
-        rgb, part_mask = image[local], None if mask is None else mask[local]
+    for part, rgb, mask in parts:
         if metadata.mapping.identity and len(metadata.mapping.bands) == 3:
-            rgb = restore_samples(rgb, part_mask, metadata).transpose(1, 2, 0)
-        out[part.relative_to(region).slices] = rgb
+            rgb = restore_samples(rgb, mask, metadata).transpose(1, 2, 0)
+        out[part.slices] = rgb
     return out
 
 
@@ -568,24 +580,18 @@ def decompress_file(
             block,
             tiff_compression,
         ) as sink:
-            tiles = decode_tiles(
+            parts = decode_region(
                 reader.read_tile,
                 grid,
                 reader.tile_records,
                 codec,
-                indices,
+                region,
                 metadata,
                 checksums,
                 progress,
             )
-            for window, image, mask in tiles:
-                part = window.intersection(region)
-                assert part is not None
-                local = part.relative_to(window).slices
-                sink.write(
-                    part.relative_to(region),
-                    image[local],
-                    None if mask is None else mask[local],
-                )
+            for part, rgb, mask in parts:
+                sink.write(part, rgb, mask)
     dropped = metadata.georeference is not None and not is_geotiff(target)
-    return DecompressResult(region, len(indices), len(grid), dropped)
+    return DecompressResult(region=region, georeference_dropped=dropped,
+                            tiles_decoded=len(indices), tiles_total=len(grid))

@@ -26,11 +26,7 @@ def plot_rate_distortion(
     Each curve is a sequence of points (dicts with "bpp" and the metric keys), plotted in
     order of bpp. Points whose metric is missing or not finite are left out of that panel.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for axis, (key, label) in zip(axes[0], metrics, strict=True):
         for name, points in curves.items():
@@ -60,11 +56,7 @@ def plot_perception_distortion(
     single markers ("marker", default "o"). A label keeps its colour across panels; points
     whose values are missing or not finite are left out.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = list(dict.fromkeys(str(p.get("line") or p["label"]) for ps in panels.values()
                                for p in ps))
     colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}
@@ -99,6 +91,16 @@ def plot_perception_distortion(
     _write_figure(fig, path, title)
 
 
+def _pyplot() -> Any:
+    """`matplotlib.pyplot` on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _write_figure(fig: Any, path: str | os.PathLike[str], title: str | None) -> None:
     """Title, lay out and write `fig` as a PNG atomically, then close it."""
     import matplotlib.pyplot as plt
@@ -114,24 +116,6 @@ def _write_figure(fig: Any, path: str | os.PathLike[str], title: str | None) -> 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
-
-
-def texture_crop(image: np.ndarray, size: int) -> tuple[int, int]:
-    """Top-left corner of the `size` square with the most gradient energy (a busy region)."""
-    grey = image.astype(np.float32).mean(axis=2)
-    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
-    height, width = energy.shape
-    if height < size or width < size:
-        return 0, 0
-    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    sums = (
-        integral[size:, size:]
-        - integral[:-size, size:]
-        - integral[size:, :-size]
-        + integral[:-size, :-size]
-    )
-    row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return int(row), int(col)
 
 
 def html_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

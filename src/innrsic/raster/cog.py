@@ -3,17 +3,17 @@
 ``write_cog(path, image, mask, metadata)`` writes an HxWx3 uint8 image, ``write_cog_tiles(path,
 tiles, width, height, metadata)`` one given window by window (``(window, rgb, mask)``, as the
 decoders and the enhancer yield them), in memory bounded by a window: the windows go into a
-tiled scratch GeoTIFF (`innrsic.geo.GeoTiffSink`), which the COG driver copies block by
+tiled scratch GeoTIFF (`innrsic.raster.geotiff.GeoTiffSink`), which the COG driver copies block by
 block, building the overviews on the way; ``geotiff_to_cog`` does that last step for any
 GeoTIFF. The scratch files live in a folder beside the target, and the COG appears at `path`
-only when complete (fsynced, renamed into place, as `innrsic.atomic` does).
+only when complete (fsynced and renamed into place, `innrsic.atomic.replace_durably`).
 
-What the file holds: `metadata` (`innrsic.geo.RasterMetadata`) gives the georeferencing, the
-band descriptions, the nodata value and the sample type, restored as ``innrsic decompress`` to
-a .tif restores them (`innrsic.geo.restore_samples`: the pixels of `mask` become nodata, valid
-pixels equal to it are nudged off it); a mask needs a nodata value. Layout: 512 px blocks,
-internal overviews halving down to one block (averaged; nodata pixels are left out of the
-averages), BigTIFF when needed. Compression is lossless by default: DEFLATE with the
+What the file holds: `metadata` (`innrsic.raster.geotiff.RasterMetadata`) gives the
+georeferencing, the band descriptions, the nodata value and the sample type, restored as ``innrsic
+decompress`` to a .tif restores them (`raster.geotiff.restore_samples`: the pixels of `mask`
+become nodata, valid pixels equal to it are nudged off it); a mask needs a nodata value. Layout:
+512 px blocks, internal overviews halving down to one block (averaged; nodata pixels are left out
+of the averages), BigTIFF when needed. Compression is lossless by default: DEFLATE with the
 horizontal predictor (``compress="deflate"``, ``level`` 1-12, GDAL's default 6); ``lzw`` and
 ``zstd`` are lossless too, ``jpeg`` and ``webp`` lossy (``quality``, GDAL's default 75), and
 ``none`` stores the samples raw.
@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from innrsic.atomic import fsync_directory
-from innrsic.geo import GDAL_CACHE_MB, RasterFormatError, RasterMetadata, open_sink
-from innrsic.imageio import validate_rgb
+from innrsic.atomic import replace_durably
+from innrsic.errors import RasterFormatError
 from innrsic.interrupt import interrupts_deferred
-from innrsic.tiling import Window
+from innrsic.raster.geotiff import GDAL_CACHE_MB, RasterMetadata, open_sink
+from innrsic.raster.image import validate_rgb
+from innrsic.raster.tiling import Window
 
 BLOCK = 512
 COMPRESSIONS = ("deflate", "lzw", "zstd", "jpeg", "webp", "none")
@@ -179,8 +180,4 @@ def _translate(
             rasterio.shutil.copy(source, written, driver="COG", **options)
         except rasterio.errors.RasterioError as exc:
             raise RasterFormatError(f"{source}: cannot write a COG ({exc})") from exc
-    with open(written, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(written, target)
-    fsync_directory(Path(target).parent)
-
+    replace_durably(written, target)

@@ -4,7 +4,7 @@ shipped enhancer behind its codec.
 Writes, under the output directory: the `.rsic` bitstreams, `results.csv` (one row per image,
 codec and rate), `summary.csv` (means per codec and rate), `rd.png` (bpp vs PSNR and MS-SSIM),
 side-by-side crops, the enhancer section's `enhanced.csv` and `enhanced_summary.csv`
-(`innrsic.demo_enhanced`), and `index.html` tying them together.
+(`innrsic.evaluation.demo_enhanced`), and `index.html` tying them together.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,25 +21,22 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from innrsic.atomic import write_bytes_atomic
 from innrsic.codecs import make_codec
 from innrsic.codecs.classical import CLASSICAL_CODECS
-from innrsic.coding import compress_image, decompress_container
-from innrsic.container import pack_container, read_container
 from innrsic.data.splits import ucmerced_split
-from innrsic.demo_enhanced import run_enhancer_section
-from innrsic.errors import InnrsicError, MetricError, RateTargetError
-from innrsic.imageio import list_images, read_image, write_image
-from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
-from innrsic.pretrained import installed_models
-from innrsic.report import (
+from innrsic.errors import InnrsicError, RateTargetError
+from innrsic.evaluation.crops import CropWindow
+from innrsic.evaluation.demo_enhanced import run_enhancer_section
+from innrsic.evaluation.figures import (
     html_figure_grid,
     html_table,
     plot_rate_distortion,
-    texture_crop,
     write_csv,
     write_html_page,
 )
+from innrsic.evaluation.pipeline import code_image, metric_values
+from innrsic.pretrained import installed_models
+from innrsic.raster.image import list_images, read_image
 
 DEFAULT_RATES = (0.25, 0.5, 1.0)
 RESULT_COLUMNS = (
@@ -61,7 +57,7 @@ RESULT_COLUMNS = (
     "status",
 )
 SUMMARY_COLUMNS = ("codec", "target_bpp", "images", "payload_bpp", "bpp", "psnr", "ms_ssim")
-CROP_SIZE = 128
+DEMO_METRICS = ("psnr", "ms_ssim")
 
 
 @dataclass(frozen=True)
@@ -205,33 +201,25 @@ def _code_one(image: np.ndarray, stem: str, name: str, rate: float, out: Path) -
     try:
         codec = make_codec(f"{name}:bpp={rate}")
         row["spec"] = codec.spec
-        start = time.perf_counter()
-        data = pack_container(compress_image(image, codec))
-        row["encode_s"] = time.perf_counter() - start
-        write_bytes_atomic(out / "bitstreams" / name / f"{rate}" / f"{stem}.rsic", data)
-        start = time.perf_counter()
-        container = read_container(data)
-        decoded = decompress_container(container, codec)
-        row["decode_s"] = time.perf_counter() - start
+        coded = code_image(image, codec, out / "bitstreams" / name / f"{rate}" / f"{stem}.rsic")
     except RateTargetError as exc:
         row["status"] = f"unreachable: {exc}"
         return row
     except InnrsicError as exc:
         row["status"] = f"failed: {exc}"
         return row
+    sizes = coded.bitstream.sizes(height, width)
     row.update(
-        file_bytes=len(data),
-        payload_bytes=container.payload_size,
-        bpp=bits_per_pixel(len(data), height, width),
-        payload_bpp=bits_per_pixel(container.payload_size, height, width),
-        psnr=psnr(image, decoded),
+        encode_s=coded.encode_s,
+        decode_s=coded.decode_s,
+        file_bytes=sizes["file_bytes"],
+        payload_bytes=sizes["payload_bytes"],
+        bpp=sizes["file_bpp"],
+        payload_bpp=sizes["payload_bpp"],
+        **metric_values(image, coded.decoded, DEMO_METRICS, {}),
         status="ok",
-        decoded=decoded,
+        decoded=coded.decoded,
     )
-    try:
-        row["ms_ssim"] = ms_ssim(image, decoded)
-    except MetricError:
-        row["ms_ssim"] = math.nan
     return row
 
 
@@ -254,12 +242,9 @@ def summarise(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 def _write_crops(
     out: Path, showcase: np.ndarray, stem: str, decoded: dict[str, np.ndarray]
 ) -> list[tuple[str, str]]:
-    row, col = texture_crop(showcase, CROP_SIZE)
-    window = np.s_[row : row + CROP_SIZE, col : col + CROP_SIZE]
-    items = [("crops/original.png", f"{stem} original, crop at ({col}, {row})")]
-    write_image(out / "crops" / "original.png", np.ascontiguousarray(showcase[window]))
+    window = CropWindow.busiest(showcase)
+    original = window.write(out, "crops/original.png", showcase)
+    items = [(original, f"{stem} original, crop at ({window.left}, {window.top})")]
     for index, (caption, image) in enumerate(decoded.items()):
-        name = f"crops/{index:02d}.png"
-        write_image(out / name, np.ascontiguousarray(image[window]))
-        items.append((name, caption))
+        items.append((window.write(out, f"crops/{index:02d}.png", image), caption))
     return items

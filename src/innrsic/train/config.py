@@ -24,6 +24,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from innrsic.codecs.architectures import ARCHITECTURES
+from innrsic.enhancer.config import SUPPORTED_EXPANSIONS, EnhancerShape
 from innrsic.errors import ConfigError
 
 T = TypeVar("T")
@@ -36,9 +38,10 @@ _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class EnhancerModelConfig:
-    """The invertible enhancer's shape (`innrsic.enhancer.EnhancerConfig`).
+@dataclass(frozen=True)
+class EnhancerModelConfig(EnhancerShape):
+    """The invertible enhancer's shape (the fields of `EnhancerShape`; the network's config is
+    ``EnhancerConfig.of(model)``) and where it starts.
 
     `init_weights`: innrsic enhancer weights (safetensors) of the same shape to start from
     instead of the fresh initialisation, e.g. a model trained behind the same codec at
@@ -48,11 +51,6 @@ class EnhancerModelConfig:
     `latent_gain`; see `innrsic.enhancer.initialisation`).
     """
 
-    blocks: int = 8
-    growth: int = 32
-    gaussian_growth: int = 64
-    expansion: int = 1
-    clamp: float = 1.0
     init_weights: str = ""
     init: Literal["paper", "identity"] = "paper"
     latent_gain: float = 16.0
@@ -67,7 +65,7 @@ class EnhancerModelConfig:
             raise ConfigError(
                 f"{where}.init_weights and {where}.init={self.init} exclude each other"
             )
-        if self.expansion not in (1, 2):
+        if self.expansion not in SUPPORTED_EXPANSIONS:
             raise ConfigError(f"{where}.expansion must be 1 or 2, got {self.expansion}")
 
 
@@ -97,15 +95,11 @@ class PairsDataConfig:
         if self.crop_size % 2:
             raise ConfigError(f"{where}.crop_size must be even (Haar downsampling), got "
                               f"{self.crop_size}")
-        if self.workers < 0:
-            raise ConfigError(f"{where}.workers must be >= 0, got {self.workers}")
+        _non_negative(where, workers=self.workers)
 
     def resolve(self, directory: str) -> Path:
         """A pairs directory from this section, made absolute (see the class doc)."""
-        path = Path(directory).expanduser()
-        if not path.is_absolute() and self.root:
-            path = Path(self.root).expanduser() / path
-        return path.resolve()
+        return _resolve_under(self.root, directory)
 
 
 @dataclass
@@ -179,15 +173,7 @@ class OptimConfig:
     def validate(self, where: str) -> None:
         _positive(where, lr=self.lr, gamma=self.gamma)
         _non_negative(where, weight_decay=self.weight_decay, grad_clip=self.grad_clip)
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ConfigError(f"{where}.betas must be two numbers in [0, 1), got {self.betas}")
-        if list(self.milestones) != sorted(set(self.milestones)) or any(
-            m <= 0 for m in self.milestones
-        ):
-            raise ConfigError(
-                f"{where}.milestones must be strictly increasing positive steps, got "
-                f"{self.milestones}"
-            )
+        _validate_adam_multistep(where, self.betas, self.milestones)
 
 
 @dataclass
@@ -238,8 +224,19 @@ class ValidationConfig:
 
 
 @dataclass
-class EnhancerTrainingConfig:
-    """Everything `innrsic train enhancer` needs. `run_dir` receives all outputs."""
+class RunConfig:
+    """The start of every training config: `run_dir`, which receives all outputs."""
+
+    run_dir: str
+
+    def validate(self, where: str) -> None:
+        if not self.run_dir:
+            raise ConfigError("run_dir must not be empty")
+
+
+@dataclass
+class EnhancerTrainingConfig(RunConfig):
+    """Everything `innrsic train enhancer` needs."""
 
     run_dir: str = "runs/enhancer"
     model: EnhancerModelConfig = field(default_factory=EnhancerModelConfig)
@@ -248,10 +245,6 @@ class EnhancerTrainingConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     val: ValidationConfig = field(default_factory=ValidationConfig)
-
-    def validate(self, where: str) -> None:
-        if not self.run_dir:
-            raise ConfigError("run_dir must not be empty")
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,7 +261,7 @@ class CodecModelConfig:
     """A CompressAI architecture by name and its size; the defaults are ELIC as published.
 
     `arch` is a learned codec name (`elic`, `bmshj2018-hyperprior`, `mbt2018-mean`, ...; see
-    `innrsic.codecs.learned`). `N` and `M` are CompressAI's constructor arguments (main and
+    `innrsic.codecs.architectures`). `N` and `M` are CompressAI's constructor arguments (main and
     latent channels). `groups` (ELIC only) splits the M latent channels; empty means ELIC's
     16, 16, 32, 64, M - 128. cheng2020 models have N latent channels, so their M must equal N.
     """
@@ -279,13 +272,12 @@ class CodecModelConfig:
     groups: list[int] = field(default_factory=list)
 
     def validate(self, where: str) -> None:
-        from innrsic.codecs.learned import ARCH_IDS  # torch-free
-
-        if self.arch not in ARCH_IDS:
-            raise ConfigError(f"{where}.arch must be one of {', '.join(ARCH_IDS)}, got "
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"{where}.arch must be one of {', '.join(ARCHITECTURES)}, got "
                               f"{self.arch!r}")
         _positive(where, N=self.N, M=self.M)
-        if self.arch == "elic":
+        architecture = ARCHITECTURES[self.arch]
+        if architecture.has_groups:
             groups = self.resolved_groups()
             if not groups:
                 raise ConfigError(f"{where}.groups must be given when M <= {sum(ELIC_GROUPS_HEAD)} "
@@ -295,7 +287,7 @@ class CodecModelConfig:
                                   f"{groups}")
         elif self.groups:
             raise ConfigError(f"{where}.groups applies to elic only, not {self.arch}")
-        if self.arch.startswith("cheng2020") and self.M != self.N:
+        if architecture.latent_channels == "N" and self.M != self.N:
             raise ConfigError(f"{where}: {self.arch} has N latent channels; set M={self.N} "
                               f"(got M={self.M})")
 
@@ -308,16 +300,13 @@ class CodecModelConfig:
 
     def constructor_args(self) -> dict[str, Any]:
         """Keyword arguments of the CompressAI class."""
-        if self.arch == "elic":
-            return {"N": self.N, "M": self.M, "groups": self.resolved_groups()}
-        if self.arch.startswith("cheng2020"):
-            return {"N": self.N}
-        return {"N": self.N, "M": self.M}
+        values = {"N": self.N, "M": self.M, "groups": self.resolved_groups()}
+        return {name: values[name] for name in ARCHITECTURES[self.arch].constructor_args}
 
     @property
     def pad_multiple(self) -> int:
         """Training crops must be multiples of this (the networks' total downsampling)."""
-        return 16 if self.arch.startswith("bmshj2018-factorized") else 64
+        return ARCHITECTURES[self.arch].downsampling
 
 
 @dataclass
@@ -341,8 +330,7 @@ class ImageDataConfig:
         if not self.train:
             raise ConfigError(f"{where}.train is required: split names or image folders")
         _positive(where, crop_size=self.crop_size)
-        if self.workers < 0:
-            raise ConfigError(f"{where}.workers must be >= 0, got {self.workers}")
+        _non_negative(where, workers=self.workers)
 
     def data_root(self) -> str | None:
         """The shared data folder for split names: `root`, else ``$INNRSIC_DATA_ROOT``."""
@@ -350,10 +338,7 @@ class ImageDataConfig:
 
     def resolve(self, directory: str) -> Path:
         """An image folder from this section, made absolute (see the class doc)."""
-        path = Path(directory).expanduser()
-        if not path.is_absolute() and self.root:
-            path = Path(self.root).expanduser() / path
-        return path.resolve()
+        return _resolve_under(self.root, directory)
 
 
 @dataclass
@@ -393,15 +378,7 @@ class CodecOptimConfig:
     def validate(self, where: str) -> None:
         _positive(where, lr=self.lr, aux_lr=self.aux_lr, gamma=self.gamma)
         _non_negative(where, grad_clip=self.grad_clip)
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ConfigError(f"{where}.betas must be two numbers in [0, 1), got {self.betas}")
-        if list(self.milestones) != sorted(set(self.milestones)) or any(
-            m <= 0 for m in self.milestones
-        ):
-            raise ConfigError(
-                f"{where}.milestones must be strictly increasing positive steps, got "
-                f"{self.milestones}"
-            )
+        _validate_adam_multistep(where, self.betas, self.milestones)
 
 
 @dataclass
@@ -430,8 +407,8 @@ class CodecValidationConfig:
 
 
 @dataclass
-class CodecTrainingConfig:
-    """Everything `innrsic train codec` needs. `run_dir` receives all outputs."""
+class CodecTrainingConfig(RunConfig):
+    """Everything `innrsic train codec` needs."""
 
     run_dir: str = "runs/codec"
     model: CodecModelConfig = field(default_factory=CodecModelConfig)
@@ -442,12 +419,14 @@ class CodecTrainingConfig:
     val: CodecValidationConfig = field(default_factory=CodecValidationConfig)
 
     def validate(self, where: str) -> None:
-        if not self.run_dir:
-            raise ConfigError("run_dir must not be empty")
+        super().validate(where)
         multiple = self.model.pad_multiple
         if self.data.crop_size % multiple:
             raise ConfigError(f"data.crop_size must be a multiple of {multiple} for "
                               f"{self.model.arch}, got {self.data.crop_size}")
+
+
+TrainingConfig = EnhancerTrainingConfig | CodecTrainingConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -644,6 +623,24 @@ def config_differences(
         elif a != b:
             names.append(name)
     return names
+
+
+def _validate_adam_multistep(where: str, betas: list[float], milestones: list[int]) -> None:
+    """The checks every optim section shares: Adam's two betas, MultiStepLR's milestones."""
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        raise ConfigError(f"{where}.betas must be two numbers in [0, 1), got {betas}")
+    if list(milestones) != sorted(set(milestones)) or any(m <= 0 for m in milestones):
+        raise ConfigError(
+            f"{where}.milestones must be strictly increasing positive steps, got {milestones}"
+        )
+
+
+def _resolve_under(root: str, directory: str) -> Path:
+    """`directory` made absolute: a relative one lies under `root` when it is set."""
+    path = Path(directory).expanduser()
+    if not path.is_absolute() and root:
+        path = Path(root).expanduser() / path
+    return path.resolve()
 
 
 def _positive(where: str, **values: float) -> None:

@@ -26,7 +26,7 @@ Declared sizes are checked against limits (`MAX_SIDE`, `MAX_PIXELS`, `MAX_TILES`
 limit and the error each kind of hostile input ends in.
 
 Tiles are ``tile width x tile height`` pixels from the top-left corner, the last column and row
-clipped to the image (`innrsic.tiling.TileGrid`); each tile's payload is coded on its own, so a
+clipped to the image (`raster.tiling.TileGrid`); each tile's payload is coded on its own, so a
 reader decodes any region from the tiles that intersect it.
 
 **Tile records** (flag bit 0, `FLAG_TILE_RECORDS`). Without the flag a tile's payload is the
@@ -40,7 +40,7 @@ codec's payload, as it always was. With it, every tile's payload is a record::
     ...   codec payload; empty when every pixel of the tile is nodata (nothing is coded)
 
 The nodata value itself, georeferencing and the sample mapping live in the metadata (see
-`innrsic.geo`). Readers that predate the flag refuse such files by name ("reserved flags"),
+`raster.geotiff`). Readers that predate the flag refuse such files by name ("reserved flags"),
 rather than handing records to a codec; the version stays 1 because the byte layout above is
 unchanged. Files are written tile by tile (`ContainerWriter`) and read tile by tile
 (`ContainerReader`), so neither side holds more than one tile's payload.
@@ -69,7 +69,8 @@ from innrsic.errors import (
     TruncatedError,
     UnsupportedVersionError,
 )
-from innrsic.tiling import TileGrid
+from innrsic.metrics.rate import bits_per_pixel
+from innrsic.raster.tiling import TileGrid
 
 MAGIC = b"RSIC"
 FORMAT_VERSION = 1
@@ -88,8 +89,28 @@ MAX_METADATA_BYTES = 1 << 20
 _CHUNK = 1 << 22
 
 
+class _Layout:
+    """Image size, tile size and flags, as the header holds them, and what follows from them."""
+
+    width: int
+    height: int
+    tile_width: int
+    tile_height: int
+    flags: int
+
+    @property
+    def grid(self) -> TileGrid:
+        """The tile grid."""
+        return TileGrid(self.width, self.height, self.tile_width, self.tile_height)
+
+    @property
+    def tile_records(self) -> bool:
+        """Whether payloads are tile records (`FLAG_TILE_RECORDS`) rather than codec payloads."""
+        return bool(self.flags & FLAG_TILE_RECORDS)
+
+
 @dataclass(frozen=True)
-class Container:
+class Container(_Layout):
     """A decoded `.rsic` file: codec spec, image size, tile grid, payloads and metadata."""
 
     codec_spec: str
@@ -119,16 +140,6 @@ class Container:
         if len(self.payloads) != 1:
             raise HeaderError(f"container holds {len(self.payloads)} tiles, not one payload")
         return self.payloads[0]
-
-    @property
-    def grid(self) -> TileGrid:
-        """The tile grid."""
-        return TileGrid(self.width, self.height, self.tile_width, self.tile_height)
-
-    @property
-    def tile_records(self) -> bool:
-        """Whether payloads are tile records (`FLAG_TILE_RECORDS`) rather than codec payloads."""
-        return bool(self.flags & FLAG_TILE_RECORDS)
 
 
 def tile_count(width: int, height: int, tile_width: int, tile_height: int) -> int:
@@ -339,7 +350,19 @@ def write_container_file(path: str | os.PathLike[str], container: Container) -> 
     return len(data)
 
 
-class ContainerReader:
+def file_bpp(path: str | os.PathLike[str]) -> tuple[float, float]:
+    """(total bpp, payload-only bpp) of a `.rsic` file, from its size on disk and its header."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    container = read_container(data)
+    height, width = container.height, container.width
+    return (
+        bits_per_pixel(len(data), height, width),
+        bits_per_pixel(container.payload_size, height, width),
+    )
+
+
+class ContainerReader(_Layout):
     """A `.rsic` file opened for random access: header and tile index are read and verified
     on opening (including truncation and trailing bytes); tile payloads are read on demand.
 
@@ -371,16 +394,6 @@ class ContainerReader:
         self._offsets = np.concatenate(
             ([header.header_end], header.header_end + np.cumsum(header.lengths, dtype=np.int64))
         )
-
-    @property
-    def grid(self) -> TileGrid:
-        """The tile grid."""
-        return TileGrid(self.width, self.height, self.tile_width, self.tile_height)
-
-    @property
-    def tile_records(self) -> bool:
-        """Whether payloads are tile records (`FLAG_TILE_RECORDS`)."""
-        return bool(self.flags & FLAG_TILE_RECORDS)
 
     @property
     def payload_size(self) -> int:
@@ -527,22 +540,15 @@ def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
 
     if length2 <= 0:
         return crc1
-    odd = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit
-    even = square(odd)  # two zero bits
-    odd = square(even)  # four zero bits
-    while True:
-        even = square(odd)
+    zeros = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit
+    for _ in range(3):
+        zeros = square(zeros)  # then 2, 4 and 8 zero bits: one zero byte
+    while length2:
         if length2 & 1:
-            crc1 = times(even, crc1)
+            crc1 = times(zeros, crc1)
         length2 >>= 1
-        if not length2:
-            break
-        odd = square(even)
-        if length2 & 1:
-            crc1 = times(odd, crc1)
-        length2 >>= 1
-        if not length2:
-            break
+        if length2:
+            zeros = square(zeros)  # twice as many zero bytes
     return crc1 ^ crc2
 
 

@@ -1,0 +1,1 @@
+"""The machine: CPU features, threads, cost models."""

@@ -1,0 +1,1 @@
+"""Raster files: images, GeoTIFF, tiling, Cloud-Optimised GeoTIFF."""

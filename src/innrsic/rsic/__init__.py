@@ -1,0 +1,1 @@
+"""The .rsic container, file coding and the lazy window reader."""
