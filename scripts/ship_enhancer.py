@@ -1,16 +1,18 @@
 """Ship a trained enhancer into the package: float16 weights, JSON record and model card.
 
-    python scripts/ship_enhancer.py --name enhancer-jpeg2000-bpp0.1 \
-        --run runs/enhancer/cpu_jpeg2000_bpp0.1 --codec jpeg2000:bpp=0.1 \
-        --eval "UC-M test=eval/ucm-j2k0.1" --eval "DOTA crops=eval/dota-j2k0.1" \
-        --recipe configs/enhancer/cpu_jpeg2000_bpp0.1.yaml
+    python scripts/ship_enhancer.py --name enhancer-jpeg2000-bpp0.2 \\
+        --run runs/enhancer/cpu_jpeg2000_bpp0.2_restoration --codec jpeg2000:bpp=0.2 \\
+        --acceptance ACCEPTANCE/summary.json --label new --replaces shipped \\
+        --recipe configs/enhancer/cpu_jpeg2000_bpp0.2_restoration.yaml
 
-Each --eval folder is an ``innrsic evaluate`` output for this codec spec with the run's weights
-at several temperatures. The default temperature is chosen on the first evaluation (best
-LPIPS-squeeze with PSNR at most 0.5 dB below decoded). Nothing is written unless, at that
-temperature, LPIPS-squeeze improves by more than the 95% confidence intervals on every
-evaluation: a model that makes images worse is not shipped. float16 storage is used only if
-it changes no enhanced pixel by more than 1/255 on the evaluation images checked.
+``--acceptance`` is the ``summary.json`` of ``benchmarks/enhancer_acceptance.py`` run with the
+run's weights as ``--enhancer LABEL=WEIGHTS`` (and, with ``--replaces``, the shipped model it
+would replace as a second ``--enhancer``), controls tuned on training images. Nothing is written
+unless the model passes `innrsic.pretrained.card.refusals` (issue 15's rule: it restores at
+T=0, beats the best trivial control in LPIPS-squeeze at its default temperature on every pairs
+set, and is not worse than the model it replaces). The default temperature is
+`choose_temperature`'s. float16 storage is used only if it changes no enhanced pixel by more
+than 1/255 on the images checked; the weights file records the default temperature and codec.
 """
 
 from __future__ import annotations
@@ -27,45 +29,39 @@ import numpy as np
 import yaml
 
 from innrsic.atomic import write_bytes_atomic
+from innrsic.data.manifest import read_pairs_manifest
 from innrsic.enhancer import load_enhancer, save_enhancer
 from innrsic.enhancer.apply import enhance_image
 from innrsic.metrics import psnr
 from innrsic.pretrained import PRETRAINED_DIR
 from innrsic.pretrained.card import (
+    acceptance_table,
     choose_temperature,
-    evaluation_stats,
     hardware_description,
-    lpips_gain_is_significant,
-    stats_table,
+    read_acceptance,
+    refusals,
 )
-from innrsic.raster.image import list_images, read_image
+from innrsic.raster.image import read_image
 
-HALF_CHECK_IMAGES = 8
-
-
-def _parse_eval(text: str) -> tuple[str, Path]:
-    label, sep, folder = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--eval needs LABEL=FOLDER, got {text!r}")
-    return label, Path(folder)
+HALF_CHECK_IMAGES = 6
 
 
-def half_precision_check(weights: Path, decoded_dir: Path, temperature: float) -> dict:
+def half_precision_check(weights: Path, pairs: Path, temperature: float) -> dict:
     """Enhance a few decoded images with float32 and float16-stored weights; compare pixels."""
     full = load_enhancer(weights).eval()
     with tempfile.TemporaryDirectory() as tmp:
         half_path = Path(tmp) / "half.safetensors"
         save_enhancer(full, half_path, half=True)
         half = load_enhancer(half_path).eval()
-    images = list_images(decoded_dir)[:HALF_CHECK_IMAGES]
+    entries = read_pairs_manifest(pairs).entries[:HALF_CHECK_IMAGES]
     worst, psnrs = 0, []
-    for path in images:
-        decoded = read_image(path)
+    for entry in entries:
+        decoded = read_image(pairs / entry.decoded)
         a = enhance_image(decoded, full, temperature, seed=0)
         b = enhance_image(decoded, half, temperature, seed=0)
         worst = max(worst, int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()))
         psnrs.append(psnr(a, b))
-    return {"images": len(images), "max_abs_uint8": worst, "min_psnr_db": min(psnrs)}
+    return {"images": len(entries), "max_abs_uint8": worst, "min_psnr_db": min(psnrs)}
 
 
 def training_facts(run: Path, weights: Path) -> dict:
@@ -77,54 +73,65 @@ def training_facts(run: Path, weights: Path) -> dict:
     return {"config": config, "steps": last_step, "wall_s": wall}
 
 
-def render_card(args: argparse.Namespace, facts: dict, tables: list[tuple[str, str]],
-                temperature: float, half: dict, params: int) -> str:
+def render_card(args: argparse.Namespace, facts: dict, acceptance, temperature: float,
+                half: dict, params: int) -> str:
     config = facts["config"]
     model, data, loss, optim, train = (config[k] for k in ("model", "data", "loss", "optim",
                                                            "train"))
-    recipe = args.recipe.read_text(encoding="utf-8") if args.recipe else ""
+    labels = {args.label: "this model"}
+    if args.replaces:
+        labels[args.replaces] = "previous model"
     lines = [
         f"# {args.name}",
         "",
         f"INN-RSIC enhancer trained behind `{args.codec}`. Use it with "
         f"`innrsic decompress FILE.rsic -o OUT.png --enhance {args.name}` or "
         f"`innrsic enhance DECODED.png -o OUT.png --weights {args.name}`. "
-        f"Default temperature **{temperature:g}** (chosen as below).",
+        f"Default temperature **{temperature:g}** (rule below); `--temperature 0` is the "
+        "fidelity end (a restoration), `--temperature 1` the realism end.",
         "",
         "## Training",
         "",
         f"- codec: `{data['codec']}`; pairs from `innrsic pairs` on the UC Merced **train** "
-        "split (966 images; test split and holdout never trained on)",
+        "split (the holdout never used)",
         f"- network: {model['blocks']} coupling blocks, DenseBlock growth {model['growth']}, "
         f"Gaussianisation growth {model['gaussian_growth']}, expansion k={model['expansion']}; "
-        f"{params:,} parameters",
+        f"{params:,} parameters; start `{model.get('init', 'paper')}`"
+        + (f" (latent gain {model['latent_gain']:g})" if model.get("init") == "identity" else ""),
         f"- {facts['steps']} steps, batch {train['batch_size']}, {data['crop_size']}x"
         f"{data['crop_size']} crops, AdamW lr {optim['lr']} (x{optim['gamma']} at "
-        f"{optim['milestones']}), seed {train['seed']}",
+        f"{optim['milestones']}), seed {train['seed']}; weights `{args.weights}`",
         f"- loss weights: forward {loss['forward_weight']}, latent {loss['latent_weight']}, "
-        f"reverse {loss['reverse_weight']}, feature {loss['feature_weight']} "
-        f"({loss['feature_backbone']}); reverse pass from `{loss['reverse_source']}` with "
-        f"z' ~ N(0, {loss['reverse_temperature']}^2)",
+        f"restore {loss.get('restore_weight', 0)}, reverse {loss['reverse_weight']}, feature "
+        f"{loss['feature_weight']} ({loss['feature_backbone']}); sampled pass from "
+        f"`{loss['reverse_source']}` at T={loss['reverse_temperature']}",
         f"- wall time {facts['wall_s'] / 60:.0f} min on {hardware_description()}",
-        f"- weights: float16 safetensors (vs float32 on {half['images']} images: max "
-        f"|Δ| {half['max_abs_uint8']}/255, min PSNR {half['min_psnr_db']:.1f} dB)",
+        f"- weights: float16 safetensors with `default_temperature` and `codec` in the metadata "
+        f"(vs float32 on {half['images']} images: max |Δ| {half['max_abs_uint8']}/255, min "
+        f"PSNR {half['min_psnr_db']:.1f} dB)",
         "",
-        "## Measured (innrsic evaluate, LPIPS-squeeze, seed 0)",
+        "## Measured",
         "",
-        "Means ± 95% CI half-width over images; Δ = enhanced − decoded, paired per image.",
+        "`benchmarks/enhancer_acceptance.py` (paired means with 95% CIs; controls tuned by "
+        "minimum LPIPS-squeeze on UC-M **train** images; seed diff: mean absolute difference "
+        "between two latent seeds, in levels; band err: |log2| of the enhanced/ground-truth "
+        "luminance energy ratio in 1/16-1/4 cycle/pixel):",
+        "",
+        f"    {acceptance.command}",
         "",
     ]
-    for label, table in tables:
-        lines += [f"### {label}", "", table]
+    for pairs in acceptance.pairs:
+        lines += [f"### {pairs}", "", acceptance_table(acceptance, pairs, labels)]
     lines += [
         "## Default temperature",
         "",
-        f"{temperature:g}: the lowest mean LPIPS-squeeze among temperatures whose mean PSNR "
-        f"is at most 0.5 dB below the decoded image's, on {tables[0][0]}.",
+        f"{temperature:g}: the largest temperature of the sweep whose mean PSNR is not below the "
+        f"decoded image's on {acceptance.pairs[0]}.",
         "",
     ]
-    if recipe:
-        lines += ["## Recipe", "", "```yaml", recipe.rstrip(), "```", ""]
+    if args.recipe:
+        recipe = args.recipe.read_text(encoding="utf-8").rstrip()
+        lines += ["## Recipe", "", f"`{args.recipe}`:", "", "```yaml", recipe, "```", ""]
     lines += [f"Card written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by scripts/ship_enhancer.py.",
               ""]
     return "\n".join(lines)
@@ -134,46 +141,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--run", type=Path, required=True, help="training run folder")
-    parser.add_argument("--weights", default="final.safetensors", help="file in --run")
+    parser.add_argument("--weights", default="best.safetensors", help="file in --run")
     parser.add_argument("--codec", required=True, help="codec spec it was trained behind")
-    parser.add_argument("--eval", type=_parse_eval, action="append", required=True,
-                        help="LABEL=FOLDER of an innrsic evaluate output (repeatable)")
+    parser.add_argument("--acceptance", type=Path, required=True,
+                        help="summary.json of benchmarks/enhancer_acceptance.py")
+    parser.add_argument("--label", default="new", help="this model's --enhancer label there")
+    parser.add_argument("--replaces", help="label there of the shipped model it replaces")
+    parser.add_argument("--half-check-pairs", type=Path, required=True,
+                        help="a pairs directory whose first decoded images check float16")
     parser.add_argument("--recipe", type=Path, help="training config to quote in the card")
     parser.add_argument("--summary", default="", help="one-line description")
     parser.add_argument("--out", type=Path, default=PRETRAINED_DIR)
     args = parser.parse_args(argv)
 
     weights = args.run / args.weights
-    stats = {
-        label: evaluation_stats(folder / "rows.csv", args.codec) for label, folder in args.eval
-    }
-    first = args.eval[0][0]
-    temperature = choose_temperature(stats[first])
-    if temperature is None:
-        print(f"not shipped: no temperature keeps PSNR within 0.5 dB of decoded on {first}")
+    acceptance = read_acceptance(args.acceptance)
+    temperature = choose_temperature(acceptance, args.label)
+    reasons = refusals(acceptance, args.label, temperature, args.replaces)
+    if reasons:
+        print("not shipped:\n  " + "\n  ".join(reasons))
         return 1
-    failing = [label for label, s in stats.items()
-               if not lpips_gain_is_significant(s, temperature)]
-    if failing:
-        print(f"not shipped: at T={temperature:g} the LPIPS gain is not beyond the 95% "
-              f"intervals on {', '.join(failing)}")
-        for label, s in stats.items():
-            print(f"{label}\n{stats_table(s)}")
-        return 1
-    decoded_dir = args.eval[0][1] / "cache" / "decoded"
-    half = half_precision_check(weights, decoded_dir, temperature)
+    half = half_precision_check(weights, args.half_check_pairs, temperature)
     if half["max_abs_uint8"] > 1:
         print(f"float16 storage changes pixels by up to {half['max_abs_uint8']}/255: not shipped")
         return 1
     net = load_enhancer(weights)
     params = sum(p.numel() for p in net.parameters())
-    tables = [(label, stats_table(s)) for label, s in stats.items()]
-    facts = training_facts(args.run, weights)
-    card = render_card(args, facts, tables, temperature, half, params)
+    card = render_card(args, training_facts(args.run, weights), acceptance, temperature, half,
+                       params)
 
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"{args.name}.safetensors"
-    save_enhancer(net, target, half=True)
+    save_enhancer(net, target, half=True, default_temperature=temperature, codec=args.codec)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     write_bytes_atomic(args.out / f"{args.name}.md", card.encode("utf-8"))
     record = {

@@ -1,69 +1,91 @@
-"""Model-card statistics: paired differences, the temperature rule, the significance check."""
+"""The shipping rule and card tables, on acceptance summaries built by hand."""
 
 from __future__ import annotations
 
-import csv
+import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from innrsic.errors import InnrsicError
 from innrsic.pretrained.card import (
+    acceptance_table,
     choose_temperature,
-    evaluation_stats,
-    lpips_gain_is_significant,
-    stats_table,
+    read_acceptance,
+    refusals,
 )
 
-CODEC = "jpeg2000:bpp=0.1"
-COLUMNS = ("image", "codec", "enhancer", "enhancer_name", "temperature", "status",
-           "payload_bpp", "psnr", "ms_ssim", "lpips_squeeze")
+SETS = ("UC-M test", "DOTA test")
 
 
-def _write_rows(path: Path, shifts: dict[float, tuple[float, float]], n: int = 30) -> Path:
-    """Decoded rows plus, per temperature, rows shifted by (dPSNR, dLPIPS) with noise."""
-    rng = np.random.default_rng(0)
-    base_psnr = rng.normal(25, 3, n)
-    base_lpips = rng.uniform(0.3, 0.6, n)
+def _row(pairs: str, condition: str, metric: str, mean: float,
+         vs_decoded: tuple[float, float, float] | None = None,
+         vs_control: tuple[float, float, float] | None = None) -> dict:
+    row = {"pairs": pairs, "condition": condition, "metric": metric, "n": 30, "mean": mean}
+    for name, triple in (("decoded", vs_decoded), ("best_control", vs_control)):
+        if triple is not None:
+            row.update(dict(zip((f"diff_vs_{name}", f"diff_vs_{name}_ci_low",
+                                 f"diff_vs_{name}_ci_high"), triple, strict=True)))
+    return row
+
+
+def _summary(path: Path, psnr_gain: dict[float, tuple[float, float, float]],
+             lpips_vs_control: dict[float, tuple[float, float, float]],
+             old_psnr_t0: float = 24.0) -> Path:
     rows = []
-    for i in range(n):
-        rows.append({"image": f"im{i}", "codec": CODEC, "enhancer": "", "enhancer_name": "",
-                     "temperature": "", "status": "ok", "payload_bpp": 0.1,
-                     "psnr": base_psnr[i], "ms_ssim": 0.8, "lpips_squeeze": base_lpips[i]})
-        for t, (d_psnr, d_lpips) in shifts.items():
-            rows.append({"image": f"im{i}", "codec": CODEC, "enhancer": "w.safetensors",
-                         "enhancer_name": "w", "temperature": t, "status": "ok",
-                         "payload_bpp": 0.1, "psnr": base_psnr[i] + d_psnr + rng.normal(0, 0.1),
-                         "ms_ssim": 0.8, "lpips_squeeze": base_lpips[i] + d_lpips
-                         + rng.normal(0, 0.005)})
-    rows.append({"image": "other", "codec": "webp:bpp=0.1", "enhancer": "", "enhancer_name": "",
-                 "temperature": "", "status": "ok", "payload_bpp": 1, "psnr": 99,
-                 "ms_ssim": 1, "lpips_squeeze": 0})
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    for pairs in SETS:
+        rows += [_row(pairs, "decoded", "psnr", 24.0), _row(pairs, "decoded", "lpips", 0.45),
+                 _row(pairs, "noise", "psnr", 23.6, (-0.4, -0.5, -0.3)),
+                 _row(pairs, "noise", "lpips", 0.36, (-0.09, -0.1, -0.08))]
+        for t, gain in psnr_gain.items():
+            rows.append(_row(pairs, f"new@T={t:g}", "psnr", 24.0 + gain[0], gain))
+            rows.append(_row(pairs, f"new@T={t:g}", "lpips", 0.36 + lpips_vs_control[t][0],
+                             None, lpips_vs_control[t]))
+        rows += [_row(pairs, "old@T=0", "psnr", old_psnr_t0, (old_psnr_t0 - 24, 0, 0)),
+                 _row(pairs, "old@T=0", "lpips", 0.40, None, (0.04, 0.03, 0.05))]
+    meta = {"pairs": {p: f"/pairs/{i}" for i, p in enumerate(SETS)}, "command": "acc ...",
+            "tuning": {p: {"noise": {"strength": 4.0}, "unsharp": {"strength": 2.0}}
+                       for p in SETS},
+            "enhancers": [{"label": "new", "default_temperature": None},
+                          {"label": "old", "default_temperature": 0.0}]}
+    path.write_text(json.dumps({"meta": meta, "summary": rows}))
     return path
 
 
-def test_temperature_rule_and_paired_differences(tmp_path: Path) -> None:
-    rows = _write_rows(tmp_path / "rows.csv",
-                       {0.0: (0.2, -0.02), 0.5: (-0.4, -0.05), 1.0: (-2.0, -0.10)})
-    stats = evaluation_stats(rows, CODEC)
-    assert [s.temperature for s in stats] == [None, 0.0, 0.5, 1.0]
-    assert all(s.n == 30 for s in stats)
-    t05 = stats[2]
-    assert t05.differences["psnr"] == pytest.approx(-0.4, abs=0.05)
-    assert t05.differences["lpips_squeeze"] == pytest.approx(-0.05, abs=0.003)
-    # T=1 has the best LPIPS but loses 2 dB; T=0.5 is the best within 0.5 dB.
-    assert choose_temperature(stats) == 0.5
-    assert lpips_gain_is_significant(stats, 0.5)
-    assert "enhanced T=0.5" in stats_table(stats)
+GOOD_PSNR = {0.0: (0.3, 0.2, 0.4), 0.5: (0.1, -0.05, 0.25), 1.0: (-0.2, -0.4, 0.0)}
+GOOD_LPIPS = {0.0: (0.01, -0.01, 0.03), 0.5: (-0.06, -0.08, -0.04), 1.0: (-0.08, -0.1, -0.06)}
 
 
-def test_no_eligible_temperature_and_insignificant_gain(tmp_path: Path) -> None:
-    worse = evaluation_stats(_write_rows(tmp_path / "a.csv", {1.0: (-3.0, -0.1)}), CODEC)
-    assert choose_temperature(worse) is None
-    tiny = evaluation_stats(_write_rows(tmp_path / "b.csv", {0.0: (0.0, -0.002)}), CODEC)
-    assert choose_temperature(tiny) == 0.0
-    assert not lpips_gain_is_significant(tiny, 0.0)
+def test_a_model_that_restores_and_beats_the_control_ships(tmp_path: Path) -> None:
+    acceptance = read_acceptance(_summary(tmp_path / "s.json", GOOD_PSNR, GOOD_LPIPS))
+    assert acceptance.temperatures("new") == [0.0, 0.5, 1.0]
+    assert choose_temperature(acceptance, "new") == 0.5  # the largest with mean dPSNR >= 0
+    assert refusals(acceptance, "new", 0.5, replaces="old") == []
+    table = acceptance_table(acceptance, "UC-M test", {"new": "this model"})
+    assert "| decoded + noise (4, tuned) |" in table
+    assert "| this model T=0.5 | 24.10 | 0.300 |" in table
+    assert "-0.060 [-0.080, -0.040]" in table
+
+
+def test_each_part_of_the_rule_refuses(tmp_path: Path) -> None:
+    no_restore = {**GOOD_PSNR, 0.0: (0.1, -0.05, 0.25)}
+    acceptance = read_acceptance(_summary(tmp_path / "a.json", no_restore, GOOD_LPIPS))
+    assert any("T=0 PSNR" in r for r in refusals(acceptance, "new", 0.5))
+    like_noise = {**GOOD_LPIPS, 0.5: (-0.01, -0.03, 0.01)}
+    acceptance = read_acceptance(_summary(tmp_path / "b.json", GOOD_PSNR, like_noise))
+    reasons = refusals(acceptance, "new", 0.5)
+    assert len(reasons) == 2 and all("best control" in r for r in reasons)  # both sets
+    acceptance = read_acceptance(_summary(tmp_path / "c.json", GOOD_PSNR, GOOD_LPIPS, 24.5))
+    assert any("worse than old" in r for r in refusals(acceptance, "new", 0.5, "old"))
+
+
+def test_no_temperature_keeps_psnr_gives_zero_and_unknown_labels_are_named(tmp_path) -> None:
+    all_below = {t: (-0.1, -0.2, 0.0) for t in GOOD_PSNR}
+    acceptance = read_acceptance(_summary(tmp_path / "s.json", all_below, GOOD_LPIPS))
+    assert choose_temperature(acceptance, "new") == 0.0
+    with pytest.raises(InnrsicError, match="no enhancer labelled 'other'"):
+        acceptance.temperatures("other")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(InnrsicError, match="not an acceptance summary"):
+        read_acceptance(bad)

@@ -1,144 +1,173 @@
-"""Model cards for shipped enhancers, written from `innrsic evaluate` rows and a training run.
+"""The shipping rule and model-card tables for enhancers, from an acceptance run.
 
-For each evaluation (a folder written by ``innrsic evaluate`` with one codec spec, one enhancer
-and several temperatures) the card tabulates bpp, PSNR, MS-SSIM and LPIPS-squeeze of the
-decoded image and of the enhanced image at each temperature (means with 95% confidence
-intervals), plus the paired enhanced-minus-decoded difference per image with its own interval.
+An acceptance run (``benchmarks/enhancer_acceptance.py``, its ``summary.json``) measures an
+enhancer at several temperatures on pairs sets, beside the decoded image and the two trivial
+controls tuned on training images (decoded + noise, decoded + unsharp mask). Issue 15's rule,
+applied by `refusals`: a model ships only if
 
-The default temperature is the one with the best (lowest) mean LPIPS-squeeze among those whose
-mean PSNR is at most `PSNR_TOLERANCE_DB` below the decoded image's, on the first evaluation.
+- at T = 0 it restores: its PSNR is above the decoded image's beyond the 95% CI of the paired
+  difference, on the first pairs set;
+- at its default temperature (`choose_temperature`: the largest of the sweep whose mean PSNR is
+  not below the decoded image's on the first set) LPIPS-squeeze beats the best control beyond
+  the CI, on every set;
+- and, given the model it would replace (measured in the same run), it is not worse on the
+  first set: PSNR at T = 0 and LPIPS-squeeze at each model's default temperature (means).
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import math
-from collections import defaultdict
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from innrsic.compute.cpu import cpu_info
 from innrsic.errors import InnrsicError
-from innrsic.metrics.stats import mean_ci
 
-PSNR_TOLERANCE_DB = 0.5
-METRICS = ("payload_bpp", "psnr", "ms_ssim", "lpips_squeeze")
-DECODED = "decoded"
+_CONDITION = re.compile(r"^(?P<label>.+)@T=(?P<temperature>[0-9.eE+-]+)$")
+CONTROL_TITLES = {"noise": "decoded + noise", "unsharp": "decoded + unsharp"}
+TABLE_METRICS = (("psnr", "PSNR dB", 2), ("lpips", "LPIPS-sq", 3), ("niqe", "NIQE", 2),
+                 ("band_err_16_4", "band err 1/16-1/4", 3), ("seed_diff", "seed diff", 1))
 
 
 @dataclass(frozen=True)
-class ConditionStats:
-    """One row of a card table: a condition's means, intervals and paired differences."""
+class Measure:
+    """One (pairs set, condition, metric) row of an acceptance summary."""
 
-    condition: str
-    temperature: float | None
-    n: int
-    means: dict[str, float]
-    half_widths: dict[str, float]
-    differences: dict[str, float]
-    difference_half_widths: dict[str, float]
+    mean: float | None
+    diff_vs_decoded: tuple[float, float, float] | None
+    diff_vs_best_control: tuple[float, float, float] | None
 
 
-def _float(value: str) -> float:
+@dataclass(frozen=True)
+class Acceptance:
+    """An acceptance run: its pairs sets in order, measures, tuned controls and enhancers."""
+
+    pairs: list[str]
+    measures: dict[tuple[str, str, str], Measure]
+    tuning: dict[str, dict]
+    default_temperatures: dict[str, float | None]
+    command: str
+
+    def measure(self, pairs: str, condition: str, metric: str) -> Measure:
+        key = (pairs, condition, metric)
+        if key not in self.measures:
+            raise InnrsicError(f"the acceptance run has no {metric} of {condition} on {pairs}")
+        return self.measures[key]
+
+    def temperatures(self, label: str) -> list[float]:
+        """The temperatures enhancer `label` was measured at, ascending."""
+        found = {float(m["temperature"]) for _, condition, _ in self.measures
+                 if (m := _CONDITION.match(condition)) and m["label"] == label}
+        if not found:
+            raise InnrsicError(f"the acceptance run has no enhancer labelled {label!r}")
+        return sorted(found)
+
+
+def condition(label: str, temperature: float) -> str:
+    """The acceptance run's name of enhancer `label` at `temperature`."""
+    return f"{label}@T={temperature:g}"
+
+
+def _triple(row: dict, name: str) -> tuple[float, float, float] | None:
+    values = [row.get(f"diff_vs_{name}{suffix}") for suffix in ("", "_ci_low", "_ci_high")]
+    return None if any(v is None for v in values) else tuple(float(v) for v in values)
+
+
+def read_acceptance(path: Path) -> Acceptance:
+    """An acceptance run's ``summary.json``."""
     try:
-        return float(value)
-    except ValueError:
-        return math.nan
-
-
-def _half_width(values: list[float]) -> tuple[float, float]:
-    stats = mean_ci(values)
-    mean = stats.mean if stats.mean is not None else math.nan
-    return mean, stats.half_width if stats.half_width is not None else math.nan
-
-
-def evaluation_stats(rows_csv: Path, codec: str) -> list[ConditionStats]:
-    """Decoded and every enhanced temperature of `codec` in an evaluation's ``rows.csv``."""
-    by_condition: dict[tuple[str, float | None], dict[str, dict[str, float]]] = defaultdict(dict)
-    with rows_csv.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["codec"] != codec or row["status"] != "ok":
-                continue
-            if row["enhancer"]:
-                key = (row["enhancer_name"] or row["enhancer"], _float(row["temperature"]))
-            else:
-                key = (DECODED, None)
-            by_condition[key][row["image"]] = {m: _float(row[m]) for m in METRICS}
-    decoded = by_condition.get((DECODED, None))
-    if not decoded:
-        raise InnrsicError(f"{rows_csv}: no decoded rows for codec {codec}")
-    stats = []
-    order = sorted(by_condition, key=lambda k: (k[0] != DECODED, k[1] or 0.0))
-    for condition, temperature in order:
-        images = by_condition[(condition, temperature)]
-        means, halves, diffs, diff_halves = {}, {}, {}, {}
-        for metric in METRICS:
-            means[metric], halves[metric] = _half_width([v[metric] for v in images.values()])
-            paired = [
-                values[metric] - decoded[name][metric]
-                for name, values in images.items()
-                if name in decoded
-            ]
-            diffs[metric], diff_halves[metric] = _half_width(paired)
-        stats.append(
-            ConditionStats(condition, temperature, len(images), means, halves, diffs, diff_halves)
-        )
-    return stats
-
-
-def choose_temperature(stats: list[ConditionStats]) -> float | None:
-    """Best-LPIPS temperature whose PSNR is within `PSNR_TOLERANCE_DB` of decoded (or None)."""
-    decoded = next(s for s in stats if s.temperature is None)
-    eligible = [
-        s
-        for s in stats
-        if s.temperature is not None
-        and s.means["psnr"] >= decoded.means["psnr"] - PSNR_TOLERANCE_DB
-    ]
-    if not eligible:
-        return None
-    return min(eligible, key=lambda s: s.means["lpips_squeeze"]).temperature
-
-
-def lpips_gain_is_significant(stats: list[ConditionStats], temperature: float) -> bool:
-    """Enhanced LPIPS below decoded by more than both means' 95% intervals and the paired one."""
-    decoded = next(s for s in stats if s.temperature is None)
-    chosen = next(s for s in stats if s.temperature == temperature)
-    gain = decoded.means["lpips_squeeze"] - chosen.means["lpips_squeeze"]
-    widest = max(
-        decoded.half_widths["lpips_squeeze"],
-        chosen.half_widths["lpips_squeeze"],
-        chosen.difference_half_widths["lpips_squeeze"],
+        data = json.loads(path.read_text(encoding="utf-8"))
+        meta, rows = data["meta"], data["summary"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InnrsicError(f"{path}: not an acceptance summary ({exc})") from exc
+    measures = {
+        (row["pairs"], row["condition"], row["metric"]): Measure(
+            row.get("mean"), _triple(row, "decoded"), _triple(row, "best_control"))
+        for row in rows
+    }
+    return Acceptance(
+        pairs=list(meta["pairs"]), measures=measures, tuning=meta.get("tuning", {}),
+        default_temperatures={e["label"]: e.get("default_temperature")
+                              for e in meta.get("enhancers", [])},
+        command=meta.get("command", ""),
     )
-    return gain > widest
 
 
-def _cell(mean: float, half: float, digits: int) -> str:
-    if math.isnan(half):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+def choose_temperature(acceptance: Acceptance, label: str) -> float:
+    """The largest temperature of the sweep whose mean PSNR is not below the decoded image's
+    on the first pairs set (0 when none is)."""
+    first = acceptance.pairs[0]
+    keep = [t for t in acceptance.temperatures(label)
+            if (d := acceptance.measure(first, condition(label, t), "psnr").diff_vs_decoded)
+            and d[0] >= 0]
+    return max(keep, default=0.0)
 
 
-def stats_table(stats: list[ConditionStats]) -> str:
-    """A Markdown table: means ± 95% CI, then the paired differences against decoded."""
-    digits = {"payload_bpp": 4, "psnr": 2, "ms_ssim": 4, "lpips_squeeze": 4}
-    head = (
-        "| condition | n | bpp | PSNR dB | MS-SSIM | LPIPS-sq | ΔPSNR dB | ΔMS-SSIM | ΔLPIPS-sq |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = []
-    for s in stats:
-        name = DECODED if s.temperature is None else f"enhanced T={s.temperature:g}"
-        cells = [_cell(s.means[m], s.half_widths[m], digits[m]) for m in METRICS]
-        if s.temperature is None:
-            deltas = ["", "", ""]
-        else:
-            deltas = [
-                _cell(s.differences[m], s.difference_half_widths[m], digits[m])
-                for m in ("psnr", "ms_ssim", "lpips_squeeze")
-            ]
-        lines.append(f"| {name} | {s.n} | " + " | ".join(cells + deltas) + " |")
-    return head + "\n".join(lines) + "\n"
+def refusals(acceptance: Acceptance, label: str, temperature: float,
+             replaces: str | None = None) -> list[str]:
+    """Why enhancer `label` at default `temperature` must not ship (empty: it may)."""
+    first = acceptance.pairs[0]
+    reasons = []
+    restore = acceptance.measure(first, condition(label, 0), "psnr").diff_vs_decoded
+    if restore is None or restore[1] <= 0:
+        reasons.append(f"at T=0 PSNR is not above the decoded image's beyond the CI on {first}"
+                       f" ({_diff(restore, 2)} dB)")
+    for pairs in acceptance.pairs:
+        gain = acceptance.measure(pairs, condition(label, temperature), "lpips")
+        if gain.diff_vs_best_control is None or gain.diff_vs_best_control[2] >= 0:
+            reasons.append(f"at T={temperature:g} LPIPS-squeeze does not beat the best control "
+                           f"beyond the CI on {pairs} ({_diff(gain.diff_vs_best_control, 3)})")
+    if replaces is not None:
+        old_t = acceptance.default_temperatures.get(replaces) or 0.0
+        pairs_of = {"PSNR at T=0": ("psnr", 0.0, 0.0, 1), "LPIPS-squeeze at the default "
+                    "temperature": ("lpips", temperature, old_t, -1)}
+        for what, (metric, new_t, t_old, sign) in pairs_of.items():
+            new = acceptance.measure(first, condition(label, new_t), metric).mean
+            old = acceptance.measure(first, condition(replaces, t_old), metric).mean
+            if new is None or old is None or sign * (new - old) < 0:
+                reasons.append(f"{what} is worse than {replaces}'s on {first} ({new} vs {old})")
+    return reasons
+
+
+def _diff(triple: tuple[float, float, float] | None, digits: int) -> str:
+    if triple is None:
+        return ""
+    mean, low, high = triple
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def _value(value: float | None, digits: int) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def acceptance_table(acceptance: Acceptance, pairs: str, labels: dict[str, str]) -> str:
+    """A Markdown table of `pairs`: decoded, both tuned controls, and each enhancer of
+    `labels` (label -> title) at each temperature, with differences and their 95% CIs."""
+    tuning = acceptance.tuning.get(pairs, {})
+    rows = [("decoded", "decoded")]
+    for kind, title in CONTROL_TITLES.items():
+        strength = tuning.get(kind, {}).get("strength")
+        rows.append((kind, f"{title} ({strength:g}, tuned)" if strength is not None else title))
+    rows += [(condition(label, t), f"{title} T={t:g}") for label, title in labels.items()
+             for t in acceptance.temperatures(label)]
+    head = [title for _, title, _ in TABLE_METRICS]
+    head += ["ΔPSNR vs decoded", "ΔLPIPS vs decoded", "ΔLPIPS vs best control"]
+    lines = ["| condition | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for name, title in rows:
+        cells = []
+        for metric, _, digits in TABLE_METRICS:
+            key = (pairs, name, metric)
+            cells.append(_value(acceptance.measures[key].mean, digits)
+                         if key in acceptance.measures else "")
+        psnr = acceptance.measures.get((pairs, name, "psnr"))
+        lpips = acceptance.measures.get((pairs, name, "lpips"))
+        cells += [_diff(psnr.diff_vs_decoded if psnr else None, 2),
+                  _diff(lpips.diff_vs_decoded if lpips else None, 3),
+                  _diff(lpips.diff_vs_best_control if lpips else None, 3)]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def hardware_description() -> str:
