@@ -73,6 +73,12 @@ def training_facts(run: Path, weights: Path) -> dict:
     return {"config": config, "steps": last_step, "wall_s": wall}
 
 
+def acceptance_command(command: str) -> str:
+    """The acceptance run's command from the script on (no interpreter path of this machine)."""
+    script = "benchmarks/enhancer_acceptance.py"
+    return command[command.index(script):] if script in command else command
+
+
 def render_card(args: argparse.Namespace, facts: dict, acceptance, temperature: float,
                 half: dict, params: int) -> str:
     config = facts["config"]
@@ -117,7 +123,7 @@ def render_card(args: argparse.Namespace, facts: dict, acceptance, temperature: 
         "between two latent seeds, in levels; band err: |log2| of the enhanced/ground-truth "
         "luminance energy ratio in 1/16-1/4 cycle/pixel):",
         "",
-        f"    {acceptance.command}",
+        f"    {acceptance_command(acceptance.command)}",
         "",
     ]
     for pairs in acceptance.pairs:

@@ -78,13 +78,6 @@ def small_payload(elic: ElicCodec, images: list[np.ndarray]) -> bytes:
     return elic.encode(images[0][:64, :64])
 
 
-@pytest.fixture
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 # --- checkpoint import -------------------------------------------------------------------
 
 

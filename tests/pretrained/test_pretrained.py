@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,29 +82,26 @@ def test_unknown_names_and_bad_records_are_clear_errors(tmp_path: Path) -> None:
         installed_models(tmp_path)
 
 
-def test_every_shipped_model_loads_and_has_a_card(cli: list[str]) -> None:
+def test_every_shipped_model_loads_and_has_a_card(run_cli) -> None:
     models = installed_models()
     for model in models:
         net = load_enhancer(model.weights)
         assert net.config.latent_channels == 3
         assert model.card.read_text(encoding="utf-8").startswith("# ")
-    listing = subprocess.run([*cli, "models", "--json"], capture_output=True, text=True,
-                             check=True)
+    listing = run_cli("models", "--json", check=True)
     assert [m["name"] for m in json.loads(listing.stdout)] == [m.name for m in models]
 
 
+@pytest.mark.slow
 def test_a_temperature_other_than_the_models_default_is_warned_about(
-    cli: list[str], ucm_test_paths: list[Path], tmp_path: Path
+    run_cli, ucm_test_paths: list[Path], tmp_path: Path
 ) -> None:
     model = installed_models()[0]
     name, other = model.name, 1.0 if model.default_temperature != 1.0 else 0.0
     runs = {}
     for label, extra in (("default", []), ("other", ["--temperature", f"{other:g}"])):
         out = tmp_path / f"{label}.png"
-        runs[label] = subprocess.run(
-            [*cli, "enhance", str(ucm_test_paths[0]), "-o", str(out), "--weights", name, *extra],
-            capture_output=True, text=True,
-        )
+        runs[label] = run_cli("enhance", ucm_test_paths[0], "-o", out, "--weights", name, *extra)
         assert runs[label].returncode == 0, runs[label].stderr
         assert out.is_file()
     assert "warning" not in runs["default"].stderr.lower()

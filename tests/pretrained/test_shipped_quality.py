@@ -28,6 +28,7 @@ from innrsic.rsic.coding import compress_image, decompress_container
 IMAGES = 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", installed_models(), ids=lambda m: m.name)
 def test_enhancer_improves_lpips_without_losing_psnr(model, shared: Path) -> None:
     weights = shared / "weights"

@@ -1,4 +1,5 @@
-"""Config loading: paper defaults, strict keys and types, overrides, the shipped YAML files."""
+"""Config loading: paper defaults, strict keys and types, overrides, the shipped YAML files, and
+untrusted YAML that would construct objects."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from innrsic.errors import ConfigError
-from innrsic.train.config import EnhancerTrainingConfig, load_config, parse_override
+from innrsic.train.config import (
+    EnhancerTrainingConfig,
+    load_config,
+    parse_override,
+    read_yaml_mapping,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = "data:\n  codec: jpeg2000:bpp=0.1\n  train: [pairs/train]\n"
@@ -134,3 +140,23 @@ def test_shipped_configs_load() -> None:
     paper = load_config(EnhancerTrainingConfig, REPO / "configs/enhancer/elic_lambda0.0008.yaml")
     assert paper.data.codec == "elic:lambda=0.0008"
     assert paper.model.blocks == 8 and paper.train.steps == 500_000
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.system",
+        "!!python/object/new:os.system",
+        "!!python/name:os.system",
+        "!!python/module:os",
+    ],
+)
+def test_yaml_object_construction_is_refused(tag: str, tmp_path: Path):
+    marker = tmp_path / "marker"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"enhancer:\n  blocks: {tag} [\"touch '{marker}'\"]\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        read_yaml_mapping(config)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_override(f"enhancer.blocks={tag} [\"touch '{marker}'\"]")
+    assert not marker.exists()

@@ -1,21 +1,11 @@
-"""Tile grids, blending and the streaming container reader/writer (pure, fast)."""
+"""Tile grids, blending and seams (pure, fast)."""
 
 from __future__ import annotations
-
-import os
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from innrsic.errors import (
-    ChecksumError,
-    HeaderError,
-    TilingError,
-    TrailingDataError,
-    TruncatedError,
-)
+from innrsic.errors import TilingError
 from innrsic.raster.tiling import (
     BlendGrid,
     TileBlender,
@@ -23,20 +13,6 @@ from innrsic.raster.tiling import (
     Window,
     blend_ramp,
     seam_ratio,
-)
-from innrsic.rsic.container import (
-    FLAG_TILE_RECORDS,
-    Container,
-    ContainerReader,
-    ContainerWriter,
-    TileRecord,
-    crc32_combine,
-    pack_container,
-    pack_mask,
-    pack_tile_record,
-    read_container,
-    unpack_mask,
-    unpack_tile_record,
 )
 
 
@@ -119,71 +95,3 @@ def test_seam_ratio_sees_a_step_at_tile_edges() -> None:
     stepped[:, 64:128] += 20  # offsets between tiles: visible seams at x = 64, 128, 192
     stepped[:, 192:] += 20
     assert seam_ratio(stepped, xs, ys) > 1.15
-
-
-def test_crc32_combine_matches_zlib() -> None:
-    rng = np.random.default_rng(2)
-    for n1, n2 in [(0, 5), (3, 0), (1, 1), (100, 12345), (7, 1 << 16)]:
-        a, b = rng.bytes(n1), rng.bytes(n2)
-        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
-
-
-def test_streamed_container_equals_packed_and_reads_lazily(tmp_path: Path) -> None:
-    payloads = (b"a", b"bb", b"", b"dddd")
-    container = Container("jpeg", 300, 200, payloads, 256, 128, {"x": 1}, FLAG_TILE_RECORDS)
-    path = tmp_path / "a.rsic"
-    with ContainerWriter(path, "jpeg", 300, 200, 256, 128, {"x": 1}, FLAG_TILE_RECORDS) as w:
-        for payload in payloads:
-            w.add(payload)
-    assert path.read_bytes() == pack_container(container)
-    assert w.file_bytes == path.stat().st_size
-    assert read_container(path.read_bytes()) == container
-    with ContainerReader(path) as reader:
-        reader.verify()
-        assert [reader.read_tile(i) for i in range(4)] == list(payloads)
-        assert reader.metadata == {"x": 1} and reader.tile_records
-
-
-def test_streamed_writer_leaves_nothing_on_error(tmp_path: Path) -> None:
-    short = ContainerWriter(tmp_path / "a.rsic", "jpeg", 300, 200, 256, 128)
-    with pytest.raises(HeaderError, match="1 tiles added"), short as writer:
-        writer.add(b"x")
-    failing = ContainerWriter(tmp_path / "b.rsic", "jpeg", 30, 20)
-    with pytest.raises(RuntimeError, match="boom"), failing:
-        raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == []
-
-
-def test_reader_names_each_defect(tmp_path: Path) -> None:
-    data = pack_container(Container("jpeg", 300, 200, (b"a", b"bb", b"c", b"dddd"), 256, 128))
-    cases = {
-        "trunc.rsic": (data[:-3], TruncatedError),
-        "trail.rsic": (data + b"x", TrailingDataError),
-        "flip.rsic": (data[:-8] + bytes([data[-8] ^ 1]) + data[-7:], ChecksumError),
-    }
-    for name, (content, error) in cases.items():
-        (tmp_path / name).write_bytes(content)
-        with pytest.raises(error), ContainerReader(tmp_path / name) as reader:
-            reader.verify()
-
-
-def test_tile_record_and_mask_round_trip() -> None:
-    mask = np.zeros((37, 53), bool)
-    mask[3:20, 10:40] = True
-    packed = pack_mask(mask)
-    assert len(packed) < 60
-    assert (unpack_mask(packed, 37, 53) == mask).all()
-    assert pack_mask(np.zeros((5, 5), bool)) == b""
-    assert not unpack_mask(b"", 5, 5).any()
-    record = pack_tile_record(TileRecord(b"payload", packed))
-    assert unpack_tile_record(record) == TileRecord(b"payload", packed)
-    damaged = record[:-1] + bytes([record[-1] ^ 4])
-    with pytest.raises(ChecksumError, match="tile 7"):
-        unpack_tile_record(damaged, 7)
-    with pytest.raises(HeaderError, match="bits"):
-        unpack_mask(packed, 37, 65)
-
-
-def test_unknown_flag_bits_are_refused() -> None:
-    with pytest.raises(HeaderError, match="reserved flags"):
-        Container("jpeg", 4, 4, (b"x",), flags=0x02)

@@ -1,3 +1,5 @@
+"""PSNR and MS-SSIM (against pytorch_msssim), and bits per pixel of bytes and of files."""
+
 from __future__ import annotations
 
 import math

@@ -26,7 +26,6 @@ from innrsic.codecs import make_codec
 from innrsic.data import ucmerced_split
 from innrsic.data.pairs import generate_pairs, read_pairs_manifest
 from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
-from innrsic.interrupt import Terminated, interrupts_deferred, signals_as_interrupt
 from innrsic.rsic.coding import compress_file, decompress_container
 from innrsic.rsic.container import read_container_file
 from innrsic.train import load_enhancer_config, train_enhancer
@@ -118,34 +117,9 @@ def enhancer_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def send_to_self(signum: int) -> None:
-    os.kill(os.getpid(), signum)
-    time.sleep(0.05)  # the Python-level handler has run by the time this returns
-
-
-def test_signals_raise_keyboard_interrupt_and_respect_ignored_ones() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated) as caught, signals_as_interrupt():
-        send_to_self(signal.SIGTERM)
-    assert isinstance(caught.value, KeyboardInterrupt) and caught.value.signum == signal.SIGTERM
-    assert signal.getsignal(signal.SIGTERM) is before
-    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
-    try:
-        with signals_as_interrupt():
-            send_to_self(signal.SIGHUP)  # still ignored: nothing raised
-    finally:
-        signal.signal(signal.SIGHUP, hangup)
-
-
-def test_an_interrupt_waits_for_the_end_of_a_deferred_block() -> None:
-    finished = []
-    with pytest.raises(Terminated), signals_as_interrupt(), interrupts_deferred():
-        send_to_self(signal.SIGTERM)
-        finished.append(True)
-    assert finished == [True]
-
-
-def test_batch_goes_on_past_bad_files_and_lists_them(cli, images: Path, tmp_path: Path) -> None:
+def test_batch_goes_on_past_bad_files_and_lists_them(
+    run_cli, images: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "in"
     source.mkdir()
     good = sorted(images.glob("*.png"))[:3]
@@ -154,13 +128,10 @@ def test_batch_goes_on_past_bad_files_and_lists_them(cli, images: Path, tmp_path
     (source / "truncated.png").write_bytes(good[0].read_bytes()[:3000])
     (source / "text.png").write_text("not an image")
     (source / "empty.png").write_bytes(b"")
-    result = subprocess.run(
-        [*cli, "compress", source, "-o", tmp_path / "out", "--codec", "jpeg:quality=50"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    result = run_cli(
+        "compress", source, "-o", tmp_path / "out", "--codec", "jpeg:quality=50",
+        env=ENV, timeout=120,
+    )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert summary(result.stderr)[:2] == (3, 6)
     failed = re.findall(r"^  failed: (\S+): ", result.stderr, re.M)
@@ -171,13 +142,7 @@ def test_batch_goes_on_past_bad_files_and_lists_them(cli, images: Path, tmp_path
     # the same for decoding: a damaged bitstream is listed, the others are decoded
     streams = tmp_path / "out"
     (streams / "damaged.rsic").write_bytes((streams / outputs[0]).read_bytes()[:-10])
-    decoded = subprocess.run(
-        [*cli, "decompress", streams, "-o", tmp_path / "decoded"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    decoded = run_cli("decompress", streams, "-o", tmp_path / "decoded", env=ENV, timeout=120)
     assert decoded.returncode == 1, decoded.stderr
     assert summary(decoded.stderr)[:2] == (3, 4)
     assert re.search(r"^  failed: \S+damaged\.rsic: .+", decoded.stderr, re.M)
@@ -213,7 +178,10 @@ def test_sigint_stops_a_batch_with_whole_outputs_and_a_report(cli, images, tmp_p
     check_interrupted_compress(output, images, out, signal.SIGINT)
 
 
-def test_sigterm_stops_a_batch_and_skip_existing_finishes_it(cli, images, tmp_path) -> None:
+@pytest.mark.slow
+def test_sigterm_stops_a_batch_and_skip_existing_finishes_it(
+    cli, run_cli, images, tmp_path
+) -> None:
     out, log = tmp_path / "out", tmp_path / "log.txt"
     command = ["compress", images, "-o", out, "--codec", "jpeg2000:bpp=0.3"]
     process = start(cli, log, *command)
@@ -222,19 +190,14 @@ def test_sigterm_stops_a_batch_and_skip_existing_finishes_it(cli, images, tmp_pa
     left = check_interrupted_compress(output, images, out, signal.SIGTERM)
     finished = {p: p.read_bytes() for p in out.iterdir()}
 
-    rerun = subprocess.run(
-        [*cli, *map(str, command), "--skip-existing"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    rerun = run_cli(*command, "--skip-existing", env=ENV, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert summary(rerun.stderr)[:3] == (len(left), 20, 20 - len(left))
     assert len(list(out.glob("*.rsic"))) == 20
     assert all(path.read_bytes() == data for path, data in finished.items())  # left alone
 
 
+@pytest.mark.slow
 def test_sigterm_stops_decompress_enhance_without_scratch_files(
     cli, images: Path, enhancer_weights: Path, tmp_path: Path
 ) -> None:
@@ -259,6 +222,7 @@ def test_sigterm_stops_decompress_enhance_without_scratch_files(
     assert_no_leftovers(tmp_path)  # no .innrsic-* scratch folder, no .tmp file
 
 
+@pytest.mark.slow
 def test_sigterm_stops_pairs_workers_and_records_every_finished_pair(cli, images, tmp_path):
     out, log = tmp_path / "pairs", tmp_path / "log.txt"
     process = start(
@@ -319,7 +283,7 @@ def training_config(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.mark.slow
 def test_sigkill_during_a_save_resumes_from_the_last_good_checkpoint(
-    training_config: Path, tmp_path: Path
+    run_cli, training_config: Path, tmp_path: Path
 ) -> None:
     run, log = tmp_path / "killed", tmp_path / "log.txt"
     train = ["train", "enhancer", "--config", training_config, "--run-dir", run]
@@ -333,13 +297,7 @@ def test_sigkill_during_a_save_resumes_from_the_last_good_checkpoint(
     assert len(partial) == 1 and partial[0].stat().st_size > 0
     assert not (run / "final.safetensors").exists()
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "innrsic", *map(str, train), "--resume"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    resumed = run_cli(*train, "--resume", env=ENV, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert re.search(r"removed \S+\.step_00000008\.pt\.\S+\.tmp", resumed.stderr)
     assert re.search(r"resumed from \S+step_00000004\.pt at step 4", resumed.stderr)
@@ -367,6 +325,7 @@ def test_sigkill_during_a_save_resumes_from_the_last_good_checkpoint(
     assert all(torch.equal(straight[k], killed[k]) for k in straight)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_before_training_stops(
     cli, training_config: Path, tmp_path: Path
 ) -> None:

@@ -1,3 +1,5 @@
+"""Image files as HxWx3 uint8: reading, refused modes, clear errors, atomic writes."""
+
 from __future__ import annotations
 
 from pathlib import Path

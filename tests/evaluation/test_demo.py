@@ -1,13 +1,18 @@
+"""The demo preset on a folder of images: rows, tables and the report."""
+
 from __future__ import annotations
 
 import csv
 import shutil
 from pathlib import Path
 
+import pytest
+
 from innrsic.evaluation.demo import run_demo
 from innrsic.pretrained import installed_models
 
 
+@pytest.mark.slow
 def test_demo_on_a_folder_writes_report(tmp_path: Path, ucm_test_paths) -> None:
     data = tmp_path / "data"
     data.mkdir()

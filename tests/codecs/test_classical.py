@@ -1,3 +1,6 @@
+"""The classical codecs (JPEG, JPEG 2000, WebP, AVIF, HEIF): round trips, rate targets and the
+knob search, odd sizes, corrupt payloads, spec strings."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,8 @@
+"""`innrsic enhance` and `decompress --enhance` in a subprocess: the same pixels either way,
+seeds and temperature, bad weights."""
+
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +11,6 @@ import torch
 
 from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
 from innrsic.raster.image import read_image
-
-
-def run(cli: list[str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cli, *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +26,12 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_decompress_enhance_equals_enhance_of_decoded(cli, tmp_path, ucm_test_paths, weights):
+@pytest.mark.slow
+def test_decompress_enhance_equals_enhance_of_decoded(run_cli, tmp_path, ucm_test_paths, weights):
     source = ucm_test_paths[0]
-    assert run(cli, "compress", source, "-o", tmp_path / "a.rsic", "--codec", "jpeg:quality=20")
+    assert run_cli("compress", source, "-o", tmp_path / "a.rsic", "--codec", "jpeg:quality=20")
     common = ["--threads", "1", "--seed", "5"]
-    one = run(
-        cli,
+    one = run_cli(
         "decompress",
         tmp_path / "a.rsic",
         "-o",
@@ -43,9 +41,9 @@ def test_decompress_enhance_equals_enhance_of_decoded(cli, tmp_path, ucm_test_pa
         *common,
     )
     assert one.returncode == 0, one.stderr
-    assert run(cli, "decompress", tmp_path / "a.rsic", "-o", tmp_path / "d.png").returncode == 0
-    two = run(
-        cli, "enhance", tmp_path / "d.png", "-o", tmp_path / "e2.png", "--weights", weights, *common
+    assert run_cli("decompress", tmp_path / "a.rsic", "-o", tmp_path / "d.png").returncode == 0
+    two = run_cli(
+        "enhance", tmp_path / "d.png", "-o", tmp_path / "e2.png", "--weights", weights, *common
     )
     assert two.returncode == 0, two.stderr
     enhanced = read_image(tmp_path / "e1.png")
@@ -54,10 +52,10 @@ def test_decompress_enhance_equals_enhance_of_decoded(cli, tmp_path, ucm_test_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "d.png", "e1.png", "e2.png"]
 
 
-def test_seed_and_temperature(cli, tmp_path, ucm_test_paths, weights):
+@pytest.mark.slow
+def test_seed_and_temperature(run_cli, tmp_path, ucm_test_paths, weights):
     def enhanced(name: str, *options: str) -> np.ndarray:
-        result = run(
-            cli,
+        result = run_cli(
             "enhance",
             ucm_test_paths[1],
             "-o",
@@ -78,10 +76,9 @@ def test_seed_and_temperature(cli, tmp_path, ucm_test_paths, weights):
     assert np.array_equal(cold, enhanced("e.png", "--seed", "2", "--temperature", "0"))
 
 
-def test_bad_weights_refused_without_output(cli, tmp_path, ucm_test_paths):
+def test_bad_weights_refused_without_output(run_cli, tmp_path, ucm_test_paths):
     (tmp_path / "fake.safetensors").write_bytes(b"\x80\x04not a weights file")
-    result = run(
-        cli,
+    result = run_cli(
         "enhance",
         ucm_test_paths[0],
         "-o",

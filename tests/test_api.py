@@ -18,7 +18,7 @@ from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_en
 from innrsic.enhancer.apply import enhance_image
 from innrsic.pretrained import installed_models
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 SHIPPED = "enhancer-jpeg2000-bpp0.2"
 
 

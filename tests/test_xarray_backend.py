@@ -131,7 +131,7 @@ def test_the_readme_xarray_example_runs(scene, tmp_path: Path, monkeypatch) -> N
 
     import innrsic
 
-    readme = Path(__file__).resolve().parents[2] / "README.md"
+    readme = Path(__file__).resolve().parents[1] / "README.md"
     section = readme.read_text(encoding="utf-8").split("### xarray, rioxarray", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     shutil.copy(scene["rsic"], tmp_path / "scene.rsic")

@@ -1,6 +1,6 @@
 """Reproducible decoding: every codec decodes to the same pixels with 1 and 2 threads and in
 separate runs; the reconstruction checksum reports a decoder that computes differently instead
-of returning its pixels; the seeded enhancer writes the same bytes every time.
+of returning its pixels. (The seeded enhancer's bytes: tests/enhancer/test_reproducible.py.)
 
 The ELIC weights are the reference checkpoint's (random; see tests/codecs/test_learned.py).
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +20,7 @@ import torch
 from innrsic.codecs import make_codec
 from innrsic.codecs.learned import weights_file_name
 from innrsic.codecs.learned_checkpoint import load_elic_checkpoint, save_learned_checkpoint
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
-from innrsic.enhancer.apply import decompress_enhanced, enhance_file
 from innrsic.errors import HeaderError, ReconstructionMismatch
-from innrsic.raster.image import read_image, write_image
 from innrsic.raster.tiling import Window
 from innrsic.rsic.coding import (
     RECONSTRUCTION_KEY,
@@ -55,41 +51,12 @@ def digest(image: np.ndarray) -> str:
     return hashlib.sha256(image.tobytes()).hexdigest()
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    """The environment for a subprocess that should use `threads` threads wherever it can
-    (OpenMP threads that sleep rather than spin when idle: this machine is shared)."""
-    count = str(threads)
-    return {
-        **os.environ,
-        "OMP_NUM_THREADS": count,
-        "OPJ_NUM_THREADS": count,
-        "OMP_WAIT_POLICY": "PASSIVE",
-    }
-
-
-@pytest.fixture
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def elic_spec(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     model = load_elic_checkpoint(shared / "reference" / "elic_original_checkpoint.pth.tar.xz")
     path = tmp_path_factory.mktemp("models") / weights_file_name("elic", 0.0008)
     save_learned_checkpoint(model, "elic", path, lmbda=0.0008)
     return f"elic:weights={path}"
-
-
-@pytest.fixture(scope="module")
-def crops(ucm_test_paths, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """128x128 crops of the UC-M test images, as PNG files (small, so the test is quick)."""
-    folder = tmp_path_factory.mktemp("crops")
-    paths = [folder / path.name for path in ucm_test_paths]
-    for source, target in zip(ucm_test_paths, paths, strict=True):
-        write_image(target, read_image(source)[64:192, 64:192])
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +77,9 @@ def streams(elic_spec: str, crops: list[Path], tmp_path_factory) -> dict[str, Pa
     return out
 
 
+@pytest.mark.slow
 def test_every_codec_decodes_identically_with_1_and_2_threads_and_across_runs(
-    streams: dict[str, Path], restore_threads
+    streams: dict[str, Path], restore_threads, thread_env
 ) -> None:
     digests: dict[str, list[str]] = {spec: [] for spec in streams}
     for threads in (1, 2):  # in this process
@@ -180,21 +148,11 @@ def test_containers_without_a_checksum_decode_and_bad_ones_are_refused(ucm_image
         )
 
 
-def run(cli: list[str], *args: str | Path, threads: int = 1) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*cli, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=thread_env(threads),
-        timeout=300,
-    )
-
-
-def test_cli_reports_a_mismatch_and_no_verify_decodes(cli, ucm_test_paths, tmp_path: Path):
+def test_cli_reports_a_mismatch_and_no_verify_decodes(run_cli, ucm_test_paths, tmp_path: Path):
     good = tmp_path / "good.rsic"
-    assert run(cli, "compress", ucm_test_paths[0], "-o", good, "--codec", "jpeg2000:ratio=30",
-               "--tile", "128").returncode == 0  # fmt: skip
-    info = run(cli, "info", good).stdout
+    assert run_cli("compress", ucm_test_paths[0], "-o", good, "--codec", "jpeg2000:ratio=30",
+                   "--tile", "128", threads=1).returncode == 0  # fmt: skip
+    info = run_cli("info", good, threads=1).stdout
     assert "crc32 of each of the 4 decoded tile(s), checked on decode" in info
     container = read_container_file(good)
     crcs = container.metadata[RECONSTRUCTION_KEY]
@@ -204,63 +162,18 @@ def test_cli_reports_a_mismatch_and_no_verify_decodes(cli, ucm_test_paths, tmp_p
         tampered, dataclasses.replace(container, metadata={RECONSTRUCTION_KEY: wrong})
     )
 
-    refused = run(cli, "decompress", tampered, "-o", tmp_path / "t.png")
+    refused = run_cli("decompress", tampered, "-o", tmp_path / "t.png", threads=1)
     assert refused.returncode == 1
     assert "tile 2: the decoded pixels differ" in refused.stderr
     assert "floating point" in refused.stderr and "--no-verify" in refused.stderr
     assert not (tmp_path / "t.png").exists()
-    accepted = run(cli, "decompress", tampered, "-o", tmp_path / "t.png", "--no-verify")
+    accepted = run_cli("decompress", tampered, "-o", tmp_path / "t.png", "--no-verify", threads=1)
     assert accepted.returncode == 0, accepted.stderr
 
     plain = tmp_path / "plain.rsic"
-    assert run(cli, "compress", ucm_test_paths[0], "-o", plain, "--codec", "jpeg2000:ratio=30",
-               "--tile", "128", "--no-checksum").returncode == 0  # fmt: skip
+    assert run_cli("compress", ucm_test_paths[0], "-o", plain, "--codec", "jpeg2000:ratio=30",
+                   "--tile", "128", "--no-checksum", threads=1).returncode == 0  # fmt: skip
     assert good.stat().st_size - plain.stat().st_size == 18 + 8 * 4  # as innrsic.rsic.coding says
-    assert "reconstruction none" in " ".join(run(cli, "info", plain).stdout.split())
-    assert run(cli, "decompress", plain, "-o", tmp_path / "p.png").returncode == 0
+    assert "reconstruction none" in " ".join(run_cli("info", plain, threads=1).stdout.split())
+    assert run_cli("decompress", plain, "-o", tmp_path / "p.png", threads=1).returncode == 0
     assert (tmp_path / "p.png").read_bytes() == (tmp_path / "t.png").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def enhancer_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two blocks of the paper's widths, every weight randomised so the output depends on z."""
-    torch.manual_seed(0)
-    net = INNEnhancer(EnhancerConfig(blocks=2))
-    with torch.no_grad():
-        for parameter in net.parameters():
-            parameter.add_(0.02 * torch.randn_like(parameter))
-    path = tmp_path_factory.mktemp("enhancer") / "enhancer.safetensors"
-    save_enhancer(net, path)
-    return path
-
-
-def test_seeded_enhancement_writes_identical_bytes_across_runs_and_threads(
-    cli, crops: list[Path], enhancer_weights: Path, tmp_path: Path, restore_threads
-) -> None:
-    # Measured: the enhancer's convolutions give bit-identical floats with 1 and 2 threads
-    # (paper-size network, 576x576 tiles), so the outputs are byte-identical, not just close.
-    source, stream = crops[2], tmp_path / "scene.rsic"
-    compress_file(source, stream, make_codec("jpeg:quality=40"))
-    settings = {"temperature": 0.8, "seed": 3, "tile": 64, "overlap": 8}
-    net = load_enhancer(enhancer_weights).eval()
-    torch.set_num_threads(1)  # in this process
-    enhance_file(source, tmp_path / "enhanced.png", net, **settings)
-    decompress_enhanced(stream, tmp_path / "decoded.png", net, **settings)
-    torch.set_num_threads(2)
-    enhance_file(source, tmp_path / "enhanced2.png", net, **settings)
-    options = [f"--{key}={value}" for key, value in settings.items()]
-    for command, weights, name in (  # the CLI in another process, with two threads
-        [["enhance", source], "--weights", "enhanced"],
-        [["decompress", stream], "--enhance", "decoded"],
-    ):
-        target = tmp_path / f"{name}_cli.png"
-        result = run(
-            cli, *command, "-o", target, weights, enhancer_weights, *options, "--threads", "2",
-            threads=2,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    enhanced = (tmp_path / "enhanced.png").read_bytes()
-    assert (tmp_path / "enhanced2.png").read_bytes() == enhanced
-    assert (tmp_path / "enhanced_cli.png").read_bytes() == enhanced
-    assert (tmp_path / "decoded_cli.png").read_bytes() == (tmp_path / "decoded.png").read_bytes()
-    assert (tmp_path / "decoded.png").read_bytes() != enhanced

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -157,30 +156,26 @@ def test_tile_size_rules() -> None:
             resolve_tile(bad, 1000, 1000)
 
 
-def run(cli: list[str], *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cli, *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.slow
-def test_cli_tile_and_region(cli, p0168: Path, tiled, tmp_path: Path) -> None:
+def test_cli_tile_and_region(run_cli, p0168: Path, tiled, tmp_path: Path) -> None:
     _, full = tiled
     stream = tmp_path / "a.rsic"
-    result = run(
-        cli, "compress", p0168, "-o", stream, "--codec", "jpeg:quality=60", "--tile", "512"
+    result = run_cli(
+        "compress", p0168, "-o", stream, "--codec", "jpeg:quality=60", "--tile", "512"
     )
     assert result.returncode == 0, result.stderr
     assert "20 tiles of 512" in result.stdout
-    result = run(cli, "decompress", stream, "-o", tmp_path / "r.png", "--region", "700,300,600,500")
+    result = run_cli("decompress", stream, "-o", tmp_path / "r.png", "--region", "700,300,600,500")
     assert result.returncode == 0, result.stderr
     assert "4 of 20 tiles decoded" in result.stdout
     assert np.array_equal(read_image(tmp_path / "r.png"), full[300:800, 700:1300])
 
-    result = run(cli, "decompress", stream, "-o", tmp_path / "bad.png", "--region", "1,2,3")
+    result = run_cli("decompress", stream, "-o", tmp_path / "bad.png", "--region", "1,2,3")
     assert result.returncode == 2 and "x,y,w,h" in result.stderr
-    result = run(cli, "decompress", stream, "-o", tmp_path / "out.png", "--region", "2300,0,10,10")
+    result = run_cli("decompress", stream, "-o", tmp_path / "out.png", "--region", "2300,0,10,10")
     assert result.returncode == 1 and "outside" in result.stderr
-    result = run(
-        cli, "compress", p0168, "-o", tmp_path / "b.rsic", "--codec", "jpeg", "--tile", "100"
+    result = run_cli(
+        "compress", p0168, "-o", tmp_path / "b.rsic", "--codec", "jpeg", "--tile", "100"
     )
     assert result.returncode == 2 and "multiple of 16" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "r.png"]

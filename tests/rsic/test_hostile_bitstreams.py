@@ -372,6 +372,7 @@ def test_payload_declaring_another_size_than_expected_is_refused(
     assert decoder.decode(payload, shape=(SIDE, SIDE)).shape == (SIDE, SIDE, 3)
 
 
+@pytest.mark.slow
 def test_forged_elic_streams_cannot_make_the_entropy_decoder_read_out_of_bounds(
     elic_spec: str, tmp_path: Path
 ):

@@ -19,12 +19,6 @@ from innrsic.raster.image import read_image
 SHIPPED = "enhancer-jpeg2000-bpp0.2"
 
 
-def run(cli: list[str], *args: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*cli, *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs
-    )
-
-
 def test_list_options_accumulate_and_single_options_refuse_a_repeat(capsys) -> None:
     parser = build_parser()
     args = parser.parse_args(
@@ -69,51 +63,52 @@ def test_list_options_accumulate_and_single_options_refuse_a_repeat(capsys) -> N
     ],
 )
 def test_bad_input_fails_with_one_line_and_exit_2_before_work(
-    cli, tmp_path: Path, ucm_test_paths, argv, message
+    run_cli, tmp_path: Path, ucm_test_paths, argv, message
 ) -> None:
     streams = tmp_path / "streams"
     streams.mkdir()
     (tmp_path / "a.rsic").write_bytes(b"not read")
     places = {"img": ucm_test_paths[0], "dir": streams, "rsic": tmp_path / "a.rsic"}
-    result = run(cli, *(a.format(**places) for a in argv), cwd=tmp_path)
+    result = run_cli(*(a.format(**places) for a in argv), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert "Error:" not in result.stderr  # no exception type names
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "streams"]
 
 
-def test_skip_existing_refuses_outputs_of_another_codec(cli, tmp_path: Path, ucm_test_paths):
+def test_skip_existing_refuses_outputs_of_another_codec(run_cli, tmp_path: Path, ucm_test_paths):
     images = tmp_path / "images"
     images.mkdir()
     for path in ucm_test_paths[:2]:
         shutil.copy(path, images / path.name)
     out = tmp_path / "out"
-    assert run(cli, "compress", images, "-o", out, "--codec", "webp:quality=30").returncode == 0
+    assert run_cli("compress", images, "-o", out, "--codec", "webp:quality=30").returncode == 0
     before = {p: p.read_bytes() for p in out.iterdir()}
-    other = run(cli, "compress", images, "-o", out, "--codec", "jpeg:quality=50",
-                "--skip-existing")
+    other = run_cli("compress", images, "-o", out, "--codec", "jpeg:quality=50",
+                    "--skip-existing")
     assert other.returncode == 2
     assert "not made with jpeg:quality=50" in other.stderr and "webp:quality=30" in other.stderr
     assert {p: p.read_bytes() for p in out.iterdir()} == before
-    same = run(cli, "compress", images, "-o", out, "--codec", "webp:quality=30",
-               "--skip-existing")
+    same = run_cli("compress", images, "-o", out, "--codec", "webp:quality=30",
+                   "--skip-existing")
     assert same.returncode == 0 and "skipped 2" in same.stderr
     assert "compress:" not in same.stderr  # no progress bar off a terminal
 
 
+@pytest.mark.slow
 def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
-    cli, tmp_path: Path, ucm_test_paths
+    run_cli, tmp_path: Path, ucm_test_paths
 ) -> None:
     stream = tmp_path / "a.rsic"
-    assert run(cli, "compress", ucm_test_paths[0], "-o", stream, "--codec",
-               "jpeg2000:bpp=0.2").returncode == 0
-    assert run(cli, "decompress", stream, "-o", tmp_path / "d.png").returncode == 0
-    models = json.loads(run(cli, "models", "--json").stdout)
+    assert run_cli("compress", ucm_test_paths[0], "-o", stream, "--codec",
+                   "jpeg2000:bpp=0.2").returncode == 0
+    assert run_cli("decompress", stream, "-o", tmp_path / "d.png").returncode == 0
+    models = json.loads(run_cli("models", "--json").stdout)
     path = next(m["weights"] for m in models if m["name"] == SHIPPED)
     outputs = {}
     for label, weights in (("name", SHIPPED), ("path", path)):
-        result = run(cli, "enhance", tmp_path / "d.png", "-o", tmp_path / f"{label}.png",
-                     "--weights", weights, "--threads", "1")
+        result = run_cli("enhance", tmp_path / "d.png", "-o", tmp_path / f"{label}.png",
+                         "--weights", weights, "--threads", "1")
         assert result.returncode == 0 and "T=0.0" in result.stdout, result.stderr
         assert "WARNING" not in result.stderr
         outputs[label] = read_image(tmp_path / f"{label}.png")
@@ -124,10 +119,10 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
     )  # a restoration, not noise
 
     other = tmp_path / "webp.rsic"
-    assert run(cli, "compress", ucm_test_paths[0], "-o", other, "--codec",
-               "webp:quality=20").returncode == 0
-    result = run(cli, "decompress", other, "-o", tmp_path / "w.png", "--enhance", SHIPPED,
-                 "--threads", "1", "--temperature", "1")
+    assert run_cli("compress", ucm_test_paths[0], "-o", other, "--codec",
+                   "webp:quality=20").returncode == 0
+    result = run_cli("decompress", other, "-o", tmp_path / "w.png", "--enhance", SHIPPED,
+                     "--threads", "1", "--temperature", "1")
     assert result.returncode == 0, result.stderr
     assert "was chosen for temperature 0; at 1" in result.stderr
     assert "trained behind jpeg2000:bpp=0.2; this stream is webp:quality=20" in result.stderr
@@ -142,9 +137,9 @@ def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
     assert "was chosen for temperature 0; at 1" in caplog.text
 
 
-def test_closed_pipes_end_quietly(cli, tmp_path: Path, ucm_test_paths) -> None:
+def test_closed_pipes_end_quietly(cli, run_cli, tmp_path: Path, ucm_test_paths) -> None:
     stream = tmp_path / "a.rsic"
-    assert run(cli, "compress", ucm_test_paths[0], "-o", stream, "--codec", "jpeg").returncode == 0
+    assert run_cli("compress", ucm_test_paths[0], "-o", stream, "--codec", "jpeg").returncode == 0
     for argv in (["info", str(stream), "--json"], ["models", "--json"]):
         # the reader is gone before the command prints, as `| head` is after its lines
         process = subprocess.Popen([*cli, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -155,10 +150,10 @@ def test_closed_pipes_end_quietly(cli, tmp_path: Path, ucm_test_paths) -> None:
         assert error == ""
 
 
-def test_verbose_after_the_command_and_no_pillow_debug(cli, tmp_path: Path, ucm_test_paths):
+def test_verbose_after_the_command_and_no_pillow_debug(run_cli, tmp_path: Path, ucm_test_paths):
     for argv in (["-v", "compress"], ["compress", "-v"]):
-        result = run(cli, *argv, ucm_test_paths[0], "-o", tmp_path / f"{len(argv[0])}.rsic",
-                     "--codec", "jpeg")
+        result = run_cli(*argv, ucm_test_paths[0], "-o", tmp_path / f"{len(argv[0])}.rsic",
+                         "--codec", "jpeg")
         assert result.returncode == 0, result.stderr
         assert "PIL" not in result.stderr and "STREAM" not in result.stderr
 

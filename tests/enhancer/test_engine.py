@@ -15,6 +15,8 @@ from innrsic.enhancer.apply import enhance_image, enhance_tiles, latent_noise
 from innrsic.enhancer.fast import FastEnhancer, engine_for
 from innrsic.raster.tiling import BlendGrid, TileBlender, Window
 
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
+
 
 def reference_enhance_image(
     image: np.ndarray, net: INNEnhancer, temperature: float, seed: int, tile: int, overlap: int

@@ -15,6 +15,8 @@ from innrsic.enhancer.cost import dense_block_macs_per_pixel, enhancer_macs
 from innrsic.enhancer.fast import FastEnhancer, optimize
 from innrsic.errors import ConfigError, UnsupportedPrecision
 
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
+
 FLOAT32_BOUND = 1e-5
 BF16_MIN_PSNR = 45.0
 SMALL = EnhancerConfig(blocks=2, growth=16, gaussian_growth=16)
@@ -69,6 +71,7 @@ def test_float32_equals_reference_checkpoint(reference_net, airplane) -> None:
     assert_close(outputs(fast, x), ref, FLOAT32_BOUND)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_float32_inverse_whole_real_image(reference_net, airplane, workers) -> None:
     """256x256 real image: every DenseBlock in several row chunks (6 at full resolution)."""
@@ -79,6 +82,7 @@ def test_float32_inverse_whole_real_image(reference_net, airplane, workers) -> N
     assert max_abs(fast.inverse(airplane, z), ref) <= FLOAT32_BOUND
 
 
+@pytest.mark.slow
 def test_float32_chunk_borders(reference_net, airplane, monkeypatch) -> None:
     """Chunks down to one row: every row of every convolution is a chunk border, and the image
     border rows come from the workspace's zero rows. Odd size (padded, cropped)."""
