@@ -46,16 +46,18 @@ def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
     model = next(m for m in installed_models() if m.name == SHIPPED)
     by_path = innrsic.load_enhancer(os.fspath(model.weights))
     for net in (by_name, by_path):
-        assert (net.default_temperature, net.codec) == (0.0, "jpeg2000:bpp=0.2")
+        assert (net.default_temperature, net.codec) == (model.default_temperature,
+                                                         "jpeg2000:bpp=0.2")
     decoded = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     with caplog.at_level(logging.WARNING):
-        default = enhance_image(decoded, by_path, tile=0)
+        at_default = enhance_image(decoded, by_path, tile=0)
     assert not caplog.records
-    assert np.array_equal(default, enhance_image(decoded, by_path, 0.0, tile=0))
+    assert np.array_equal(at_default,
+                          enhance_image(decoded, by_path, model.default_temperature, tile=0))
     with caplog.at_level(logging.WARNING):
         hot = enhance_image(decoded, by_path, 1.0, tile=0)
-    assert "was chosen for temperature 0; at 1" in caplog.text
-    assert not np.array_equal(hot, default)
+    assert f"was chosen for temperature {model.default_temperature:g}; at 1" in caplog.text
+    assert not np.array_equal(hot, at_default)
 
 
 def test_save_records_the_default_temperature_and_codec(tmp_path: Path) -> None:

@@ -105,11 +105,12 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
     assert run_cli("decompress", stream, "-o", tmp_path / "d.png").returncode == 0
     models = json.loads(run_cli("models", "--json").stdout)
     path = next(m["weights"] for m in models if m["name"] == SHIPPED)
+    default = next(m["default_temperature"] for m in models if m["name"] == SHIPPED)
     outputs = {}
     for label, weights in (("name", SHIPPED), ("path", path)):
         result = run_cli("enhance", tmp_path / "d.png", "-o", tmp_path / f"{label}.png",
                          "--weights", weights, "--threads", "1")
-        assert result.returncode == 0 and "T=0.0" in result.stdout, result.stderr
+        assert result.returncode == 0 and f"T={float(default)}" in result.stdout, result.stderr
         assert "WARNING" not in result.stderr
         outputs[label] = read_image(tmp_path / f"{label}.png")
     assert np.array_equal(outputs["name"], outputs["path"])
@@ -124,17 +125,18 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
     result = run_cli("decompress", other, "-o", tmp_path / "w.png", "--enhance", SHIPPED,
                      "--threads", "1", "--temperature", "1")
     assert result.returncode == 0, result.stderr
-    assert "was chosen for temperature 0; at 1" in result.stderr
+    assert f"was chosen for temperature {default:g}; at 1" in result.stderr
     assert "trained behind jpeg2000:bpp=0.2; this stream is webp:quality=20" in result.stderr
 
 
 def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
     model = next(m for m in installed_models() if m.name == SHIPPED)
     paths, temperatures = grid_enhancers([SHIPPED, str(model.weights)], None)
-    assert paths == (model.weights, model.weights) and temperatures == (0.0,)
+    default = model.default_temperature
+    assert paths == (model.weights, model.weights) and temperatures == (default,)
     assert not caplog.records
-    assert grid_enhancers([SHIPPED], [0.0, 1.0])[1] == (0.0, 1.0)
-    assert "was chosen for temperature 0; at 1" in caplog.text
+    assert grid_enhancers([SHIPPED], [default, 1.0])[1] == (default, 1.0)
+    assert f"was chosen for temperature {default:g}; at 1" in caplog.text
 
 
 def test_closed_pipes_end_quietly(cli, run_cli, tmp_path: Path, ucm_test_paths) -> None:

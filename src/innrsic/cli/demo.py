@@ -13,9 +13,10 @@ EXAMPLES = """examples:
 
 --data is either a folder holding ucmerced/ (the UC Merced test split is used, --per-class
 images of each class) or any folder of PNG/TIFF/JPEG images. Each enhancer shipped with
-innrsic (`innrsic models`) then runs behind its codec on the same images; its section compares
-decoded and enhanced images (PSNR, MS-SSIM, and LPIPS-squeeze when --weights-dir or
-$INNRSIC_WEIGHTS_DIR holds squeeze.backbone.pth). Open OUT/index.html afterwards.
+innrsic (`innrsic models`) then runs behind its codec on some of them at T = 0 to 1, against
+decoded and the noise and unsharp controls tuned on UC Merced train images (PSNR, NIQE, and
+LPIPS-squeeze when --weights-dir or $INNRSIC_WEIGHTS_DIR holds squeeze.backbone.pth); those
+sections open the page. Open OUT/index.html afterwards.
 """
 
 

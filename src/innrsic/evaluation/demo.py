@@ -1,10 +1,12 @@
-"""The demo job: every classical codec at three target rates on real aerial images, then each
-shipped enhancer behind its codec.
+"""The demo job: each shipped enhancer behind its codec, swept over the decode-time temperature
+against the decoded image and tuned controls, then every classical codec at three target rates
+on real aerial images.
 
 Writes, under the output directory: the `.rsic` bitstreams, `results.csv` (one row per image,
 codec and rate), `summary.csv` (means per codec and rate), `rd.png` (bpp vs PSNR and MS-SSIM),
-side-by-side crops, the enhancer section's `enhanced.csv` and `enhanced_summary.csv`
-(`innrsic.evaluation.demo_enhanced`), and `index.html` tying them together.
+side-by-side crops, the enhancer section's `enhancers.csv`, `enhancers_summary.csv`,
+`enhancers_summary.json`, `controls.json` and one `pd-<model>.png` per model
+(`innrsic.evaluation.demo_enhanced`), and `index.html` tying them together, enhancers first.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from innrsic.codecs.classical import CLASSICAL_CODECS
 from innrsic.data.splits import ucmerced_split
 from innrsic.errors import InnrsicError, RateTargetError
 from innrsic.evaluation.crops import CropWindow
+from innrsic.evaluation.demo_controls import CONTROL_IMAGES
 from innrsic.evaluation.demo_enhanced import run_enhancer_section
 from innrsic.evaluation.figures import (
     html_figure_grid,
@@ -100,12 +103,16 @@ def run_demo(
     workers: int = 1,
     enhancers: bool = True,
     weights_dir: str | os.PathLike[str] | None = None,
+    control_root: Path | None = None,
+    control_images: int = CONTROL_IMAGES,
 ) -> list[dict[str, object]]:
     """Run the demo grid (images spread over `workers` processes) and write its report.
 
-    With `enhancers`, every shipped enhancer also runs behind its own codec on the images
-    (LPIPS-squeeze from `weights_dir` or ``$INNRSIC_WEIGHTS_DIR`` when found); those rows
-    are not returned (see ``enhanced.csv``).
+    With `enhancers`, every shipped enhancer also runs behind its own codec on some of the
+    images (`innrsic.evaluation.demo_enhanced`; LPIPS-squeeze from `weights_dir` or
+    ``$INNRSIC_WEIGHTS_DIR`` when found), against controls tuned on `control_images` images of
+    the UC-M train split under `control_root` (default: `data` when it holds ``ucmerced/``);
+    those rows are not returned (see ``enhancers.csv``).
 
     Returns the per-image result rows. A rate a codec cannot reach for an image is a row with
     status "unreachable: ..."; any other failure has status "failed: ...".
@@ -144,14 +151,15 @@ def run_demo(
     crop_items = _write_crops(out, read_image(showcase_path), showcase_path.stem, crops)
     not_ok = [r for r in rows if r["status"] != "ok"]
     sections = [
+        "<h2>Classical codecs</h2>"
         f"<p>{len(inputs.images)} images ({inputs.source}); codecs {', '.join(codecs)}; "
         f"target rates {', '.join(map(str, rates))} bpp. bpp is measured from the payload "
         "bytes; file bpp adds the .rsic header and checksums. Means are over the images "
         "each codec reached the target on.</p>",
-        '<h2>Rate-distortion</h2><img class="plot" src="rd.png" alt="rate-distortion plot">',
-        "<h2>Mean per codec and rate</h2>" + html_table(summary, SUMMARY_COLUMNS),
-        f"<h2>Side by side: {showcase_path.stem}</h2>" + html_figure_grid(crop_items),
-        f"<h2>Targets not reached or failed ({len(not_ok)})</h2>"
+        '<h3>Rate-distortion</h3><img class="plot" src="rd.png" alt="rate-distortion plot">',
+        "<h3>Mean per codec and rate</h3>" + html_table(summary, SUMMARY_COLUMNS),
+        f"<h3>Side by side: {showcase_path.stem}</h3>" + html_figure_grid(crop_items),
+        f"<h3>Targets not reached or failed ({len(not_ok)})</h3>"
         + (
             html_table(not_ok, ("image", "codec", "target_bpp", "status"))
             if not_ok
@@ -162,7 +170,9 @@ def run_demo(
     ]
     models = installed_models() if enhancers else []
     if models:
-        sections += run_enhancer_section(inputs.images, out, models, weights_dir)[1]
+        root = control_root or (data if (data / "ucmerced").is_dir() else None)
+        sections = run_enhancer_section(inputs.images, out, models, weights_dir, root,
+                                        control_images)[1] + sections
     write_html_page(out / "index.html", "innrsic demo: codecs and enhancers on aerial images",
                     sections)
     return rows
