@@ -168,7 +168,7 @@ def main() -> None:
                         if output else None
                     ),
                 })
-    meta = {"machine": info, "scene": str(scene), "command": sys.argv,
+    meta = {"machine": info, "scene": scene.name, "command": sys.argv,
             "gflops_note": "network GFLOP / (case time - decompress time): the enhancement's "
                            "own rate, start-up and decoding excluded"}
     common.write_results(rows, args.out, meta, COLUMNS)
