@@ -17,6 +17,7 @@ import torch
 from rasterio.transform import Affine
 
 from innrsic.codecs import make_codec
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
 from innrsic.raster.image import read_image, write_image
 from innrsic.rsic.coding import compress_file, decompress_file
 from innrsic.rsic.container import ContainerReader
@@ -71,6 +72,26 @@ def ucm_test_paths(shared: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def ucm_image(ucm_test_paths: list[Path]) -> np.ndarray:
     return read_image(ucm_test_paths[0])
+
+
+@pytest.fixture(scope="session")
+def randomised_enhancer(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[EnhancerConfig], Path]:
+    """Weights of an `INNEnhancer` of a config with every weight randomised (seed 0), so its
+    output depends on z; one file per call."""
+
+    def make(config: EnhancerConfig) -> Path:
+        torch.manual_seed(0)
+        net = INNEnhancer(config)
+        with torch.no_grad():
+            for parameter in net.parameters():
+                parameter.add_(0.02 * torch.randn_like(parameter))
+        path = tmp_path_factory.mktemp("enhancer") / "enhancer.safetensors"
+        save_enhancer(net, path)
+        return path
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -7,23 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
+from innrsic.enhancer import EnhancerConfig
 from innrsic.raster.image import read_image
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def weights(randomised_enhancer) -> Path:
     """A small enhancer with every layer randomised, so its output depends on z."""
-    torch.manual_seed(0)
-    net = INNEnhancer(EnhancerConfig(blocks=2, growth=8, gaussian_growth=8))
-    with torch.no_grad():
-        for parameter in net.parameters():
-            parameter.add_(0.02 * torch.randn_like(parameter))
-    path = tmp_path_factory.mktemp("weights") / "enhancer.safetensors"
-    save_enhancer(net, path)
-    return path
+    return randomised_enhancer(EnhancerConfig(blocks=2, growth=8, gaussian_growth=8))
 
 
 @pytest.mark.slow

@@ -12,22 +12,15 @@ import pytest
 import torch
 
 from innrsic.codecs import make_codec
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
+from innrsic.enhancer import EnhancerConfig, load_enhancer
 from innrsic.enhancer.apply import decompress_enhanced, enhance_file
 from innrsic.rsic.coding import compress_file
 
 
 @pytest.fixture(scope="module")
-def enhancer_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def enhancer_weights(randomised_enhancer) -> Path:
     """Two blocks of the paper's widths, every weight randomised so the output depends on z."""
-    torch.manual_seed(0)
-    net = INNEnhancer(EnhancerConfig(blocks=2))
-    with torch.no_grad():
-        for parameter in net.parameters():
-            parameter.add_(0.02 * torch.randn_like(parameter))
-    path = tmp_path_factory.mktemp("enhancer") / "enhancer.safetensors"
-    save_enhancer(net, path)
-    return path
+    return randomised_enhancer(EnhancerConfig(blocks=2))
 
 
 @pytest.mark.slow
