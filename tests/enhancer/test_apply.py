@@ -11,10 +11,17 @@ import torch
 from rasterio.transform import Affine
 from torch import nn
 
-from innrsic.enhancer import EnhancerConfig, INNEnhancer
-from innrsic.enhancer.apply import enhance_file, enhance_image, latent_noise
-from innrsic.raster.image import read_image
+from innrsic.codecs import make_codec
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
+from innrsic.enhancer.apply import (
+    decompress_enhanced,
+    enhance_file,
+    enhance_image,
+    latent_noise,
+)
+from innrsic.raster.image import read_image, write_image
 from innrsic.raster.tiling import BlendGrid, TilingError, Window, seam_ratio
+from innrsic.rsic.coding import compress_file
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,3 +137,23 @@ def test_enhance_geotiff_region_with_nodata(net, crop, whole, tmp_path: Path) ->
     assert np.abs(enhanced.astype(int) - whole)[valid].mean() < 3
     inner = np.abs(piece.astype(int) - enhanced[region.slices])[64:-64, 64:-64]
     assert inner.mean() < 0.05
+
+
+def test_decompress_enhanced_warns_once_about_codec_and_temperature(tmp_path: Path, caplog):
+    weights = tmp_path / "w.safetensors"
+    save_enhancer(INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)), weights,
+                  default_temperature=0.0, codec="jpeg2000:bpp=0.2")
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    write_image(tmp_path / "a.png", image)
+    compress_file(tmp_path / "a.png", tmp_path / "a.rsic", make_codec("webp:quality=20"))
+    net = load_enhancer(weights).eval()
+    with caplog.at_level("WARNING"):
+        decompress_enhanced(tmp_path / "a.rsic", tmp_path / "e.png", net, 1.0, tile=0)
+    assert caplog.text.count("was trained behind jpeg2000:bpp=0.2; this stream is webp") == 1
+    assert caplog.text.count("was chosen for temperature 0; at 1") == 1
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        decompress_enhanced(tmp_path / "a.rsic", tmp_path / "f.png", net, 1.0, tile=0,
+                            warn=False)
+    assert not caplog.records
+    assert read_image(tmp_path / "e.png").shape == (48, 64, 3)

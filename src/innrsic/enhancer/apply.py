@@ -117,18 +117,19 @@ def model_temperature(
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
     temperature: float | None = None,
     label: str = "this enhancer",
+    warn: bool = True,
 ) -> float:
     """The temperature to run `net` at: `temperature`, else the model's default (an
     `INNEnhancer` loaded from a file knows it; `FALLBACK_TEMPERATURE` otherwise).
 
-    A temperature other than the model's default is logged as a warning: a model trained for
-    T = 0 gives noise at T = 1.
+    A temperature other than the model's default is logged as a warning (unless `warn` is
+    False: the caller warned already): a model trained for T = 0 gives noise at T = 1.
     """
     default = getattr(net, "default_temperature", None)
     if temperature is None:
         return FALLBACK_TEMPERATURE if default is None else default
     temperature = check_temperature(temperature)
-    if default is not None and temperature != default:
+    if warn and default is not None and temperature != default:
         log.warning(
             "%s was chosen for temperature %g; at %g its output can be far worse (leave the "
             "temperature out to use its default)",
@@ -144,10 +145,11 @@ def _engine_and_temperature(
     overlap: int,
     precision: Precision,
     threads: int | None,
+    warn: bool,
 ) -> tuple[FastEnhancer | ReferenceEngine, float]:
     """The engine to run `net` on (`engine_for`) and the temperature (`model_temperature`,
-    which warns about a non-default one), after checking `tile` and `overlap`."""
-    temperature = model_temperature(net, temperature)
+    which warns about a non-default one if `warn`), after checking `tile` and `overlap`."""
+    temperature = model_temperature(net, temperature, warn=warn)
     check_settings(tile, overlap)
     return engine_for(net, precision, threads), temperature
 
@@ -175,6 +177,7 @@ def enhance_tiles(
     *,
     precision: Precision = "float32",
     threads: int | None = None,
+    warn: bool = True,
 ) -> Iterator[tuple[Window, np.ndarray]]:
     """The streaming core: yield ``(window, enhanced uint8 (h, w, 3))`` covering the
     `width` x `height` image once, in raster order.
@@ -188,10 +191,11 @@ def enhance_tiles(
     one with `precision` and `threads` worker threads; pass a `FastEnhancer` to reuse it and its
     workspaces across calls). float32 gives the reference's pixels exactly; at temperature 0
     the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`). `temperature` None
-    is the model's default (`model_temperature`, which also warns about other values).
+    is the model's default (`model_temperature`, which also warns about other values unless
+    `warn` is False: a caller that checked once for a batch).
     """
     engine, temperature = _engine_and_temperature(
-        net, temperature, tile, overlap, precision, threads
+        net, temperature, tile, overlap, precision, threads, warn
     )
     step = tile if tile else max(width, height)
     grid = BlendGrid(width, height, step, overlap if tile else 0)
@@ -278,6 +282,7 @@ def enhance_file(
     tiff_compression: str | None = "deflate",
     precision: Precision = "float32",
     threads: int | None = None,
+    warn: bool = True,
 ) -> EnhanceResult:
     """Enhance an image file tile by tile and write the result atomically.
 
@@ -298,6 +303,8 @@ def enhance_file(
         progress: a bar over tiles on stderr.
         tiff_compression: GeoTIFF compression of a .tif target.
         precision, threads: the engine's, see `enhance_tiles`.
+        warn: warn about a temperature other than the model's default (False: the caller
+            checked once for a batch).
     """
     with open_source(source, bands, scale, nodata) as raster:
         region = region or Window(0, 0, raster.width, raster.height)
@@ -331,6 +338,7 @@ def enhance_file(
                 progress,
                 precision=precision,
                 threads=threads,
+                warn=warn,
             )
             count = 0
             for window, values in tiles:
@@ -384,22 +392,25 @@ def decompress_enhanced(
     verify: bool = True,
     precision: Precision = "float32",
     threads: int | None = None,
+    warn: bool = True,
 ) -> EnhanceResult:
     """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
 
     The decoded image goes through a temporary GeoTIFF beside `target` (so large scenes stay
     in bounded memory and georeferencing is kept); only the enhanced image is left behind.
     `verify` as in `innrsic.rsic.coding.decompress_file`. An enhancer whose `codec` is not the
-    stream's is warned about (`check_codec`).
+    stream's is warned about (`check_codec`), as a non-default temperature is, unless `warn` is
+    False (the caller checked once for a batch).
     """
     from innrsic.rsic.coding import decompress_file
     from innrsic.rsic.container import ContainerReader
 
-    with ContainerReader(source) as reader:
-        check_codec(getattr(net, "codec", None), reader.codec_spec)
+    if warn:
+        with ContainerReader(source) as reader:
+            check_codec(getattr(net, "codec", None), reader.codec_spec)
     # the temperature is warned about here, before decoding
     engine, temperature = _engine_and_temperature(
-        net, temperature, tile, overlap, precision, threads
+        net, temperature, tile, overlap, precision, threads, warn
     )
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -420,6 +431,7 @@ def decompress_enhanced(
             progress=progress,
             precision=precision,
             threads=threads,
+            warn=False,
         )
 
 

@@ -49,7 +49,7 @@ class EnhancerSession:
         """`innrsic.enhancer.apply.enhance_file` of a decoded image at the session's settings."""
         return enhance_file(
             source, target, self.engine, self.temperature, self.seed, self.tile, self.overlap,
-            progress=progress,
+            progress=progress, warn=False,
         )
 
     def decompress_file(
@@ -61,7 +61,7 @@ class EnhancerSession:
         self.check_stream(source)
         return decompress_enhanced(
             source, target, self.engine, self.temperature, self.seed, self.tile, self.overlap,
-            region=region, progress=progress, verify=verify,
+            region=region, progress=progress, verify=verify, warn=False,
         )
 
     def check_stream(self, path: PathLike) -> None:
