@@ -21,12 +21,16 @@ def data_root(given: PathLike | None) -> PathLike | None:
     return given or os.environ.get(DATA_ROOT_VARIABLE)
 
 
-def image_set(data: str, root: PathLike | None = None, limit: int | None = None) -> list[ImageRef]:
+def is_split(name: PathLike) -> bool:
+    """Whether `name` is a split name (documented or reserved) rather than a folder."""
+    return name in SPLITS or name in RESERVED
+
+
+def image_set(
+    data: PathLike, root: PathLike | None = None, limit: int | None = None
+) -> list[ImageRef]:
     """The images `data` names (module doc), only the first `limit` of them when given."""
-    if data in SPLITS or data in RESERVED:
-        refs = resolve_split(data, data_root(root))
-    else:
-        refs = folder_images(data)
+    refs = resolve_split(str(data), data_root(root)) if is_split(data) else folder_images(data)
     return refs if limit is None else refs[: max(0, limit)]
 
 

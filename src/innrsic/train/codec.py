@@ -37,11 +37,9 @@ from innrsic.compute.tensors import to_tensor
 from innrsic.data import (
     ImageFolderDataset,
     ImageRef,
-    folder_images,
-    resolve_split,
     spread_indices,
 )
-from innrsic.data.splits import RESERVED, SPLITS
+from innrsic.data.image_sets import image_set, is_split
 from innrsic.errors import ConfigError, MetricError
 from innrsic.metrics import bits_per_pixel, mean_psnr, psnr
 from innrsic.train.config import CodecTrainingConfig, load_config
@@ -111,9 +109,7 @@ class CodecRecipe:
 
     def _images(self, entry: str) -> list[ImageRef]:
         data = self.config.data
-        if entry in SPLITS or entry in RESERVED:
-            return resolve_split(entry, data.data_root())
-        return folder_images(data.resolve(entry))
+        return image_set(entry if is_split(entry) else data.resolve(entry), data.root)
 
     def _train_refs(self) -> list[ImageRef]:
         crop = self.config.data.crop_size

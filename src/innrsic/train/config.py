@@ -332,10 +332,6 @@ class ImageDataConfig:
         _positive(where, crop_size=self.crop_size)
         _non_negative(where, workers=self.workers)
 
-    def data_root(self) -> str | None:
-        """The shared data folder for split names: `root`, else ``$INNRSIC_DATA_ROOT``."""
-        return self.root or os.environ.get("INNRSIC_DATA_ROOT") or None
-
     def resolve(self, directory: str) -> Path:
         """An image folder from this section, made absolute (see the class doc)."""
         return _resolve_under(self.root, directory)
