@@ -31,7 +31,7 @@ CONTROL_KINDS: tuple[ControlKind, ...] = ("noise", "unsharp")
 UNSHARP_RADIUS = 1.0
 # Default tuning grids, weakest first (ties go to the weaker strength).
 NOISE_STRENGTHS = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # sigma, 8-bit levels
-UNSHARP_STRENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # amount; 2.0 won at its edge at 0.1 bpp
+UNSHARP_STRENGTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # amount
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
