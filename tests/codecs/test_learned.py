@@ -40,6 +40,7 @@ from innrsic.codecs.learned_checkpoint import (
     load_learned_checkpoint,
     save_learned_checkpoint,
     state_dict_fingerprint,
+    weights_fingerprint,
 )
 from innrsic.codecs.registry import codec_class
 from innrsic.errors import CodecError, CodecSpecError, WeightsError
@@ -113,7 +114,7 @@ def test_native_state_dict_and_ddp_prefix_load_to_the_same_model(reference_model
     loaded = load_learned_checkpoint({f"module.{k}": v for k, v in state.items()})
     assert loaded.arch == "elic"
     assert loaded.config == {"N": 192, "M": 320, "groups": [16, 16, 32, 64, 192]}
-    assert loaded.fingerprint == state_dict_fingerprint(reference_model)
+    assert loaded.fingerprint == weights_fingerprint(state)
 
 
 def test_unknown_authors_key_is_refused():
@@ -156,7 +157,8 @@ def test_safetensors_round_trip_keeps_cdf_tables(
         assert torch.equal(restored[key], tensor), key
     cdf = restored["latent_codec.hyper.entropy_bottleneck._quantized_cdf"]
     assert cdf.dtype == torch.int32 and cdf.numel() > 0
-    assert loaded.fingerprint == state_dict_fingerprint(reference_model)
+    assert loaded.fingerprint == weights_fingerprint(original)
+    assert loaded.legacy_fingerprint == state_dict_fingerprint(reference_model)
     with safe_open(str(elic_weights), framework="pt") as handle:
         metadata = handle.metadata()
     assert metadata["format"] == FORMAT_NAME and metadata["arch"] == "elic"
@@ -185,7 +187,7 @@ def test_payload_is_the_entropy_coded_streams_plus_fixed_overhead(
 ):
     x = torch.from_numpy(images[0][:64, :64].copy()).permute(2, 0, 1)[None].float() / 255
     with deterministic_cpu():
-        streams = [s[0] for s in elic.loaded.model.compress(x)["strings"]]
+        streams = [s[0] for s in elic.loaded.exact.compress(x)["strings"]]
     assert len(streams) == 11  # 5 channel groups x 2 checkerboard halves, then z
     table = b"".join(_leb128(len(s)) for s in streams)
     assert small_payload[HEADER_BYTES:-CRC_BYTES] == table + b"".join(streams)
@@ -321,7 +323,8 @@ def test_lambda_spec_finds_weights_in_the_model_directory(
     monkeypatch.setenv("INNRSIC_MODEL_DIR", str(elic_weights.parent))
     codec = make_codec("ELIC:lambda=8e-4")
     assert isinstance(codec, ElicCodec)
-    assert codec.spec == "elic:lambda=0.0008"
+    fingerprint = codec.loaded.fingerprint.hex()[:32]
+    assert codec.spec == f"elic:lambda=0.0008,fingerprint={fingerprint},name={elic_weights.name}"
     assert codec.weights_path == elic_weights
     assert make_codec(codec.spec).spec == codec.spec
 
@@ -335,16 +338,17 @@ def test_missing_weights_name_every_place_searched(tmp_path: Path, monkeypatch: 
     assert str(first) in message and str(second) in message
     assert "elic-lambda0.0123.safetensors" in message and "elic-lambda0.0123.pth.tar" in message
     assert "innrsic train codec --config configs/codec/elic_0.0123.yaml" in message
-    assert "convert_checkpoint" in message
+    assert "convert-checkpoint" in message
     with pytest.raises(WeightsError, match=r"nowhere\.safetensors not found"):
         make_codec(f"elic:weights={tmp_path / 'nowhere.safetensors'}")
 
 
 def test_weights_and_lambda_must_agree(elic_weights: Path, small_payload: bytes):
     codec = make_codec(f"elic:lambda=0.0016,weights={elic_weights}")
-    assert codec.spec == f"elic:lambda=0.0016,weights={elic_weights}"
     with pytest.raises(WeightsError, match=r"lambda=0\.0008.*lambda=0\.0016"):
         codec.decode(small_payload)
+    with pytest.raises(WeightsError, match=r"lambda=0\.0008.*lambda=0\.0016"):
+        codec.spec  # noqa: B018 (the spec names the weights' fingerprint: they are read)
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def streams(elic_spec: str, crops: list[Path], tmp_path_factory) -> dict[str, Pa
 
 @pytest.mark.slow
 def test_every_codec_decodes_identically_with_1_and_2_threads_and_across_runs(
-    streams: dict[str, Path], restore_threads, thread_env
+    streams: dict[str, Path], elic_spec: str, restore_threads, thread_env
 ) -> None:
     digests: dict[str, list[str]] = {spec: [] for spec in streams}
     for threads in (1, 2):  # in this process
@@ -94,7 +94,8 @@ def test_every_codec_decodes_identically_with_1_and_2_threads_and_across_runs(
             [sys.executable, "-c", DECODER, str(threads), *map(str, streams.values())],
             capture_output=True,
             text=True,
-            env=thread_env(threads),
+            # the container names ELIC's weights by fingerprint: found in the model directory
+            env={**thread_env(threads), "INNRSIC_MODEL_DIR": str(Path(elic_spec[13:]).parent)},
             timeout=300,
         )
         assert result.returncode == 0, result.stderr

@@ -1,18 +1,28 @@
-"""`innrsic convert-checkpoint`: the authors' enhancer checkpoints into innrsic's format."""
+"""`innrsic convert-checkpoint`: the authors' enhancer and ELIC checkpoints (and CompressAI
+state dicts) into innrsic's safetensors formats."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from innrsic.codecs.architectures import ARCHITECTURES
+from innrsic.errors import UsageError, WeightsError
+
 EXAMPLES = """examples:
   innrsic convert-checkpoint 0.0008_G.pth -o enhancer-elic-0.0008.safetensors
   innrsic convert-checkpoint 0.0008_G.pth -o enhancer.safetensors --half
+  innrsic convert-checkpoint ELIC_0008.pth.tar --lambda 0.0008 \
+      -o ~/.cache/innrsic/models/elic-lambda0.0008.safetensors
+  innrsic convert-checkpoint checkpoint_best.pth.tar -o mbt.safetensors --arch mbt2018-mean
 
-The source is a BasicSR `*_G.pth` state dict as released with INN-RSIC (a `module.` prefix
-and the original `guassianize` key names are accepted); it is read with
-torch.load(weights_only=True), so no code inside it can run. The configuration (coupling
-blocks, DenseBlock growth, expansion factor) is inferred from the tensor shapes.
+What the source is, is read from its tensors: the authors' ELIC checkpoint (.pth.tar, also
+xz-compressed; CompressAI 1.1 names) or, with --arch, a CompressAI state dict becomes a
+learned-codec weights file with the entropy coder's CDF tables computed exactly and stored
+(frozen integers: every machine codes with the same tables); anything else is read as a
+BasicSR `*_G.pth` enhancer state dict as released with INN-RSIC (a `module.` prefix and the
+original `guassianize` key names are accepted; the configuration is inferred from the
+shapes). Files are read with torch.load(weights_only=True), so no code inside them can run.
 """
 
 
@@ -20,22 +30,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the convert-checkpoint command."""
     parser = subparsers.add_parser(
         "convert-checkpoint",
-        help="convert an original INN-RSIC *_G.pth into innrsic's safetensors format",
+        help="convert the authors' enhancer (*_G.pth) or ELIC checkpoint into innrsic's format",
         epilog=EXAMPLES,
     )
-    parser.add_argument("source", type=Path, help="the authors' *_G.pth checkpoint")
+    parser.add_argument("source", type=Path, help="the checkpoint to convert")
     parser.add_argument("-o", "--output", type=Path, required=True, help=".safetensors file")
-    parser.add_argument("--half", action="store_true", help="store float16 weights")
+    parser.add_argument("--half", action="store_true", help="enhancers: store float16 weights")
+    parser.add_argument(
+        "--arch", choices=sorted(ARCHITECTURES),
+        help="learned codecs: the architecture of a CompressAI state dict (ELIC's is read)",
+    )
+    parser.add_argument(
+        "--lambda", dest="lmbda", type=float, metavar="X",
+        help="learned codecs: the rate-distortion weight it was trained with (recorded; "
+        "lambda=X specs check it)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from innrsic.enhancer import convert_original_checkpoint  # imports torch
-
     if args.output.exists() and not args.force:
         print(f"{args.output} exists (use --force to replace it)")
         return 1
+    if args.arch is not None or _learned_codec(args.source):
+        if args.half:
+            raise UsageError("--half is for enhancers; learned codecs keep their stored dtypes")
+        from innrsic.codecs.learned_checkpoint import convert_checkpoint
+        from innrsic.codecs.learned_weights import short_fingerprint
+
+        loaded = convert_checkpoint(args.source, args.output, args.arch, args.lmbda)
+        print(
+            f"wrote {args.output}: {loaded.arch} {loaded.config}, fingerprint "
+            f"{short_fingerprint(loaded.fingerprint)}, CDF tables stored"
+        )
+        return 0
+    if args.lmbda is not None:
+        raise UsageError("--lambda is for learned codecs; this looks like an enhancer checkpoint")
+    from innrsic.enhancer import convert_original_checkpoint  # imports torch
+
     config = convert_original_checkpoint(args.source, args.output, half=args.half)
     print(f"wrote {args.output}: {config}")
     return 0
+
+
+def _learned_codec(source: Path) -> bool:
+    """Whether `source` holds learned-codec weights innrsic recognises without --arch."""
+    from innrsic.codecs.learned_checkpoint import native_state
+
+    try:
+        native_state(source)
+    except WeightsError:
+        return False
+    return True

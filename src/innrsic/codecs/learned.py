@@ -8,19 +8,19 @@ Specs: ``<arch>:lambda=X`` (weights looked up in the model directory) or
 from local files (see :mod:`learned_checkpoint` for the layouts read); nothing is ever
 downloaded.
 
-**Model directory.** ``lambda=X`` selects the file ``<arch>-lambda<X>.<ext>``, where ``<X>`` is
-the lambda as Python prints the float (``0.0008``, ``0.045``, ``1e-05``) and ``<ext>`` is
-``safetensors`` (innrsic's format, preferred), ``pth.tar`` or ``pth``, e.g.
-``elic-lambda0.0008.safetensors``. It is searched for in ``$INNRSIC_MODEL_DIR`` (several
-directories separated by ``os.pathsep``; default ``~/.cache/innrsic/models``), then in the
-package's ``innrsic/models/`` directory if it exists.
+Weights are found as :mod:`learned_weights` documents (by name in the model directory, or
+by fingerprint). ``codec.spec`` names the weights by identity, never by path:
+``<arch>:[lambda=X,]fingerprint=<32 hex digits>[,name=<file name>]``; decoding such a spec
+finds the file by fingerprint (`learned_weights.find_by_fingerprint`; ``weights_hint`` /
+``decompress --weights PATH`` say where to look first). Specs of earlier versions
+(``weights=PATH``) still work.
 
-**Payload** (format 1, big-endian)::
+**Payload** (format 2, big-endian)::
 
     offset  size  field
-    0       1     payload format version (1)
+    0       1     payload format version (2; 1: see below)
     1       1     architecture id (`Architecture.payload_id`)
-    2       4     weights fingerprint: first 4 bytes of the SHA-256 of the state dict
+    2       4     weights fingerprint: its first 4 bytes (`weights_fingerprint`)
     6       4     image height H
     10      4     image width W
     14      1     number of entropy-coded streams n (fixed per architecture)
@@ -41,16 +41,16 @@ byte (an escape made of stream bytes 0xFF reads about 15 bytes of bypass bits pe
 64 KiB, so the decoder runs into zeros, not into other memory.
 
 **Determinism.** Encoder and decoder must compute bit-identical entropy parameters, or the
-decoder reads the bitstream with the wrong distributions. PyTorch's CPU convolutions (oneDNN,
-and its native im2col + GEMM path too, for some shapes) split reductions across threads, so
-their results depend on the thread count: with PyTorch's default threading, 256x256 images
-gave different bytes with 1 and 2 threads, and a payload decoded under another thread count
-than it was encoded with did not reproduce the encoder's reconstruction. All codec network
-evaluation (and the CDF-table computation in ``update``) therefore runs on the CPU with
-exactly one intra-op thread, under :func:`deterministic_cpu`, which restores the caller's
-setting afterwards and holds a process-wide lock because that setting is global. For
-throughput, code images in parallel processes. Bit-exactness across different machines
-(instruction sets, library versions) is not guaranteed.
+decoder reads the bitstream with the wrong distributions, and the same pixels, or the
+reconstruction checksum fails. Format 2 computes everything the decoder computes with the
+exact copy of the network (:mod:`innrsic.codecs.exact`: integer arithmetic carried in float64,
+exact CDF tables from :mod:`innrsic.codecs.exact_tables`), so a payload decodes to the same
+pixels under any ATEN_CPU_CAPABILITY, thread count and oneDNN setting. Format 1 (written by
+earlier versions: CompressAI's float32 network, its fingerprint over the loaded state dict
+with the tables computed at load) still decodes, through that float32 path, bit-exactly only
+on a machine that computes as the encoder's did. Format 2 runs with the caller's threads
+(`exact_cpu`; the float32 analysis with one, `exact.SingleThread`), format 1 under
+:func:`deterministic_cpu` (one intra-op thread, which its results depend on).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import struct
 import zlib
 from collections.abc import Mapping
@@ -74,6 +75,22 @@ from innrsic.codecs.architectures import (
     Architecture,
     StreamLayout,
 )
+from innrsic.codecs.learned_weights import (
+    MODEL_DIR_ENV as MODEL_DIR_ENV,
+)
+from innrsic.codecs.learned_weights import (
+    SAFE_NAME,
+    find_by_fingerprint,
+    find_weights,
+    remember,
+    short_fingerprint,
+)
+from innrsic.codecs.learned_weights import (
+    model_dirs as model_dirs,
+)
+from innrsic.codecs.learned_weights import (
+    weights_file_name as weights_file_name,
+)
 from innrsic.codecs.spec import Param, canonical_spec, check_params
 from innrsic.errors import CodecError, CodecSpecError, WeightsError
 from innrsic.raster.image import validate_rgb
@@ -86,12 +103,8 @@ if TYPE_CHECKING:
 # torch and compressai are imported on first use, not here: the registry imports this module
 # to read codec descriptions (e.g. for CLI help), which must stay cheap and torch-free.
 
-MODEL_DIR_ENV = "INNRSIC_MODEL_DIR"
-DEFAULT_MODEL_DIR = Path("~/.cache/innrsic/models")
-SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
-WEIGHT_SUFFIXES = (".safetensors", ".pth.tar", ".pth")
-
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
+LEGACY_PAYLOAD_VERSION = 1
 PAD_MULTIPLE = 64
 MAX_PADDED_PIXELS = 1 << 24  # 4096 x 4096 after padding; larger rasters go through tiling
 
@@ -106,46 +119,9 @@ WEIGHTS_PARAM = Param(
 LAMBDA_PARAM = Param(
     "lambda", float, "training rate-distortion weight; selects <arch>-lambda<X> weights", 1e-6, 1e4
 )
-
-
-def model_dirs() -> list[Path]:
-    """Where ``lambda=`` weights are searched, in order (see the module doc)."""
-    override = os.environ.get(MODEL_DIR_ENV)
-    if override:
-        dirs = [Path(part).expanduser() for part in override.split(os.pathsep) if part]
-    else:
-        dirs = [DEFAULT_MODEL_DIR.expanduser()]
-    if SHIPPED_MODEL_DIR.is_dir():
-        dirs.append(SHIPPED_MODEL_DIR)
-    return dirs
-
-
-def weights_file_name(arch: str, lmbda: float, suffix: str = ".safetensors") -> str:
-    """The model-directory file name for `arch` trained at `lmbda`."""
-    return f"{arch}-lambda{float(lmbda)!r}{suffix}"
-
-
-def find_weights(arch: str, lmbda: float) -> Path:
-    """The weights file for `arch` at `lmbda`, or a WeightsError naming every place looked in."""
-    dirs = model_dirs()
-    for directory in dirs:
-        for suffix in WEIGHT_SUFFIXES:
-            path = directory / weights_file_name(arch, lmbda, suffix)
-            if path.is_file():
-                return path
-    names = ", ".join(weights_file_name(arch, lmbda, suffix) for suffix in WEIGHT_SUFFIXES)
-    howto = f"train them with `innrsic train codec --config configs/codec/{arch}_{lmbda!r}.yaml`"
-    if arch == "elic":
-        howto += (
-            " or convert the authors' ELIC checkpoint with "
-            "innrsic.codecs.learned_checkpoint.convert_checkpoint(SRC, DEST)"
-        )
-    raise WeightsError(
-        f"{arch}: no weights for lambda={lmbda!r}: looked for {names} in "
-        f"{', '.join(str(d) for d in dirs)}; {howto}, saving to "
-        f"{dirs[0] / weights_file_name(arch, lmbda)} (${MODEL_DIR_ENV} sets the directory), "
-        "or give weights=PATH"
-    )
+FINGERPRINT_PARAM = Param("fingerprint", str, "the weights' fingerprint (32 hex digits)")
+NAME_PARAM = Param("name", str, "the weights file's name when encoded (a search hint)")
+_HEX = re.compile(r"[0-9a-f]{32}")
 
 
 class LearnedCodec:
@@ -155,33 +131,61 @@ class LearnedCodec:
     description: ClassVar[str]
 
     def __init__(
-        self, weights: str | os.PathLike[str] | None = None, lmbda: float | None = None
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        lmbda: float | None = None,
+        fingerprint: str | None = None,
+        name: str | None = None,
+        weights_hint: str | os.PathLike[str] | None = None,
     ) -> None:
-        if weights is None and lmbda is None:
+        if weights is None and lmbda is None and fingerprint is None:
             raise CodecSpecError(
                 f"{self.arch}: give lambda=X (weights from the model directory) or weights=PATH"
             )
+        if fingerprint is not None and not _HEX.fullmatch(fingerprint):
+            raise CodecSpecError(f"{self.arch}: fingerprint={fingerprint!r} is not 32 hex digits")
         self.lmbda = None if lmbda is None else float(lmbda)
+        self.fingerprint = fingerprint
+        self.name = name if name is not None and SAFE_NAME.fullmatch(name) else None
+        hint = None if weights_hint is None else Path(weights_hint).expanduser()
+        if hint is not None and weights is not None and fingerprint is None and hint.is_file():
+            weights = hint  # a spec of an earlier version: the file moved, here it is now
         if weights is not None:
             self.weights_path = Path(weights).expanduser()
             if not self.weights_path.is_file():
                 raise WeightsError(f"{self.arch}: weights file {self.weights_path} not found")
+        elif fingerprint is not None:
+            self.weights_path = find_by_fingerprint(self.arch, fingerprint, self.name, hint)
         else:
             assert self.lmbda is not None
             self.weights_path = find_weights(self.arch, self.lmbda)
+
+    @property
+    def spec(self) -> str:
+        """``<arch>:[lambda=X,]fingerprint=F[,name=N]``: the weights by identity (module doc)."""
         values: dict[str, Any] = {}
         if self.lmbda is not None:
             values["lambda"] = repr(self.lmbda)
-        if weights is not None:
-            values["weights"] = os.fspath(weights)
-        self.spec = canonical_spec(self.arch, values)
+        values["fingerprint"] = self.fingerprint or short_fingerprint(self.loaded.fingerprint)
+        name = self.weights_path.name
+        if SAFE_NAME.fullmatch(name):
+            values["name"] = name
+        return canonical_spec(self.arch, values)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> LearnedCodec:
-        """Build from raw spec parameters (``weights`` and/or ``lambda``)."""
-        accepted = {p.name: p for p in (LAMBDA_PARAM, WEIGHTS_PARAM)}
+    def from_params(
+        cls, params: Mapping[str, str], weights_hint: str | os.PathLike[str] | None = None
+    ) -> LearnedCodec:
+        """Build from raw spec parameters; `weights_hint` as ``decompress --weights``."""
+        accepted = {p.name: p for p in (LAMBDA_PARAM, WEIGHTS_PARAM, FINGERPRINT_PARAM, NAME_PARAM)}
         values = check_params(cls.arch, params, accepted)
-        return cls(values.get("weights"), values.get("lambda"))
+        return cls(
+            values.get("weights"),
+            values.get("lambda"),
+            values.get("fingerprint"),
+            values.get("name"),
+            weights_hint,
+        )
 
     @property
     def loaded(self) -> LearnedModel:
@@ -190,12 +194,24 @@ class LearnedCodec:
             stat = self.weights_path.stat()
         except OSError as exc:
             raise WeightsError(f"{self.arch}: cannot read {self.weights_path} ({exc})") from exc
-        loaded = _load_cached(self.arch, str(self.weights_path), stat.st_mtime_ns, stat.st_size)
+        key = (stat.st_mtime_ns, stat.st_size)
+        held = self.__dict__.get("_held")
+        if held is not None and held[0] == key:
+            return held[1]
+        loaded = _load_cached(self.arch, str(self.weights_path), *key)
         if self.lmbda is not None and loaded.lmbda is not None and loaded.lmbda != self.lmbda:
             raise WeightsError(
                 f"{self.arch}: {self.weights_path} was trained with lambda={loaded.lmbda!r}, "
                 f"the spec says lambda={self.lmbda!r}"
             )
+        found = short_fingerprint(loaded.fingerprint)
+        if self.fingerprint is not None and found != self.fingerprint:
+            raise WeightsError(
+                f"{self.arch}: {self.weights_path} has fingerprint {found}, "
+                f"the spec names {self.fingerprint}"
+            )
+        remember(self.weights_path, loaded.fingerprint)
+        self._held = (key, loaded)  # the codec keeps its model (the cache holds only a few)
         return loaded
 
     def encode(self, image: np.ndarray) -> bytes:
@@ -217,17 +233,18 @@ class LearnedCodec:
                 f"{self.arch}: {width}x{height} is too large to code whole "
                 f"(limit {MAX_PADDED_PIXELS} pixels after padding); code it in tiles"
             )
-        from innrsic.codecs.learned_checkpoint import deterministic_cpu
+        from innrsic.codecs.learned_checkpoint import exact_cpu
 
         loaded = self.loaded
         x = _to_tensor(image, padded)
-        with deterministic_cpu():
-            out = loaded.model.compress(x)
+        model = loaded.exact
+        with exact_cpu():
+            out = model.compress(x)
             strings = [stream[0] for stream in out["strings"]]  # batch of one
             expected = latent_shapes(loaded.arch, loaded.config, padded)
             if _as_tuples(out["shape"]) != _as_tuples(expected) or len(strings) != _streams(loaded):
                 raise CodecError(f"{self.arch}: unexpected latent layout from compress()")
-            x_hat = _reconstruct(loaded, out) if reconstruct else None
+            x_hat = _reconstruct(loaded, model, out) if reconstruct else None
         return _pack(loaded, height, width, strings), x_hat
 
     def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -236,10 +253,12 @@ class LearnedCodec:
         Every field is checked (and the size against `shape`) before the network runs; every
         failure is a `CodecError`.
         """
-        from innrsic.codecs.learned_checkpoint import deterministic_cpu
+        from innrsic.codecs.learned_checkpoint import deterministic_cpu, exact_cpu
 
         loaded = self.loaded
-        height, width, strings = _unpack(self.arch, loaded, data)
+        version, height, width, strings = _unpack(self.arch, loaded, data)
+        exact = version == PAYLOAD_VERSION
+        model = loaded.exact if exact else loaded.model
         if shape is not None and (height, width) != tuple(shape):
             raise CodecError(
                 f"{self.arch}: payload declares {width}x{height}, expected {shape[1]}x{shape[0]}"
@@ -247,19 +266,20 @@ class LearnedCodec:
         padded = _padded_size(height, width)
         latents = latent_shapes(loaded.arch, loaded.config, padded)
         strings = _guarded(strings, _stream_symbols(loaded, padded))
-        with deterministic_cpu():
+        with exact_cpu() if exact else deterministic_cpu():
             try:
-                x_hat = loaded.model.decompress([[s] for s in strings], latents)["x_hat"]
+                x_hat = model.decompress([[s] for s in strings], latents)["x_hat"]
             except Exception as exc:  # the entropy decoder and networks raise many types
                 raise CodecError(f"{self.arch}: cannot decode payload ({exc})") from exc
         return _to_image(x_hat, height, width)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by architecture name: the codec classes are made from the table."""
-        return _restore, (self.arch, self.__dict__)
+        state = {key: value for key, value in self.__dict__.items() if key != "_held"}
+        return _restore, (self.arch, state)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.spec}>"
+        return f"<{type(self).__name__} {self.arch} {self.weights_path}>"
 
 
 def _codec_class(architecture: Architecture) -> type[LearnedCodec]:
@@ -308,9 +328,8 @@ def _load_cached(arch: str, path: str, mtime_ns: int, size: int) -> LearnedModel
     return load_learned_checkpoint(path, arch)
 
 
-def _reconstruct(loaded: LearnedModel, out: Mapping[str, Any]) -> torch.Tensor:
+def _reconstruct(loaded: LearnedModel, model: Any, out: Mapping[str, Any]) -> torch.Tensor:
     """What ``decompress`` will return, reusing the encoder's y_hat where the model gives it."""
-    model = loaded.model
     if _layout(loaded) is StreamLayout.CHECKERBOARD_GROUPS:  # compress() decoded y_hat already
         return model.g_s(out["y_hat"]).clamp_(0, 1)
     return model.decompress(out["strings"], out["shape"])["x_hat"]
@@ -385,8 +404,8 @@ def _pack(loaded: LearnedModel, height: int, width: int, strings: list[bytes]) -
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def _unpack(arch: str, loaded: LearnedModel, data: bytes) -> tuple[int, int, list[bytes]]:
-    """Validate a payload and split it into (height, width, streams)."""
+def _unpack(arch: str, loaded: LearnedModel, data: bytes) -> tuple[int, int, int, list[bytes]]:
+    """Validate a payload and split it into (format version, height, width, streams)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CodecError(f"{arch}: payload must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -396,16 +415,20 @@ def _unpack(arch: str, loaded: LearnedModel, data: bytes) -> tuple[int, int, lis
     if zlib.crc32(body) != crc:
         raise CodecError(f"{arch}: payload checksum mismatch (corrupt or truncated payload)")
     version, arch_id, fingerprint, height, width, count = _HEADER.unpack_from(body)
-    if version != PAYLOAD_VERSION:
-        raise CodecError(f"{arch}: payload format version {version}, expected {PAYLOAD_VERSION}")
+    if version not in (PAYLOAD_VERSION, LEGACY_PAYLOAD_VERSION):
+        raise CodecError(
+            f"{arch}: payload format version {version}; this innrsic reads "
+            f"{LEGACY_PAYLOAD_VERSION} and {PAYLOAD_VERSION}"
+        )
     names = {number: name for name, number in ARCH_IDS.items()}
     if arch_id != ARCH_IDS[arch]:
         made_by = names.get(arch_id, f"unknown architecture id {arch_id}")
         raise CodecError(f"{arch}: payload was made by {made_by}, not {arch}")
-    if fingerprint != loaded.fingerprint[:4]:
+    ours = (loaded.fingerprint if version == PAYLOAD_VERSION else loaded.legacy_fingerprint)[:4]
+    if fingerprint != ours:
         raise CodecError(
             f"{arch}: payload was encoded with other weights (fingerprint {fingerprint.hex()}, "
-            f"these weights {loaded.fingerprint[:4].hex()})"
+            f"these weights {ours.hex()})"
         )
     if height < 1 or width < 1:
         raise CodecError(f"{arch}: payload declares an empty {width}x{height} image")
@@ -430,7 +453,7 @@ def _unpack(arch: str, loaded: LearnedModel, data: bytes) -> tuple[int, int, lis
     for length in lengths:
         strings.append(body[offset : offset + length])
         offset += length
-    return height, width, strings
+    return version, height, width, strings
 
 
 def _varint(value: int) -> bytes:

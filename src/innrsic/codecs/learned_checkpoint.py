@@ -2,13 +2,14 @@
 
 Three checkpoint layouts are read, told apart by content rather than by file name:
 
-- **innrsic's format**: a safetensors file holding the model's whole state dict *after*
-  ``update(force=True)``, so the entropy coder's CDF tables load with the weights and are never
-  recomputed. Its metadata holds ``format`` (``innrsic-learned-codec``), ``format_version``,
-  ``arch`` (a key of :data:`~innrsic.codecs.architectures.ARCHITECTURES`), ``config`` (the
-  constructor arguments as JSON, e.g. ``{"N": 192, "M": 320, "groups": [16, 16, 32, 64,
-  192]}``), ``compressai_version`` and, when known, ``lambda``. Written by
-  :func:`save_learned_checkpoint`.
+- **innrsic's format**: a safetensors file holding the model's whole state dict with the
+  entropy coder's CDF tables computed exactly (:mod:`innrsic.codecs.exact_tables`), so they load
+  with the weights as frozen integers and are never recomputed. Its metadata holds ``format``
+  (``innrsic-learned-codec``), ``format_version`` (2; version 1 files, whose tables came from
+  CompressAI's float32 ``update(force=True)``, are still read), ``arch`` (a key of
+  :data:`~innrsic.codecs.architectures.ARCHITECTURES`), ``config`` (the constructor arguments as
+  JSON, e.g. ``{"N": 192, "M": 320, "groups": [16, 16, 32, 64, 192]}``),
+  ``compressai_version`` and, when known, ``lambda``. Written by :func:`save_learned_checkpoint`.
 - **The ELIC authors' layout** (their ``.pth.tar`` files, CompressAI 1.1 naming): a
   ``torch.save`` of ``{"state_dict": ...}`` with ``g_a.*``, ``g_s.*``, ``h_a.*``, ``h_s.*``,
   ``cc_transforms.{k}.*``, ``context_prediction.{k}.*``, ``ParamAggregation.{k}.*``,
@@ -30,6 +31,9 @@ loader allocate a huge network.
 
 from __future__ import annotations
 
+import innrsic.codecs.compressai_import  # noqa: F401 (before compressai: see that module)
+
+# isort: split
 import contextlib
 import hashlib
 import io
@@ -40,13 +44,16 @@ import pickle
 import re
 import struct
 import threading
-import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import compressai
+import compressai.models
 import torch
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.models import CompressionModel, Elic2022Chandelier
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
@@ -55,15 +62,11 @@ from innrsic.codecs.architectures import ARCHITECTURES, Architecture
 from innrsic.compute.threads import torch_threads
 from innrsic.errors import WeightsError
 
-with warnings.catch_warnings():  # compressai's optional point-cloud deps use torch.jit.script
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-    import compressai
-    import compressai.models
-    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-    from compressai.models import CompressionModel, Elic2022Chandelier
-
 FORMAT_NAME = "innrsic-learned-codec"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+"""Version 2 stores the exact CDF tables (`exact_tables`); version 1 files (CompressAI's
+float32 tables) are still read."""
+READABLE_VERSIONS = ("1", FORMAT_VERSION)
 
 CODEC_THREADS = 1
 """Intra-op threads for every codec computation: the thread count changes floating-point
@@ -81,16 +84,40 @@ _COMPUTE_LOCK = threading.RLock()
 _EB_OLD_NAMES = {"matrix": "matrices", "bias": "biases", "factor": "factors"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class LearnedModel:
-    """A loaded model (eval mode, CDF tables ready) and what describes it."""
+    """A loaded model (eval mode, CDF tables ready) and what describes it.
+
+    `model` is CompressAI's network as loaded (format-1 payloads decode with it); `exact` its
+    kernel-independent copy (:mod:`innrsic.codecs.exact`), which format-2 payloads use.
+    """
 
     model: CompressionModel
     arch: str
     config: dict[str, Any]
     lmbda: float | None
     fingerprint: bytes
-    """SHA-256 over the whole state dict (names, dtypes, shapes, values; CDF tables included)."""
+    """`weights_fingerprint` of the stored tensors: the weights' identity."""
+    frozen_tables: dict[str, torch.Tensor] | None = None
+    """The exact CDF tables the file stored (format 2), else None (computed on first use)."""
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def exact(self) -> CompressionModel:
+        """The exact copy, built on first use."""
+        if "exact" not in self._derived:
+            from innrsic.codecs.exact import exact_model
+
+            with deterministic_cpu():
+                self._derived["exact"] = exact_model(self.model, self.frozen_tables)
+        return self._derived["exact"]
+
+    @property
+    def legacy_fingerprint(self) -> bytes:
+        """What format-1 payloads carry: `state_dict_fingerprint` of `model`."""
+        if "legacy" not in self._derived:
+            self._derived["legacy"] = state_dict_fingerprint(self.model)
+        return self._derived["legacy"]
 
 
 @contextlib.contextmanager
@@ -100,6 +127,14 @@ def deterministic_cpu() -> Iterator[None]:
     The thread count is process-wide, so a lock keeps concurrent codec calls from interleaving.
     """
     with _COMPUTE_LOCK, torch.inference_mode(), torch_threads(CODEC_THREADS):
+        yield
+
+
+@contextlib.contextmanager
+def exact_cpu() -> Iterator[None]:
+    """No autograd, one codec call at a time, the caller's threads: for the exact model, whose
+    results do not depend on the thread count (:mod:`innrsic.codecs.exact`)."""
+    with _COMPUTE_LOCK, torch.inference_mode():
         yield
 
 
@@ -210,23 +245,47 @@ def load_learned_checkpoint(
     ``update(force=True)``. Every failure is a :class:`WeightsError`.
     """
     where = "state dict" if isinstance(source, Mapping) else str(source)
+    found, config, lmbda, state_dict, tables_stored = native_state(source, arch)
+    model = build_model(found, config)
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise WeightsError(f"{where}: weights do not fit {found} {config}: {_short(exc)}") from exc
+    model.eval()
+    frozen = None
+    if tables_stored and _tables_ready(model):
+        from innrsic.codecs.exact_tables import table_state
+
+        frozen = table_state(model) if tables_stored == FORMAT_VERSION else None
+    else:
+        with deterministic_cpu():
+            model.update(force=True)
+    return LearnedModel(model, found, config, lmbda, weights_fingerprint(state_dict), frozen)
+
+
+def native_state(
+    source: str | os.PathLike[str] | Mapping[str, Any], arch: str | None = None
+) -> tuple[str, dict[str, Any], float | None, dict[str, torch.Tensor], str | None]:
+    """(architecture, config, lambda, state dict in CompressAI's names, the innrsic format
+    version when the file is innrsic's) of weights in any supported layout; no model built."""
+    where = "state dict" if isinstance(source, Mapping) else str(source)
     metadata: dict[str, str] = {}
     if isinstance(source, Mapping):
         state_dict = _state_dict_from(source, where)
     else:
         state_dict, metadata = _read_file(Path(source).expanduser())
     lmbda = None
+    version = None
     if metadata.get("format") == FORMAT_NAME:
         found, config, lmbda = _parse_metadata(metadata, where)
         if found not in ARCHITECTURES or config != infer_config(found, state_dict):
             raise WeightsError(f"{where}: metadata describes {found} {config}, not its tensors")
-        tables_stored = True
+        version = metadata["format_version"]
     elif any(key.startswith(("cc_transforms.", "ParamAggregation.")) for key in state_dict):
-        found, tables_stored = "elic", False
+        found = "elic"
         state_dict = elic_state_dict_from_authors(state_dict)
         config = infer_config(found, state_dict)
     else:
-        tables_stored = False
         if arch is None and "latent_codec.y.channel_context.y1.0.weight" in state_dict:
             arch = "elic"
         if arch is None:
@@ -236,16 +295,7 @@ def load_learned_checkpoint(
     if arch is not None and arch != found:
         raise WeightsError(f"{where}: holds {found} weights, not {arch}")
     _check_config_size(config, where)
-    model = build_model(found, config)
-    try:
-        model.load_state_dict(state_dict)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise WeightsError(f"{where}: weights do not fit {found} {config}: {_short(exc)}") from exc
-    model.eval()
-    if not (tables_stored and _tables_ready(model)):
-        with deterministic_cpu():
-            model.update(force=True)
-    return LearnedModel(model, found, config, lmbda, state_dict_fingerprint(model))
+    return found, config, lmbda, state_dict, version
 
 
 def load_elic_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> Elic2022Chandelier:
@@ -264,15 +314,18 @@ def save_learned_checkpoint(
 ) -> None:
     """Write `model` in innrsic's safetensors format, atomically.
 
-    Calls ``model.update(force=True)`` first, so the file carries the CDF tables and loading
-    never recomputes them. `lmbda` (the rate-distortion weight it was trained with) is recorded
-    in the metadata and checked against ``lambda=`` specs that use the file.
+    Computes the exact CDF tables first (`exact_tables.install_tables`, into `model`), so the
+    file carries them as frozen integers and loading never recomputes them. `lmbda` (the
+    rate-distortion weight it was trained with) is recorded in the metadata and checked
+    against ``lambda=`` specs that use the file.
     """
     expected = model_class(arch) if arch in ARCHITECTURES else None
     if expected is None or not isinstance(model, expected):
         raise WeightsError(f"cannot save a {type(model).__name__} as architecture {arch!r}")
+    from innrsic.codecs.exact_tables import install_tables
+
     with deterministic_cpu():
-        model.update(force=True)
+        install_tables(model)
     # Contiguous private copies: safetensors refuses views and tensors that share storage.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     metadata = {
@@ -299,10 +352,23 @@ def convert_checkpoint(
     return loaded
 
 
+def weights_fingerprint(state_dict: Mapping[str, torch.Tensor]) -> bytes:
+    """The weights' identity: SHA-256 over the stored tensors in CompressAI's names (name,
+    dtype, shape, values, in name order), the entropy coder's tables left out: those are
+    derived from the others (`exact_tables`), so a checkpoint as the authors ship it and its
+    conversion to innrsic's format have the same fingerprint."""
+    from innrsic.codecs.exact_tables import is_table
+
+    return _digest({k: v for k, v in state_dict.items() if not is_table(k)})
+
+
 def state_dict_fingerprint(model: torch.nn.Module) -> bytes:
-    """SHA-256 of the state dict: names, dtypes, shapes and values, in name order."""
+    """SHA-256 of the loaded state dict, tables included (format-1 payloads' fingerprint)."""
+    return _digest(model.state_dict())
+
+
+def _digest(state: Mapping[str, torch.Tensor]) -> bytes:
     digest = hashlib.sha256()
-    state = model.state_dict()
     for key in sorted(state):
         tensor = state[key].detach().to("cpu").contiguous()
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
@@ -388,10 +454,10 @@ def _state_dict_from(checkpoint: Any, where: str) -> dict[str, torch.Tensor]:
 
 
 def _parse_metadata(metadata: Mapping[str, str], where: str) -> tuple[str, dict, float | None]:
-    if metadata.get("format_version") != FORMAT_VERSION:
+    if metadata.get("format_version") not in READABLE_VERSIONS:
         raise WeightsError(
             f"{where}: {FORMAT_NAME} version {metadata.get('format_version')!r}; "
-            f"this innrsic reads version {FORMAT_VERSION}"
+            f"this innrsic reads versions {', '.join(READABLE_VERSIONS)}"
         )
     try:
         arch = metadata["arch"]

@@ -6,6 +6,8 @@ module (and torch) is imported only when a learned spec is used.
 
 from __future__ import annotations
 
+import os
+
 from innrsic.codecs.architectures import ARCHITECTURES
 from innrsic.codecs.base import Codec
 from innrsic.codecs.spec import CodecSpec
@@ -35,10 +37,17 @@ def codec_class(name: str) -> type:
     return CLASSICAL_CODECS[canonical]
 
 
-def make_codec(spec: str | CodecSpec) -> Codec:
-    """Build a codec from a spec string such as ``"jpeg:quality=20"`` or ``"jpeg2000:bpp=0.1"``."""
+def make_codec(spec: str | CodecSpec, weights: str | os.PathLike[str] | None = None) -> Codec:
+    """Build a codec from a spec string such as ``"jpeg:quality=20"`` or ``"jpeg2000:bpp=0.1"``.
+
+    `weights`: where a learned codec looks first for the weights its spec names (a file or a
+    directory; ``decompress --weights``); classical codecs ignore it.
+    """
     parsed = spec if isinstance(spec, CodecSpec) else CodecSpec.parse(spec)
-    return codec_class(parsed.name).from_params(parsed.params)
+    cls = codec_class(parsed.name)
+    if weights is not None and parsed.name in ARCHITECTURES:
+        return cls.from_params(parsed.params, weights_hint=weights)
+    return cls.from_params(parsed.params)
 
 
 def describe_codecs() -> dict[str, str]:

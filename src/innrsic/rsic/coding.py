@@ -510,6 +510,7 @@ def decompress_container(
     region: Window | None = None,
     *,
     verify: bool = True,
+    weights: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
     """Decode a container held in memory (or `region` of it) to an HxWx3 uint8 image.
 
@@ -517,8 +518,9 @@ def decompress_container(
     or reduced from one band, this is the 8-bit RGB the codec saw; `decompress_file` to a
     TIFF restores the source samples. `verify` checks the decoded tiles against the
     reconstruction checksum when the container has one (ReconstructionMismatch, module doc).
+    `weights`: where a learned codec's weights are looked for first (`make_codec`).
     """
-    codec = codec if codec is not None else make_codec(container.codec_spec)
+    codec = codec if codec is not None else make_codec(container.codec_spec, weights)
     metadata = RasterMetadata.from_json(container.metadata)
     region = _check_region(region, container.width, container.height)
     grid = container.grid
@@ -549,6 +551,7 @@ def decompress_file(
     progress: bool = False,
     tiff_compression: str | None = "deflate",
     verify: bool = True,
+    weights: str | os.PathLike[str] | None = None,
 ) -> DecompressResult:
     """Decode a `.rsic` file, or only `region` of it, tile by tile into an image file.
 
@@ -559,10 +562,11 @@ def decompress_file(
     descriptions and the source sample type restored; PNG/JPEG targets are assembled whole and
     carry none of those (`DecompressResult.georeference_dropped` says when some was dropped).
     `verify` checks each decoded tile against the reconstruction checksum when the file has one
-    (ReconstructionMismatch, module doc).
+    (ReconstructionMismatch, module doc). `weights`: where a learned codec's weights are looked
+    for first (`make_codec`; ``decompress --weights``).
     """
     with ContainerReader(source) as reader:
-        codec = codec if codec is not None else make_codec(reader.codec_spec)
+        codec = codec if codec is not None else make_codec(reader.codec_spec, weights)
         metadata = RasterMetadata.from_json(reader.metadata)
         full = region is None or (region.width, region.height) == (reader.width, reader.height)
         region = _check_region(region, reader.width, reader.height)
