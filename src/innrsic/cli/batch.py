@@ -6,21 +6,36 @@ An interrupt (Ctrl-C, or SIGTERM/SIGHUP under `innrsic.interrupt.signals_as_inte
 the batch: the report names the file that was in progress (no output written) and those not
 started, and its exit code is 128 + the signal number. Running the same command again with
 ``skip_existing`` (``--skip-existing``) finishes the rest.
+
+`run_batch` runs the batch where ``--workers``/``--scheduler`` say (`innrsic.compute.cluster`):
+in this process, or as one dask.distributed task per file, the bar advancing as futures
+complete. A worker that dies has its tasks rerun on the others; an interrupt cancels the
+futures not finished, and every file whose output is in place counts as done. Temporary files
+of writes cut short by a dying worker (`innrsic.atomic`) are removed once the cluster is gone,
+so the outputs are the whole files and nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import glob
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from innrsic.errors import InnrsicError
+from innrsic.compute.cluster import ClusterPlan, cluster_client, cluster_plan
+from innrsic.compute.threads import torch_threads
+from innrsic.errors import ConfigError, InnrsicError
 from innrsic.interrupt import exit_status, signal_name
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +50,18 @@ class BatchReport:
     skipped: list[tuple[Path, Path]] = field(default_factory=list)
     not_done: list[Path] = field(default_factory=list)
     interrupt: KeyboardInterrupt | None = None
+    parallel: bool = False  # jobs ran concurrently: any undone one may have been started
+    # source -> (target, its identity before the batch) of each job handed to a cluster
+    sent: dict[Path, tuple[Path, tuple[int, int] | None]] = field(default_factory=dict, repr=False)
+
+    def recount(self) -> None:
+        """Count as done each undone job whose output has since been put in place (a cancelled
+        task that was running finishes its file): call it once the workers are gone."""
+        for source in list(self.not_done):
+            target, before = self.sent.get(source, (None, None))
+            if target is not None and _identity(target) not in (None, before):
+                self.not_done.remove(source)
+                self.done.append((source, target))
 
     @property
     def exit_code(self) -> int:
@@ -58,6 +85,8 @@ class BatchReport:
             print(f"  failed: {path}: {reason}", file=sys.stderr)
         for number, path in enumerate(self.not_done):
             state = "interrupted (no output written)" if number == 0 else "not started"
+            if self.parallel:  # any of them may have been running
+                state = "interrupted (no output written)"
             print(f"  {state}: {path}", file=sys.stderr)
         if self.interrupt is not None:
             print(
@@ -91,14 +120,20 @@ def run_jobs(
     description: str,
     overwrite: bool = False,
     skip_existing: bool = False,
+    client: Client | None = None,
+    threads: int | None = None,
 ) -> BatchReport:
     """Run `operation(source, target)` on each job; it returns a one-line result to print.
 
     An existing target is skipped with `skip_existing`, replaced with `overwrite`, and a
     failure otherwise, so nothing is replaced by accident. Any exception from the operation
     fails that job alone; KeyboardInterrupt ends the batch (module doc) and is not re-raised:
-    the report carries it.
+    the report carries it. With a `client`, each job is a task on its cluster, run with
+    `threads` torch threads (None: the worker's own); `operation` must pickle (cloudpickle).
     """
+    if client is not None:
+        return _run_distributed(client, jobs, operation, description, overwrite, skip_existing,
+                                threads)
     report = BatchReport()
     show_bar = len(jobs) > 1
     running: tuple[Path, Path, tuple[int, int] | None] | None = None
@@ -120,13 +155,7 @@ def run_jobs(
                     message = operation(source, target)
                 except Exception as exc:  # one bad file must not stop the batch
                     running = None
-                    reason = str(exc)
-                    if not isinstance(exc, InnrsicError | OSError):
-                        reason = f"{type(exc).__name__}: {reason}"
-                    log.debug("%s failed", source, exc_info=exc)
-                    report.failed.append((source, reason))
-                    if show_bar:
-                        tqdm.write(f"failed {source}: {reason}", file=sys.stderr)
+                    _fail(report, source, exc, show_bar)
                     continue
                 report.done.append((source, target))
                 running = None
@@ -141,6 +170,79 @@ def run_jobs(
     return report
 
 
+def _run_distributed(
+    client: Client,
+    jobs: list[tuple[Path, Path]],
+    operation: Callable[[Path, Path], str],
+    description: str,
+    overwrite: bool,
+    skip_existing: bool,
+    threads: int | None,
+) -> BatchReport:
+    """`run_jobs` as one task per job on `client`'s cluster (module doc)."""
+    from distributed import as_completed
+
+    report = BatchReport(parallel=True)
+    show_bar = len(jobs) > 1
+    futures = {}
+    try:
+        for source, target in jobs:
+            if target.exists() and skip_existing:
+                report.skipped.append((source, target))
+            elif target.exists() and not overwrite:
+                report.failed.append((source, f"{target} exists (use --force to replace it)"))
+            else:
+                report.sent[source] = (target, _identity(target))
+                future = client.submit(_task, operation, threads, source, target, pure=False)
+                futures[future] = (source, target)
+        with tqdm(
+            total=len(futures), desc=description, unit="file",
+            disable=None if show_bar else True, file=sys.stderr,
+        ) as bar:
+            for future in as_completed(futures):
+                source, target = futures.pop(future)
+                if future.status == "error":
+                    _fail(report, source, future.exception(), show_bar)
+                else:
+                    report.done.append((source, target))
+                    if not show_bar:
+                        print(future.result())
+                bar.update()
+    except KeyboardInterrupt as exc:
+        report.interrupt = exc
+        client.cancel(list(futures))
+        for future, (source, target) in futures.items():
+            if future.status == "finished":
+                report.done.append((source, target))
+            else:
+                report.not_done.append(source)
+        report.recount()
+        listed = {source for source, _ in [*report.done, *report.failed, *report.skipped]}
+        listed.update(report.not_done)
+        report.not_done += [source for source, _ in jobs if source not in listed]
+    return report
+
+
+def _task(
+    operation: Callable[[Path, Path], str], threads: int | None, source: Path, target: Path
+) -> str:
+    """One job on a worker, with `threads` torch threads (once torch is loaded; a local
+    worker's environment sets the count torch starts with, `innrsic.compute.cluster`)."""
+    with torch_threads(threads) if "torch" in sys.modules else contextlib.nullcontext():
+        return operation(source, target)
+
+
+def _fail(report: BatchReport, source: Path, exc: BaseException, show_bar: bool) -> None:
+    """Record the failure of `source` (its reason in one line)."""
+    reason = str(exc)
+    if not isinstance(exc, InnrsicError | OSError):
+        reason = f"{type(exc).__name__}: {reason}"
+    log.debug("%s failed", source, exc_info=exc)
+    report.failed.append((source, reason))
+    if show_bar:
+        tqdm.write(f"failed {source}: {reason}", file=sys.stderr)
+
+
 def run_batch(
     args: argparse.Namespace,
     jobs: list[tuple[Path, Path]],
@@ -148,11 +250,37 @@ def run_batch(
     description: str,
     verb: str,
 ) -> int:
-    """`run_jobs` with the command's ``--force``/``--skip-existing``, then the summary
-    (`BatchReport.print_summary` with `verb`); returns the exit code."""
-    report = run_jobs(jobs, operation, description, args.force, args.skip_existing)
+    """`run_jobs` with the command's ``--force``/``--skip-existing`` where its ``--workers``/
+    ``--scheduler`` say (each worker with the command's ``--threads``, if it has one), then
+    the summary (`BatchReport.print_summary` with `verb`); returns the exit code."""
+    plan = cluster_plan(args.workers, args.scheduler, len(jobs), getattr(args, "threads", None))
+    with batch_client(plan) as client:
+        report = run_jobs(jobs, operation, description, args.force, args.skip_existing,
+                          client=client, threads=plan.threads)
+    if plan.distributed:
+        report.recount()
+        remove_orphans(target for _, target in jobs)
     report.print_summary(verb)
     return report.exit_code
+
+
+@contextlib.contextmanager
+def batch_client(plan: ClusterPlan) -> Iterator[Client | None]:
+    """`cluster_client`, with an unreachable ``--scheduler`` refused as a ConfigError."""
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(cluster_client(plan))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--scheduler {plan.scheduler}: cannot connect ({exc})") from None
+        yield client
+
+
+def remove_orphans(targets: Iterable[Path]) -> None:
+    """Remove the temporary files (`innrsic.atomic`) left beside `targets` by writers that
+    were killed: call it once no writer of these targets runs."""
+    for target in targets:
+        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
+            leftover.unlink(missing_ok=True)
 
 
 def _finished(

@@ -11,6 +11,7 @@ from innrsic.cli.batch import run_batch
 from innrsic.cli.enhance import add_enhancer_options, run_enhancing_batch
 from innrsic.cli.options import (
     IMAGE_OUTPUT_HELP,
+    add_cluster_options,
     add_existing_options,
     add_image_format_option,
     add_input_output,
@@ -19,7 +20,8 @@ from innrsic.cli.options import (
     plan_outputs,
 )
 from innrsic.codecs import describe_codecs, make_codec
-from innrsic.errors import InnrsicError, UsageError
+from innrsic.compute.cluster import worker_cached
+from innrsic.errors import InnrsicError, UsageError, WeightsError
 from innrsic.raster.image import IMAGE_SUFFIXES
 from innrsic.raster.tiling import Window
 from innrsic.rsic.coding import (
@@ -33,6 +35,7 @@ from innrsic.rsic.container import SUFFIX, ContainerReader
 from innrsic.rsic.describe import describe_file, description_lines
 
 if TYPE_CHECKING:
+    from innrsic.codecs import Codec
     from innrsic.enhancer.session import EnhancerSession
 
 COMPRESS_EXAMPLES = """examples:
@@ -133,6 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_existing_options(
         compress, "; refused when an existing output was made with another codec spec"
     )
+    add_cluster_options(compress)
     compress.set_defaults(handler=run_compress)
 
     decompress = subparsers.add_parser(
@@ -151,7 +155,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="do not check decoded tiles against the file's reconstruction checksum",
     )
+    decompress.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="learned codecs: the weights file (or a directory of them) to look in first; "
+        "files name their weights by fingerprint, also searched for in $INNRSIC_MODEL_DIR",
+    )
     add_existing_options(decompress)
+    add_cluster_options(decompress)
     decompress.add_argument(
         "--enhance",
         metavar="MODEL",
@@ -172,16 +184,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    codec = make_codec(args.codec)
+    spec = _codec(args.codec).spec
     jobs = plan_outputs(args.input, args.output, IMAGE_SUFFIXES, [SUFFIX], SUFFIX)
     if args.skip_existing:
-        _check_existing_codec(jobs, codec.spec)
+        _check_existing_codec(jobs, spec)
 
     def compress_one(source: Path, target: Path) -> str:
         result = compress_file(
             source,
             target,
-            codec,
+            _codec(args.codec),
             args.tile,
             bands=args.bands,
             scale=args.scale,
@@ -193,11 +205,16 @@ def run_compress(args: argparse.Namespace) -> int:
         chosen = f" (rate search chose {result.knob})" if result.knob else ""
         return (
             f"{target}: {result.width}x{result.height}{tiles}, {result.file_bytes} bytes, "
-            f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {codec.spec}{chosen}"
+            f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {spec}{chosen}"
         )
 
     status = run_batch(args, jobs, compress_one, "compress", "compressed")
     return status if jobs else _no_inputs(args.input)
+
+
+def _codec(spec: str) -> Codec:
+    """The codec of `spec`, made once per process (each worker's, and this one's)."""
+    return worker_cached(("codec", spec), lambda: make_codec(spec))
 
 
 def _check_existing_codec(jobs: list[tuple[Path, Path]], spec: str) -> None:
@@ -222,13 +239,15 @@ def _check_existing_codec(jobs: list[tuple[Path, Path]], spec: str) -> None:
 
 def run_decompress(args: argparse.Namespace) -> int:
     jobs = plan_image_outputs(args, [SUFFIX])
+    _check_weights(jobs, args.weights)
     if args.enhance is not None:
         return _run_decompress_enhanced(args, jobs)
 
     def decompress_one(source: Path, target: Path) -> str:
         with image_target(target, args.format) as written:
             result = decompress_file(
-                source, written, region=args.region, progress=True, verify=args.verify
+                source, written, region=args.region, progress=True, verify=args.verify,
+                weights=args.weights,
             )
         text = f"{target}: {result.width}x{result.height}"
         if args.region is not None:
@@ -240,6 +259,28 @@ def run_decompress(args: argparse.Namespace) -> int:
 
     status = run_batch(args, jobs, decompress_one, "decompress", "decompressed")
     return status if jobs else _no_inputs(args.input)
+
+
+def _check_weights(jobs: list[tuple[Path, Path]], weights: Path | None) -> None:
+    """WeightsError (exit 2, before any work) when a learned codec's weights are not found."""
+    if weights is not None:
+        from innrsic.codecs.learned_weights import add_hint
+
+        add_hint(weights)
+    specs = set()
+    for source, _ in jobs:
+        try:
+            with ContainerReader(source) as container:
+                specs.add(container.codec_spec)
+        except (InnrsicError, OSError):
+            continue  # the file's own job reports it
+    for spec in sorted(specs):
+        try:
+            make_codec(spec, weights)
+        except WeightsError:
+            raise
+        except InnrsicError:
+            continue  # the file's own job reports it
 
 
 def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
@@ -254,7 +295,8 @@ def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Pa
         return f"{target}: {result.width}x{result.height}, enhanced at T={enhancer.temperature}"
 
     return run_enhancing_batch(
-        args, jobs, args.enhance, decompress_one, "decompress+enhance", "decompressed and enhanced"
+        args, jobs, args.enhance, decompress_one, "decompress+enhance", "decompressed and enhanced",
+        streams=True,
     )
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from innrsic.cli.batch import run_batch
 from innrsic.cli.options import (
     IMAGE_OUTPUT_HELP,
+    add_cluster_options,
     add_existing_options,
     add_image_format_option,
     add_input_output,
@@ -21,7 +22,9 @@ from innrsic.cli.options import (
     positive_int,
     temperature,
 )
+from innrsic.compute.cluster import worker_cached
 from innrsic.compute.threads import torch_threads
+from innrsic.errors import InnrsicError
 from innrsic.raster.image import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -83,17 +86,41 @@ def run_enhancing_batch(
     operation: Callable[[EnhancerSession, Path, Path], str],
     description: str,
     verb: str,
+    streams: bool = False,
 ) -> int:
     """`run_batch` of ``operation(enhancer, source, target)`` with the enhancer `weights`
-    loaded once (`innrsic.enhancer.session`) at the command's settings and --threads."""
-    from innrsic.enhancer.session import open_session
+    loaded once per process (`innrsic.enhancer.session`, `worker_cached`) at the command's
+    settings and --threads. It is loaded here first: bad settings are refused and a
+    non-default temperature, or with `streams` (the sources are `.rsic` files) another
+    codec's stream, is warned about once for the batch, not once per worker."""
+    settings = (weights, args.precision, args.threads, args.temperature, args.seed, args.tile,
+                args.overlap)
+    with torch_threads(args.threads):
+        enhancer = _session(settings, warn=True)
+    if streams:
+        for source, _ in jobs:
+            with contextlib.suppress(InnrsicError, OSError):  # its own job reports it
+                enhancer.check_stream(source)
+    checked = frozenset(enhancer.codecs_checked)
+
+    def run_one(source: Path, target: Path) -> str:
+        session = _session(settings, warn=False)
+        session.codecs_checked.update(checked)
+        return operation(session, source, target)
 
     with torch_threads(args.threads):
-        enhancer = open_session(
-            weights, precision=args.precision, threads=args.threads,
-            temperature=args.temperature, seed=args.seed, tile=args.tile, overlap=args.overlap,
-        )
-        return run_batch(args, jobs, partial(operation, enhancer), description, verb)
+        return run_batch(args, jobs, run_one, description, verb)
+
+
+def _session(settings: tuple, warn: bool) -> EnhancerSession:
+    """The enhancer session of `settings`, opened once per process."""
+    from innrsic.enhancer.session import open_session
+
+    weights, precision, threads, temperature, seed, tile, overlap = settings
+    return worker_cached(("enhancer", *settings), lambda: open_session(
+        weights, precision=precision, threads=threads, temperature=temperature, seed=seed,
+        tile=tile, overlap=overlap, warn=warn,
+    ))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,6 +138,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_image_format_option(parser)
     add_existing_options(parser)
+    add_cluster_options(parser)
     add_enhancer_options(parser)
     parser.set_defaults(handler=run)
 

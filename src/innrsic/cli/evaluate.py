@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from innrsic.cli.options import (
+    add_cluster_options,
     add_data_root_option,
     natural,
     positive_int,
@@ -15,6 +16,10 @@ from innrsic.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from distributed import Client
+
+    from innrsic.data.splits import ImageRef
+    from innrsic.evaluation import EvaluationResult, EvaluationSettings
     from innrsic.evaluation.controls import ControlSettings
 
 EXAMPLES = """examples:
@@ -23,6 +28,8 @@ EXAMPLES = """examples:
       --weights-dir ../shared/weights
   innrsic evaluate --data ucmerced-test --data-root ../shared/data --out eval/ \\
       --codec jpeg2000:bpp=0.2 jpeg2000:bpp=0.4 --enhancer enh.safetensors --temperature 0 1
+  innrsic evaluate ... --workers 4                  # four worker processes here
+  innrsic evaluate ... --scheduler tcp://head:8786   # on a dask.distributed cluster
   innrsic evaluate ... --shard 0/2 &  innrsic evaluate ... --shard 1/2   # two processes
   innrsic evaluate ... --enhancer enh.safetensors --control-data ucmerced-train --control-images 42
   innrsic evaluate --out eval/ --report-only --anchor heif
@@ -33,7 +40,10 @@ every temperature on its decoded image. Bitstreams, decoded and enhanced images 
 are cached under OUT: a rerun, or a rerun with more codecs, enhancers or temperatures, computes
 only what is missing, and an interrupted run resumes. --shard i/n (or torchrun's RANK and
 WORLD_SIZE) processes images[i::n]; the shard that completes the grid writes the report, or
-run --report-only. Curves: one per codec family (the spec without its rate parameter) and
+run --report-only. --workers N / --scheduler run the grid as shards on a dask.distributed
+cluster (one shard per worker, rows in the same shard files, so rows of earlier runs and of
+--shard runs merge with them) and write the report once all are done.
+Curves: one per codec family (the spec without its rate parameter) and
 enhancer/temperature; BD-rate and BD-PSNR are against --anchor (remembered in OUT/grid.json;
 default: the first codec family).
 Controls (on by default when --enhancer is given; --controls / --no-controls): for every codec
@@ -87,11 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="codec family (or a spec of it) the BD deltas are against "
         "(default: the last --anchor given for OUT, else the first family)",
     )
-    parser.add_argument(
+    add_cluster_options(parser, default="1").add_argument(
         "--shard",
         default=None,
         metavar="i/n",
-        help="process images[i::n] (default: torchrun's RANK/WORLD_SIZE, or all)",
+        help="process images[i::n] in this process (default: torchrun's RANK/WORLD_SIZE, or "
+        "all)",
     )
     parser.add_argument(
         "--seed",
@@ -155,6 +166,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from innrsic.cli.batch import batch_client
+    from innrsic.compute.cluster import cluster_plan
     from innrsic.data.image_sets import describe_image_set, image_set
     from innrsic.enhancer.temperature import grid_enhancers
     from innrsic.errors import ConfigError
@@ -187,7 +200,46 @@ def run(args: argparse.Namespace) -> int:
         controls=controls,
     )
     shard = parse_shard(args.shard) if args.shard else None
+    plan = cluster_plan(args.workers, args.scheduler, len(refs))
+    if shard is None and plan.distributed:
+        with batch_client(plan) as client:
+            return _run_distributed(client, refs, args, settings)
     result = run_evaluation(refs, args.out, settings, shard=shard, progress=progress_wanted(args))
+    return _print_result(args, result)
+
+
+def _run_distributed(
+    client: Client, refs: list[ImageRef], args: argparse.Namespace, settings: EvaluationSettings
+) -> int:
+    """The grid as one shard per worker of `client`'s cluster, then the report here."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    from innrsic.evaluation import build_report, run_evaluation
+
+    count = max(1, min(len(refs), len(client.scheduler_info()["workers"])))
+    futures = [
+        client.submit(run_evaluation, refs, args.out, settings, shard=(index, count),
+                      progress=False, build_report=False, pure=False)
+        for index in range(count)
+    ]
+    status = 0
+    try:
+        for future in tqdm(as_completed(futures), total=count, desc="evaluate", unit="shard",
+                           disable=not progress_wanted(args)):
+            result = future.result()
+            result.report_written = False
+            status = max(status, _print_result(args, result, report=False))
+    except KeyboardInterrupt:
+        client.cancel(futures)
+        raise
+    build_report(args.out, anchor=args.anchor, weights_dir=args.weights_dir)
+    print(f"wrote {args.out / 'index.html'}")
+    return status
+
+
+def _print_result(args: argparse.Namespace, result: EvaluationResult, report: bool = True) -> int:
+    """Print what one shard did; its exit status."""
     index, count = result.shard
     print(
         f"shard {index}/{count}: {result.images} images; rows: {result.rows_computed} new, "
@@ -199,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  failed: {image} {codec}: {message}")
     if result.report_written:
         print(f"wrote {args.out / 'index.html'}")
-    else:
+    elif report:
         print(
             f"report not written: {result.missing_rows} rows of other shards missing; the "
             f"shard completing the grid writes it, or run --report-only"

@@ -117,6 +117,39 @@ def even_natural(text: str) -> int:
     return value
 
 
+def workers_count(text: str) -> int | str:
+    """argparse type: ``auto`` or an integer >= 1."""
+    from innrsic.compute.cluster import AUTO
+
+    return text if text == AUTO else positive_int(text)
+
+
+def add_cluster_options(
+    parser: argparse.ArgumentParser, default: str = "auto"
+) -> argparse._MutuallyExclusiveGroup:
+    """--workers / --scheduler: where a batch runs (`innrsic.compute.cluster`); the group, for
+    options that exclude them."""
+    from innrsic.compute.cluster import MIN_CLUSTER_JOBS
+
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=workers_count,
+        default=default,
+        metavar="N|auto",
+        help=f"local dask worker processes, each with cores/N threads (1: this process; "
+        f"auto: one per core and 2 GiB of free memory, this process for batches under "
+        f"{MIN_CLUSTER_JOBS} files; default: {default})",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the batch on an existing dask.distributed cluster, e.g. "
+        "tcp://head:8786 (every worker must see the input and output paths)",
+    )
+    return where
+
+
 def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)

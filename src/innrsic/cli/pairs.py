@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from innrsic.cli.options import add_data_root_option, progress_wanted
+from innrsic.cli.options import add_cluster_options, add_data_root_option, progress_wanted
 
 EXAMPLES = """examples:
   innrsic pairs --codec jpeg2000:bpp=0.1 --data ucmerced-train --data-root ../shared/data \\
@@ -36,9 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="split name or image folder (see below)")
     parser.add_argument("--out", type=Path, required=True, help="pairs directory to fill")
     add_data_root_option(parser)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="parallel encoder processes (default 1)"
-    )
+    add_cluster_options(parser)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (none off a terminal either)"
@@ -47,13 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from innrsic.cli.batch import batch_client
+    from innrsic.compute.cluster import cluster_plan
     from innrsic.data.image_sets import image_set
     from innrsic.data.pairs import generate_pairs
 
     refs = image_set(args.data, args.data_root, args.limit)
-    result = generate_pairs(
-        args.codec, refs, args.out, workers=max(1, args.workers), progress=progress_wanted(args)
-    )
+    plan = cluster_plan(args.workers, args.scheduler, len(refs))
+    remote = plan if plan.scheduler is not None else cluster_plan(1, None, len(refs))
+    with batch_client(remote) as client:  # local workers: generate_pairs' own process pool
+        result = generate_pairs(
+            args.codec, refs, args.out, workers=plan.workers, progress=progress_wanted(args),
+            executor=None if client is None else client.get_executor(pure=False),
+        )
     print(
         f"{result.out_dir}: {result.codec}: {result.generated} generated, {result.skipped} "
         f"already done, {len(result.failures)} failed of {result.total} in "

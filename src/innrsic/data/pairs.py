@@ -16,12 +16,13 @@ reported and skipped; the result lists them so the caller can exit non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,13 @@ def generate_pairs(
     *,
     workers: int = 1,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> PairsResult:
     """Write (ground truth, decoded) pairs for `image_paths` into `out_dir` (see module doc).
 
     `image_paths` are files (named by their stem) or `ImageRef`s (split members, crops).
+    The images are coded here (`workers` 1), in `workers` processes, or as tasks of
+    `executor` (a dask.distributed client's, `innrsic.compute.cluster`) when given.
     Entries already in the manifest with both files present are skipped. A directory made
     with another codec spec is refused with ConfigError. Unreadable images and codec failures
     are logged and listed in the result's `failures`.
@@ -169,7 +173,7 @@ def generate_pairs(
 
     bar = tqdm(total=len(todo), desc=f"pairs {spec}", unit="img", disable=not progress)
     try:
-        if workers <= 1 or len(todo) <= 1:
+        if executor is None and (workers <= 1 or len(todo) <= 1):
             for ref in todo:
                 try:
                     record(make_pair(spec, ref, out))
@@ -178,7 +182,8 @@ def generate_pairs(
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            with (ProcessPoolExecutor(max_workers=workers, mp_context=context) if executor is None
+                  else contextlib.nullcontext(executor)) as pool:
                 futures: list[tuple[ImageRef, Future[PairEntry]]] = [
                     (ref, pool.submit(make_pair, spec, ref, out)) for ref in todo
                 ]
@@ -190,7 +195,8 @@ def generate_pairs(
                             fail(ref, exc, bar)
                         bar.update()
                 except BaseException:  # interrupted: drop the queue, keep what is finished
-                    pool.shutdown(cancel_futures=True)
+                    for _, future in futures:
+                        future.cancel()
                     for _, future in futures:
                         if not future.cancelled() and future.exception() is None:
                             record(future.result())

@@ -82,14 +82,15 @@ def open_session(
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
+    warn: bool = True,
 ) -> EnhancerSession:
     """The session of the enhancer `weights`: its engine at `precision` with `threads` workers
-    (None: torch's), enhancing at `temperature` (None: the model's own), `seed`, `tile` and
-    `overlap`. Unusable tiling settings and an unsupported precision are refused before
-    anything is loaded."""
+    (None: torch's), enhancing at `temperature` (None: the model's own; another is warned about
+    if `warn`), `seed`, `tile` and `overlap`. Unusable tiling settings and an unsupported
+    precision are refused before anything is loaded."""
     check_settings(tile, overlap)
     require_precision(precision)
     net = load_enhancer(weights).eval()
-    temperature = model_temperature(net, temperature, weights)
+    temperature = model_temperature(net, temperature, weights, warn=warn)
     engine = engine_for(net, precision, threads)
     return EnhancerSession(weights, net, engine, temperature, seed, tile, overlap)

@@ -1,0 +1,144 @@
+"""Batches on a real dask.distributed cluster of worker processes: the same bytes as in this
+process, a bad file among good ones, a worker killed mid-batch, an interrupt, --workers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+from innrsic.cli import main
+from innrsic.cli.batch import remove_orphans, run_jobs
+from innrsic.codecs import make_codec
+from innrsic.raster.image import read_image, write_image
+from innrsic.rsic.coding import compress_file
+from innrsic.rsic.container import ContainerReader
+
+CODEC = "jpeg2000:bpp=0.5"
+ENHANCER = "enhancer-jpeg2000-bpp0.2"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """A LocalCluster of 2 worker processes with 1 thread each, started here."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=logging.CRITICAL, env={"OMP_NUM_THREADS": "1"},
+    ) as cluster, Client(cluster) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def images(ucm_test_paths: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of six 96x96 UC-M crops and one file that is no image."""
+    folder = tmp_path_factory.mktemp("images")
+    for number, path in enumerate(ucm_test_paths * 2):
+        left = 96 * (number % 2)
+        write_image(folder / f"{number}_{path.name}", read_image(path)[:96, left:left + 96])
+    (folder / "broken.png").write_bytes(b"not a png")
+    return folder
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (hidden ones too) by relative name."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_compress_decompress_enhance_same_bytes_as_serial(
+    client: Client, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--scheduler (a cluster started here) writes the files --workers 1 writes, byte for byte,
+    and reports the bad file while the rest completes (exit status 1)."""
+    address = client.scheduler.address
+    runs = {"serial": ["--workers", "1"], "cluster": ["--scheduler", address]}
+    for name, where in runs.items():
+        out = tmp_path / name
+        assert main(["compress", str(images), "-o", str(out / "rsic"), "--codec", CODEC,
+                     *where]) == 1
+        assert "compressed 6 of 7 file(s), 1 failed" in capsys.readouterr().err
+        assert main(["decompress", str(out / "rsic"), "-o", str(out / "png"), *where]) == 0
+        assert main(["decompress", str(out / "rsic"), "-o", str(out / "enhanced"), "--enhance",
+                     ENHANCER, "--threads", "1", *where]) == 0
+    serial, cluster = files(tmp_path / "serial"), files(tmp_path / "cluster")
+    assert len(serial) == 18 and not any(Path(name).name.startswith(".") for name in serial)
+    assert cluster == serial
+
+
+@pytest.fixture(scope="module")
+def scenes(shared: Path) -> list[Path]:
+    """24 UC-M test-split images (256x256): a batch of a few seconds on two workers."""
+    folder = shared / "data" / "ucmerced"
+    return [folder / kind / f"{kind}{n}.png" for kind in ("agricultural", "airplane")
+            for n in range(46, 58)]
+
+
+def compress_jobs(scenes: list[Path], out: Path) -> list[tuple[Path, Path]]:
+    return [(path, out / path.with_suffix(".rsic").name) for path in scenes]
+
+
+# partial of library functions only: the workers cannot import this test module
+COMPRESS = functools.partial(compress_file, codec=make_codec("jpeg2000:bpp=0.2"))
+
+
+@pytest.mark.slow
+def test_killed_worker_tasks_rerun_outputs_whole(
+    client: Client, scenes: list[Path], tmp_path: Path
+) -> None:
+    """SIGKILL one of two worker processes mid-batch: its tasks are rerun on the other (or its
+    restart); every output is whole (the serial bytes), each job is reported once, and no
+    temporary file remains."""
+    serial = run_jobs(compress_jobs(scenes, tmp_path / "serial"), COMPRESS, "compress")
+    assert len(serial.done) == len(scenes)
+    jobs = compress_jobs(scenes, tmp_path / "out")
+    victim = next(iter(client.run(os.getpid).values()))
+    threading.Timer(1.0, os.kill, (victim, signal.SIGKILL)).start()
+    report = run_jobs(jobs, COMPRESS, "compress", client=client)
+    remove_orphans(target for _, target in jobs)
+    assert report.interrupt is None and not report.failed
+    assert sorted(report.done) == sorted(jobs)
+    assert victim not in client.run(os.getpid).values()  # the kill happened
+    assert files(tmp_path / "out") == files(tmp_path / "serial")
+
+
+@pytest.mark.slow
+def test_interrupt_cancels_and_reports(
+    client: Client, scenes: list[Path], tmp_path: Path
+) -> None:
+    """Ctrl-C mid-batch cancels the rest: every file is done (its output whole) or not done,
+    and the report says which."""
+    jobs = compress_jobs(scenes, tmp_path / "out")
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    report = run_jobs(jobs, COMPRESS, "compress", client=client)
+    time.sleep(1.0)  # cancelled tasks already running finish; then no writer is left
+    remove_orphans(target for _, target in jobs)
+    assert report.interrupt is not None and report.exit_code == 130
+    assert report.done and report.not_done
+    assert len(report.done) + len(report.not_done) == len(jobs)
+    written = files(tmp_path / "out")
+    assert {target.name for _, target in report.done} <= set(written)
+    for name in written:  # done ones, and cancelled ones that were running: whole files
+        with ContainerReader(tmp_path / "out" / name) as container:
+            assert container.codec_spec == "jpeg2000:bpp=0.2"
+
+
+@pytest.mark.slow
+def test_workers_option_starts_a_local_cluster(run_cli, images: Path, tmp_path: Path) -> None:
+    """`--workers 2` in a subprocess: a LocalCluster of its own, same bytes as in-process."""
+    for name, workers in (("one", "1"), ("two", "2")):
+        result = run_cli("compress", images, "-o", tmp_path / name, "--codec", CODEC,
+                         "--workers", workers)
+        assert result.returncode == 1, result.stderr
+        assert "compressed 6 of 7 file(s), 1 failed" in result.stderr
+    assert files(tmp_path / "two") == files(tmp_path / "one")
+    for path in (tmp_path / "two").iterdir():
+        with ContainerReader(path) as container:
+            assert container.codec_spec == CODEC
