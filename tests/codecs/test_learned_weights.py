@@ -150,3 +150,10 @@ def test_files_of_earlier_versions_decode_and_find_moved_weights_with_the_hint(
     with pytest.raises(WeightsError, match="not found"):
         decompress_container(read_container_file(path))
     assert np.array_equal(decompress_container(read_container_file(path), weights=moved), decoded)
+
+
+def test_a_hint_added_twice_is_searched_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setattr(learned_weights, "_hints", [])
+    learned_weights.add_hint(tmp_path)
+    learned_weights.add_hint(tmp_path)  # each task on a worker adds decompress's --weights
+    assert learned_weights._hints == [tmp_path]

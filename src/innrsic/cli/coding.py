@@ -288,6 +288,10 @@ def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Pa
         return _no_inputs(args.input)
 
     def decompress_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
+        if args.weights is not None:  # also on a cluster's workers, not only in this process
+            from innrsic.codecs.learned_weights import add_hint
+
+            add_hint(args.weights)
         with image_target(target, args.format) as written:
             result = enhancer.decompress_file(
                 source, written, region=args.region, progress=True, verify=args.verify

@@ -40,8 +40,11 @@ _hints: list[Path] = []
 
 def add_hint(path: str | os.PathLike[str]) -> None:
     """Search `path` (a file or a directory) first, for the rest of this process
-    (``decompress --weights``; a hint given to `find_by_fingerprint` comes before it)."""
-    _hints.append(Path(path).expanduser())
+    (``decompress --weights``; a hint given to `find_by_fingerprint` comes before it).
+    Adding a path twice keeps one entry."""
+    hint = Path(path).expanduser()
+    if hint not in _hints:
+        _hints.append(hint)
 
 
 def model_dirs() -> list[Path]:
