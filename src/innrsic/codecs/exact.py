@@ -239,6 +239,16 @@ def _context(self: JointAutoregressiveHierarchicalPriors) -> Callable[[Tensor], 
     return lambda crop: conv(crop * conv.input_mask, padding=0)
 
 
+def _gaussian_at(
+    self: JointAutoregressiveHierarchicalPriors, context: Callable[[Tensor], Tensor],
+    y_hat: Tensor, params: Tensor, h: int, w: int, kernel_size: int,
+) -> Tensor:
+    """The entropy parameters (scales, means) of latent position (h, w), from its context."""
+    y_crop = y_hat[:, :, h : h + kernel_size, w : w + kernel_size]
+    p = params[:, :, h : h + 1, w : w + 1]
+    return self.entropy_parameters(torch.cat((p, context(y_crop)), dim=1))
+
+
 def _compress_ar(self, y_hat, params, height, width, kernel_size, padding):
     """CompressAI's ``_compress_ar`` with the exact context convolution."""
     from compressai.ans import BufferedRansEncoder
@@ -250,12 +260,10 @@ def _compress_ar(self, y_hat, params, height, width, kernel_size, padding):
     context = _context(self)
     for h in range(height):
         for w in range(width):
-            y_crop = y_hat[:, :, h : h + kernel_size, w : w + kernel_size]
-            p = params[:, :, h : h + 1, w : w + 1]
-            gaussian = self.entropy_parameters(torch.cat((p, context(y_crop)), dim=1))
+            gaussian = _gaussian_at(self, context, y_hat, params, h, w, kernel_size)
             scales, means = gaussian.squeeze(3).squeeze(2).chunk(2, 1)
             indexes = gc.build_indexes(scales)
-            y_q = gc.quantize(y_crop[:, :, padding, padding], "symbols", means)
+            y_q = gc.quantize(y_hat[:, :, h + padding, w + padding], "symbols", means)
             y_hat[:, :, h + padding, w + padding] = y_q + means
             symbols.extend(y_q.squeeze().tolist())
             indexes_all.extend(indexes.squeeze().tolist())
@@ -274,9 +282,7 @@ def _decompress_ar(self, y_string, y_hat, params, height, width, kernel_size, pa
     context = _context(self)
     for h in range(height):
         for w in range(width):
-            y_crop = y_hat[:, :, h : h + kernel_size, w : w + kernel_size]
-            p = params[:, :, h : h + 1, w : w + 1]
-            gaussian = self.entropy_parameters(torch.cat((p, context(y_crop)), dim=1))
+            gaussian = _gaussian_at(self, context, y_hat, params, h, w, kernel_size)
             scales, means = gaussian.chunk(2, 1)
             indexes = gc.build_indexes(scales)
             values = decoder.decode_stream(indexes.squeeze().tolist(), cdf, lengths, offsets)
