@@ -144,11 +144,7 @@ def run_jobs(
             file=sys.stderr,
         ) as bar:
             for source, target in bar:
-                if target.exists() and skip_existing:
-                    report.skipped.append((source, target))
-                    continue
-                if target.exists() and not overwrite:
-                    report.failed.append((source, f"{target} exists (use --force to replace it)"))
+                if not _target_free(report, source, target, overwrite, skip_existing):
                     continue
                 running = (source, target, _identity(target))
                 try:
@@ -187,11 +183,7 @@ def _run_distributed(
     futures = {}
     try:
         for source, target in jobs:
-            if target.exists() and skip_existing:
-                report.skipped.append((source, target))
-            elif target.exists() and not overwrite:
-                report.failed.append((source, f"{target} exists (use --force to replace it)"))
-            else:
+            if _target_free(report, source, target, overwrite, skip_existing):
                 report.sent[source] = (target, _identity(target))
                 future = client.submit(_task, operation, threads, source, target, pure=False)
                 futures[future] = (source, target)
@@ -230,6 +222,20 @@ def _task(
     worker's environment sets the count torch starts with, `innrsic.compute.cluster`)."""
     with torch_threads(threads) if "torch" in sys.modules else contextlib.nullcontext():
         return operation(source, target)
+
+
+def _target_free(
+    report: BatchReport, source: Path, target: Path, overwrite: bool, skip_existing: bool
+) -> bool:
+    """Whether the job may write `target`; an existing one is recorded as skipped
+    (`skip_existing`) or failed (neither flag), and replaced with `overwrite`."""
+    if target.exists() and skip_existing:
+        report.skipped.append((source, target))
+        return False
+    if target.exists() and not overwrite:
+        report.failed.append((source, f"{target} exists (use --force to replace it)"))
+        return False
+    return True
 
 
 def _fail(report: BatchReport, source: Path, exc: BaseException, show_bar: bool) -> None:
