@@ -16,6 +16,7 @@ from innrsic.errors import ConfigError
 from innrsic.train import train_enhancer
 from innrsic.train.checkpoint import list_checkpoints, load_checkpoint
 from innrsic.train.config import EnhancerTrainingConfig, load_config
+from innrsic.train.enhancer import EnhancerRecipe
 
 CODEC = "jpeg2000:bpp=0.1"
 
@@ -119,6 +120,19 @@ def test_codec_mismatch_and_missing_pairs(tiny_pairs: dict[str, Path], tmp_path:
         train_enhancer(tiny_config(tiny_pairs, tmp_path / "a", "data.codec=jpeg2000:bpp=0.2"))
     with pytest.raises(ConfigError, match="innrsic pairs"):
         train_enhancer(tiny_config(tiny_pairs, tmp_path / "b", f"data.train=[{tmp_path}]"))
+
+
+def test_mixed_codecs_widen_the_training_set_only(
+    tiny_pairs: dict[str, Path], tmp_path: Path, weights_env: Path
+) -> None:
+    """Pairs of a `mixed_codecs` spec are accepted for training, never for validation."""
+    mixed = ["data.codec=jpeg2000:bpp=0.2", f"data.mixed_codecs=[{CODEC}]"]
+    recipe = EnhancerRecipe(tiny_config(tiny_pairs, tmp_path / "a", *mixed))
+    assert len(recipe.train_dataset()) == 6
+    with pytest.raises(ConfigError, match=r"asks for 'jpeg2000:bpp=0\.2'$"):
+        train_enhancer(tiny_config(
+            tiny_pairs, tmp_path / "b", *mixed, f"data.val={tiny_pairs['val']}", "val.every=15"
+        ))
 
 
 @pytest.mark.slow

@@ -49,14 +49,14 @@ class PairsDataset(Dataset):
 
     Items are dicts ``{"gt": (3,S,S), "decoded": (3,S,S), "name": str}`` (float32 in [0, 1]),
     cropped at one random S x S box and augmented identically. `crop_size=None` returns whole
-    images without augmentation (validation). If `codec` is given, every directory's manifest
-    must record exactly that codec spec.
+    images without augmentation (validation). If `codec` is given (a spec, or several), every
+    directory's manifest must record that codec spec (one of them).
     """
 
     def __init__(
         self,
         directories: Sequence[str | os.PathLike[str]],
-        codec: str | None = None,
+        codec: str | Sequence[str] | None = None,
         crop_size: int | None = 128,
         augment: bool = True,
     ) -> None:
@@ -65,13 +65,15 @@ class PairsDataset(Dataset):
         self.crop_size = crop_size
         self.augment = augment and crop_size is not None
         self.items: list[tuple[str, Path, Path]] = []
+        allowed = [codec] if isinstance(codec, str) else list(codec or [])
         for directory in directories:
             directory = Path(directory)
             manifest = read_pairs_manifest(directory)
-            if codec is not None and not _same_codec(manifest.codec, codec):
+            if allowed and not any(_same_codec(manifest.codec, spec) for spec in allowed):
+                wanted = " or ".join(repr(spec) for spec in allowed)
                 raise ConfigError(
                     f"{directory} holds pairs of codec {manifest.codec!r}, but the config asks "
-                    f"for {codec!r}"
+                    f"for {wanted}"
                 )
             for entry in manifest.entries:
                 if crop_size is not None and min(entry.height, entry.width) < crop_size:

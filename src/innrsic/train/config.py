@@ -74,10 +74,14 @@ class PairsDataConfig:
     """Training and validation pairs, as written by `innrsic pairs` (one directory each).
 
     Relative directories resolve against `root` when it is set, else against the current
-    directory. `codec` must equal the codec spec recorded in every pairs manifest.
+    directory. `codec` must equal the codec spec recorded in every pairs manifest, except that
+    training pairs may also be of a `mixed_codecs` spec: pairs of other rates mixed in on
+    purpose, so the network sees a wider range of distortion than one rate gives (validation
+    pairs and the model's recorded codec stay `codec`).
     """
 
     codec: str = ""
+    mixed_codecs: list[str] = field(default_factory=list)
     train: list[str] = field(default_factory=list)
     val: str = ""
     root: str = ""

@@ -130,7 +130,9 @@ class EnhancerRecipe:
     def train_dataset(self) -> PairsDataset:
         data = self.config.data
         return PairsDataset(
-            [data.resolve(d) for d in data.train], codec=data.codec, crop_size=data.crop_size
+            [data.resolve(d) for d in data.train],
+            codec=[data.codec, *data.mixed_codecs],
+            crop_size=data.crop_size,
         )
 
     def training_module(self, model: nn.Module) -> nn.Module:
