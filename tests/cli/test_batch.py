@@ -13,14 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 
 from innrsic.cli import main
 from innrsic.cli.batch import remove_orphans, run_jobs
 from innrsic.codecs import make_codec
+from innrsic.errors import CodecSpecError
 from innrsic.raster.image import read_image, write_image
 from innrsic.rsic.coding import compress_file
 from innrsic.rsic.container import ContainerReader
+from innrsic.rsic.tile_parallel import cluster_encoder
 
 CODEC = "jpeg2000:bpp=0.5"
 ENHANCER = "enhancer-jpeg2000-bpp0.2"
@@ -71,6 +73,43 @@ def test_compress_decompress_enhance_same_bytes_as_serial(
     serial, cluster = files(tmp_path / "serial"), files(tmp_path / "cluster")
     assert len(serial) == 18 and not any(Path(name).name.startswith(".") for name in serial)
     assert cluster == serial
+
+
+@pytest.mark.slow
+def test_one_scene_tile_parallel_same_bytes_as_serial(
+    client: Client, shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One scene's tiles coded on the cluster's workers give the serial file byte for byte,
+    reconstruction checksums and the rate search's choices included."""
+    scene = tmp_path / "scene.png"
+    write_image(scene, read_image(shared / "data" / "dota" / "P0168.png")[:768, :1280])
+    outputs = {}
+    tasks = {}
+    for name, where in {"serial": ["--workers", "1"],
+                        "cluster": ["--scheduler", client.scheduler.address]}.items():
+        outputs[name] = tmp_path / f"{name}.rsic"
+        with get_task_stream(client) as stream:
+            assert main(["compress", str(scene), "-o", str(outputs[name]), "--codec", CODEC,
+                         "--tile", "256", *where]) == 0
+        tasks[name] = [task for task in stream.data if "encode_on_worker" in task["key"]]
+        assert "15 tiles of 256" in capsys.readouterr().out
+    assert not tasks["serial"] and len(tasks["cluster"]) == 15  # one task per tile
+    assert outputs["cluster"].read_bytes() == outputs["serial"].read_bytes()
+    with ContainerReader(outputs["cluster"]) as reader:
+        assert len(reader.metadata["recon_crc32"]) == 15 * 8
+
+
+@pytest.mark.slow
+def test_tile_parallel_failure_raises_and_writes_nothing(
+    client: Client, ucm_test_paths: list[Path], tmp_path: Path
+) -> None:
+    """A batch that fails on a worker (here: a codec spec the workers cannot make) raises its
+    error in the client; no output and no temporary file is left."""
+    encoder = cluster_encoder(client, "jpeg2000:ratio=-1")
+    with pytest.raises(CodecSpecError, match="out of range"):
+        compress_file(ucm_test_paths[0], tmp_path / "out.rsic", make_codec(CODEC), 64,
+                      encoder=encoder)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture(scope="module")

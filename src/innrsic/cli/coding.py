@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from innrsic.cli.batch import run_batch
+from innrsic.cli.batch import batch_client, run_batch, run_jobs
 from innrsic.cli.enhance import add_enhancer_options, run_enhancing_batch
 from innrsic.cli.options import (
     IMAGE_OUTPUT_HELP,
@@ -20,19 +21,22 @@ from innrsic.cli.options import (
     plan_outputs,
 )
 from innrsic.codecs import describe_codecs, make_codec
-from innrsic.compute.cluster import worker_cached
+from innrsic.compute.cluster import cluster_plan, worker_cached
 from innrsic.errors import InnrsicError, UsageError, WeightsError
+from innrsic.raster.geotiff import open_source
 from innrsic.raster.image import IMAGE_SUFFIXES
-from innrsic.raster.tiling import Window
+from innrsic.raster.tiling import TileGrid, Window
 from innrsic.rsic.coding import (
     DEFAULT_TILE,
     WHOLE_IMAGE_MAX_SIDE,
+    BatchEncoder,
     compress_file,
     decompress_file,
     resolve_tile,
 )
 from innrsic.rsic.container import SUFFIX, ContainerReader
 from innrsic.rsic.describe import describe_file, description_lines
+from innrsic.rsic.tile_parallel import cluster_encoder
 
 if TYPE_CHECKING:
     from innrsic.codecs import Codec
@@ -189,7 +193,7 @@ def run_compress(args: argparse.Namespace) -> int:
     if args.skip_existing:
         _check_existing_codec(jobs, spec)
 
-    def compress_one(source: Path, target: Path) -> str:
+    def compress_one(source: Path, target: Path, encoder: BatchEncoder | None = None) -> str:
         result = compress_file(
             source,
             target,
@@ -200,6 +204,7 @@ def run_compress(args: argparse.Namespace) -> int:
             nodata=args.nodata,
             progress=True,
             checksum=args.checksum,
+            encoder=encoder,
         )
         tiles = f", {result.tiles} tiles of {result.tile_size}" if result.tile_size else ""
         chosen = f" (rate search chose {result.knob})" if result.knob else ""
@@ -208,8 +213,30 @@ def run_compress(args: argparse.Namespace) -> int:
             f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {spec}{chosen}"
         )
 
+    if len(jobs) == 1:
+        plan = cluster_plan(args.workers, args.scheduler, _tile_count(args, jobs[0][0]))
+        if plan.distributed:  # one large scene: its tiles are the units of work
+            with batch_client(plan) as client:
+                encoder = cluster_encoder(client, args.codec)
+                report = run_jobs(
+                    jobs, partial(compress_one, encoder=encoder), "compress", args.force,
+                    args.skip_existing,
+                )
+            report.print_summary("compressed")
+            return report.exit_code
     status = run_batch(args, jobs, compress_one, "compress", "compressed")
     return status if jobs else _no_inputs(args.input)
+
+
+def _tile_count(args: argparse.Namespace, source: Path) -> int:
+    """How many tiles `compress` would cut `source` into (1 if it cannot be read: the batch
+    then reports why)."""
+    try:
+        with open_source(source, args.bands, args.scale, args.nodata) as raster:
+            size = resolve_tile(args.tile, raster.width, raster.height)
+            return len(TileGrid(raster.width, raster.height, size, size))
+    except (InnrsicError, OSError):
+        return 1
 
 
 def _codec(spec: str) -> Codec:

@@ -139,7 +139,8 @@ def add_cluster_options(
         metavar="N|auto",
         help=f"local dask worker processes, each with cores/N threads (1: this process; "
         f"auto: one per core and 2 GiB of free memory, this process for batches under "
-        f"{MIN_CLUSTER_JOBS} files; default: {default})",
+        f"{MIN_CLUSTER_JOBS} files; compress of one scene counts its tiles; default: "
+        f"{default})",
     )
     where.add_argument(
         "--scheduler",

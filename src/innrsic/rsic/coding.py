@@ -77,6 +77,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,6 +256,63 @@ def _decode_many(
     return [codec.decode(p, shape=shape) for p, shape in zip(payloads, shapes, strict=True)]
 
 
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A batch of tiles as `encode_tile_batch` coded them, in order."""
+
+    items: list[bytes]
+    """Payloads (tile records when the container has them), one per tile."""
+    crcs: list[int]
+    """Reconstruction CRC-32s, one per tile (0 for a tile with nothing coded); empty without
+    the checksum."""
+    choice: str | None = None
+    """The knob a rate target chose, for a batch of one coded tile (`RateTargeting`)."""
+
+
+TileBatch = list[tuple[np.ndarray, np.ndarray | None]]
+"""Tiles as `RasterSource.read` returns them: (HxWx3 uint8 RGB, nodata mask or None)."""
+
+BatchEncoder = Callable[[Iterator[TileBatch], bool, bool], Iterator[EncodedBatch]]
+"""``encoder(batches, records, checksum)`` codes a stream of tile batches
+(`encode_tile_batch`) and yields their results in the same order."""
+
+
+def encode_tile_batch(
+    codec: Codec, tiles: TileBatch, records: bool, checksum: bool
+) -> EncodedBatch:
+    """Code one batch of tiles: the payload (or record) of each, with `checksum` its
+    reconstruction CRC-32; tiles that are all nodata are not coded."""
+    to_code = [np.ascontiguousarray(rgb) for rgb, mask in tiles if mask is None or not mask.all()]
+    coded_payloads, coded_crcs = _encode_many(codec, to_code, checksum)
+    choice = codec.last_choice if isinstance(codec, RateTargeting) else None
+    payloads, tile_crcs = iter(coded_payloads), iter(coded_crcs)
+    items: list[bytes] = []
+    crcs: list[int] = []
+    for _, mask in tiles:
+        coded = mask is None or not mask.all()
+        payload = next(payloads) if coded else b""
+        if checksum:
+            crcs.append(next(tile_crcs) if coded else 0)
+        if not records:
+            items.append(payload)
+        else:
+            packed = pack_mask(mask) if mask is not None and coded else b""
+            items.append(pack_tile_record(TileRecord(payload, packed)))
+    return EncodedBatch(items, crcs, choice if len(to_code) == 1 else None)
+
+
+def encode_here(
+    codec: Codec, batches: Iterator[TileBatch], records: bool, checksum: bool
+) -> Iterator[EncodedBatch]:
+    """The `BatchEncoder` of this process: each batch in turn."""
+    return (encode_tile_batch(codec, tiles, records, checksum) for tiles in batches)
+
+
+def tile_batch_size(codec: Codec) -> int:
+    """Tiles per call: `TILE_BATCH` for codecs that batch through a network, else 1."""
+    return TILE_BATCH if isinstance(codec, BatchEncoding) else 1
+
+
 def _encode_tiles(
     source: RasterSource,
     grid: TileGrid,
@@ -263,32 +321,29 @@ def _encode_tiles(
     progress: bool,
     crcs: list[int] | None = None,
     choices: list[str] | None = None,
+    encoder: BatchEncoder | None = None,
 ) -> Iterator[bytes]:
-    """Read, encode and yield the payload (or record) of every tile, in order; with `crcs`,
-    append each tile's reconstruction CRC-32 to it (0 for a tile with nothing coded); with
-    `choices`, the knob a rate target chose for each coded tile (`RateTargeting` codecs)."""
-    windows = _progress(iter(grid), len(grid), progress, "compress")
-    batch_size = TILE_BATCH if isinstance(codec, BatchEncoding) else 1
-    for batch in _batched(windows, batch_size):
-        tiles = [source.read(window) for window in batch]
-        to_code = [rgb for rgb, mask in tiles if mask is None or not mask.all()]
-        coded_payloads, coded_crcs = _encode_many(
-            codec, [np.ascontiguousarray(t) for t in to_code], crcs is not None
-        )
-        choice = codec.last_choice if isinstance(codec, RateTargeting) else None
-        if choices is not None and choice is not None and len(to_code) == 1:
-            choices.append(choice)
-        payloads, tile_crcs = iter(coded_payloads), iter(coded_crcs)
-        for _, mask in tiles:
-            coded = mask is None or not mask.all()
-            payload = next(payloads) if coded else b""
+    """Read and encode every tile; iterate for the payload (or record) of each, in order.
+
+    With `crcs`, each tile's reconstruction CRC-32 is appended to it (0 for a tile with nothing
+    coded); with `choices`, the knob a rate target chose for each coded tile (`RateTargeting`
+    codecs). `encoder` codes the batches elsewhere (`innrsic.rsic.tile_parallel`); by
+    default they are coded here, one after the other.
+    """
+    checksum = crcs is not None
+    encode = encoder or partial(encode_here, codec)
+
+    def payloads() -> Iterator[bytes]:
+        windows = _batched(iter(grid), tile_batch_size(codec))
+        batches = ([source.read(window) for window in batch] for batch in windows)
+        for encoded in encode(batches, records, checksum):
+            if choices is not None and encoded.choice is not None:
+                choices.append(encoded.choice)
             if crcs is not None:
-                crcs.append(next(tile_crcs) if coded else 0)
-            if not records:
-                yield payload
-            else:
-                packed = pack_mask(mask) if mask is not None and coded else b""
-                yield pack_tile_record(TileRecord(payload, packed))
+                crcs.extend(encoded.crcs)
+            yield from encoded.items
+
+    return iter(_progress(payloads(), len(grid), progress, "compress"))
 
 
 def _checksum_wanted(checksum: bool, grid: TileGrid) -> bool:
@@ -352,6 +407,7 @@ def compress_file(
     nodata: float | None = None,
     progress: bool = False,
     checksum: bool = True,
+    encoder: BatchEncoder | None = None,
 ) -> CompressResult:
     """Read an image file tile by tile, encode each tile and write the `.rsic` file atomically.
 
@@ -362,7 +418,9 @@ def compress_file(
     stored in the container. `progress` shows a bar over tiles on stderr. `checksum` stores
     the reconstruction checksum (module doc); as it belongs in the header, which precedes the
     payloads, the payloads are first collected in a temporary file (in memory up to
-    `SPOOL_BYTES`, then on disk beside `target`).
+    `SPOOL_BYTES`, then on disk beside `target`). `encoder` codes the tiles elsewhere, e.g. on
+    a cluster's workers (`innrsic.rsic.tile_parallel.cluster_encoder`): the file is the same,
+    byte for byte, as coding them here.
     """
     with open_source(source, bands, scale, nodata) as raster:
         width, height = raster.width, raster.height
@@ -375,7 +433,7 @@ def compress_file(
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         with tempfile.SpooledTemporaryFile(SPOOL_BYTES, dir=Path(target).parent) as spool:
             for payload in _encode_tiles(
-                raster, grid, codec, records, progress, crcs, choices
+                raster, grid, codec, records, progress, crcs, choices, encoder
             ):
                 spool.write(payload)
                 lengths.append(len(payload))
