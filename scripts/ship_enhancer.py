@@ -33,7 +33,7 @@ from innrsic.data.manifest import read_pairs_manifest
 from innrsic.enhancer import load_enhancer, save_enhancer
 from innrsic.enhancer.apply import enhance_image
 from innrsic.metrics import psnr
-from innrsic.pretrained import PRETRAINED_DIR
+from innrsic.pretrained import PRETRAINED_DIR, resolve_enhancer
 from innrsic.pretrained.card import (
     acceptance_table,
     choose_temperature,
@@ -79,6 +79,18 @@ def acceptance_command(command: str) -> str:
     return command[command.index(script):] if script in command else command
 
 
+def start_description(model: dict) -> str:
+    """Where training started: the weights it was initialised from (with their sha256, read
+    before this run replaces them), else the named initialisation."""
+    if model.get("init_weights"):
+        path, _ = resolve_enhancer(str(model["init_weights"]))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return f"the weights `{model['init_weights']}` (sha256 {digest[:16]}...)"
+    init = model.get("init", "paper")
+    gain = f" (latent gain {model['latent_gain']:g})" if init == "identity" else ""
+    return f"`{init}`{gain}"
+
+
 def render_card(args: argparse.Namespace, facts: dict, acceptance, temperature: float,
                 half: dict, params: int) -> str:
     config = facts["config"]
@@ -102,8 +114,7 @@ def render_card(args: argparse.Namespace, facts: dict, acceptance, temperature: 
         "split (the holdout never used)",
         f"- network: {model['blocks']} coupling blocks, DenseBlock growth {model['growth']}, "
         f"Gaussianisation growth {model['gaussian_growth']}, expansion k={model['expansion']}; "
-        f"{params:,} parameters; start `{model.get('init', 'paper')}`"
-        + (f" (latent gain {model['latent_gain']:g})" if model.get("init") == "identity" else ""),
+        f"{params:,} parameters; start: {start_description(model)}",
         f"- {facts['steps']} steps, batch {train['batch_size']}, {data['crop_size']}x"
         f"{data['crop_size']} crops, AdamW lr {optim['lr']} (x{optim['gamma']} at "
         f"{optim['milestones']}), seed {train['seed']}; weights `{args.weights}`",

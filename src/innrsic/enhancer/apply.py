@@ -131,8 +131,9 @@ def model_temperature(
     temperature = check_temperature(temperature)
     if warn and default is not None and temperature != default:
         log.warning(
-            "%s was chosen for temperature %g; at %g its output can be far worse (leave the "
-            "temperature out to use its default)",
+            "%s was chosen for temperature %g; at %g it trades fidelity and realism otherwise, "
+            "or gives noise if it never learned that end (a shipped model's card, `innrsic "
+            "models NAME`, measures each temperature; leave it out for the default)",
             label, default, temperature,
         )
     return temperature
