@@ -282,6 +282,42 @@ def test_sharded_runs_merge_to_the_rows_of_an_unsharded_run(
         np.testing.assert_array_equal(read_image(path), read_image(twin))
 
 
+def test_evaluate_on_a_cluster_gives_the_rows_of_a_serial_run(
+    tmp_path: Path, data_root: Path, tiny_enhancer: Path, weights_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`evaluate --scheduler` on a LocalCluster of two worker processes runs one shard per
+    worker and writes the report here: the rows, tables and images of `--workers 1`."""
+    from distributed import Client, LocalCluster
+
+    common = ["evaluate", "--data", "ucmerced-test", "--data-root", str(data_root), "--limit",
+              "3", "--codec", "jpeg2000:bpp=0.3", "--enhancer", str(tiny_enhancer),
+              "--temperature", "1", "--seed", "5", "--weights-dir", str(weights_dir),
+              "--control-images", "2", "--no-progress"]
+    serial, clustered = tmp_path / "serial", tmp_path / "clustered"
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert main([*common, "--out", str(serial), "--workers", "1"]) == 0
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        env={"OMP_NUM_THREADS": "1"},
+    ) as cluster, Client(cluster):
+        address = cluster.scheduler_address
+        assert main([*common, "--out", str(clustered), "--scheduler", address]) == 0
+    assert f"wrote {clustered / 'index.html'}" in capsys.readouterr().out
+    files = sorted(p.name for p in (clustered / "rows").glob("*.jsonl"))
+    assert files == ["shard-0000-of-0002.jsonl", "shard-0001-of-0002.jsonl"]
+    assert read_rows(clustered).rows == read_rows(serial).rows
+    for name in ("rows.csv", "summary.csv", "bd.csv", "controls.json"):
+        assert (clustered / name).read_bytes() == (serial / name).read_bytes(), name
+    enhanced = sorted((serial / "cache" / "enhanced").rglob("*.png"))
+    assert len(enhanced) == 3
+    for path in enhanced:
+        np.testing.assert_array_equal(
+            read_image(path), read_image(clustered / path.relative_to(serial))
+        )
+
+
 def test_missing_weights_are_reported_then_filled_in(
     tmp_path: Path, grid_refs: list[ImageRef], no_hub_weights: Path, weights_dir: Path
 ) -> None:
