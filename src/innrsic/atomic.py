@@ -5,13 +5,17 @@ renamed over the target, and the directory is fsynced so the rename survives a p
 process killed outright (SIGKILL) can leave only such a temporary file behind, never a partial
 target; any exception or interrupt removes it (an interrupt is held back while the file is
 created and its removal registered, `innrsic.interrupt.interrupts_deferred`). `atomic_output`
-hands out an open file, `atomic_path` a path for writers that open files by name (GDAL).
+hands out an open file, `atomic_path` a path for writers that open files by name (GDAL), and
+`scratch_folder` a folder beside the target (``.<name>.<random>.tmpdir``) for intermediate
+files. Whatever a killed writer left matches ``.<name>.*.tmp*`` (`leftovers`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +47,42 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
             os.close(fd)
         yield Path(tmp_name)
         replace_durably(tmp_name, target)
+
+
+@contextlib.contextmanager
+def scratch_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A new folder beside `path` (same file system, so a rename from it is atomic), removed
+    with its contents however the block ends."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as cleanup:
+        with interrupts_deferred():
+            folder = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmpdir", dir=target.parent)
+            )
+            cleanup.callback(_remove_tree, folder)
+        yield folder
+
+
+def leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files and scratch folders that writers of `path` killed outright (SIGKILL)
+    left beside it."""
+    target = Path(path)
+    return sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"))
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> None:
+    """Remove `leftovers(path)`: call it only when no writer of `path` runs."""
+    for leftover in leftovers(path):
+        if leftover.is_dir():
+            _remove_tree(leftover)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+def _remove_tree(folder: Path) -> None:
+    with interrupts_deferred():  # an interrupt would leave it half removed
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -219,7 +219,7 @@ def test_sigterm_stops_decompress_enhance_without_scratch_files(
         with Image.open(path) as image:
             image.load()
             assert image.size[0] > 200 and image.mode == "RGB"
-    assert_no_leftovers(tmp_path)  # no .innrsic-* scratch folder, no .tmp file
+    assert_no_leftovers(tmp_path)  # no scratch folder (.tmpdir), no .tmp file
 
 
 @pytest.mark.slow

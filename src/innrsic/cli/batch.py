@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from innrsic.atomic import remove_leftovers
 from innrsic.compute.cluster import ClusterPlan, cluster_client, cluster_plan
 from innrsic.compute.threads import torch_threads
 from innrsic.errors import ConfigError, InnrsicError
@@ -282,11 +282,10 @@ def batch_client(plan: ClusterPlan) -> Iterator[Client | None]:
 
 
 def remove_orphans(targets: Iterable[Path]) -> None:
-    """Remove the temporary files (`innrsic.atomic`) left beside `targets` by writers that
-    were killed: call it once no writer of these targets runs."""
+    """Remove the temporary files and scratch folders (`innrsic.atomic`) left beside `targets`
+    by writers that were killed: call it once no writer of these targets runs."""
     for target in targets:
-        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
-            leftover.unlink(missing_ok=True)
+        remove_leftovers(target)
 
 
 def _finished(

@@ -32,25 +32,21 @@ level, 0.001 on average); the same tiles without overlap give 0.82-0.86.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from innrsic.atomic import scratch_folder
 from innrsic.enhancer.fast import FastEnhancer, Precision, ReferenceEngine, engine_for
 from innrsic.enhancer.network import FALLBACK_TEMPERATURE, INNEnhancer
 from innrsic.errors import ConfigError
-from innrsic.interrupt import interrupts_deferred
 from innrsic.pretrained import check_temperature
 from innrsic.raster.geotiff import (
     RasterSource,
@@ -413,12 +409,7 @@ def decompress_enhanced(
     engine, temperature = _engine_and_temperature(
         net, temperature, tile, overlap, precision, threads, warn
     )
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as cleanup:
-        with interrupts_deferred():  # the folder is removed however the call ends
-            scratch = Path(tempfile.mkdtemp(prefix=".innrsic-", dir=target.parent))
-            cleanup.callback(_remove_folder, scratch)
+    with scratch_folder(target) as scratch:  # removed however the call ends
         decoded = scratch / "decoded.tif"
         decompress_file(source, decoded, region=region, progress=progress, verify=verify)
         return enhance_file(
@@ -435,7 +426,3 @@ def decompress_enhanced(
             warn=False,
         )
 
-
-def _remove_folder(folder: Path) -> None:
-    with interrupts_deferred():  # an interrupt would leave it half removed
-        shutil.rmtree(folder, ignore_errors=True)

@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from innrsic.atomic import replace_durably
+from innrsic.atomic import replace_durably, scratch_folder
 from innrsic.errors import RasterFormatError
-from innrsic.interrupt import interrupts_deferred
 from innrsic.raster.geotiff import GDAL_CACHE_MB, RasterMetadata, open_sink
 from innrsic.raster.image import validate_rgb
 from innrsic.raster.tiling import Window
@@ -87,7 +84,7 @@ def write_cog_tiles(
     windows that cover it, in any order (module doc); memory is bounded by a window."""
     options = creation_options(compress, level, quality)
     metadata = metadata or RasterMetadata()
-    with _scratch(path) as scratch:
+    with scratch_folder(path) as scratch:
         source = scratch / "source.tif"
         with open_sink(source, width, height, metadata, BLOCK, None) as sink:
             for window, rgb, mask in tiles:
@@ -109,7 +106,7 @@ def geotiff_to_cog(
 ) -> None:
     """Copy a GeoTIFF (any size: GDAL reads it block by block) into a COG at `target`."""
     options = creation_options(compress, level, quality)
-    with _scratch(target) as scratch:
+    with scratch_folder(target) as scratch:
         _translate(Path(source), target, scratch, options)
 
 
@@ -121,7 +118,7 @@ def cog_output(
     copied into a COG at `target` (atomically) and removed, so `target` is never a plain or
     partial TIFF. For writers that only write GeoTIFFs (``decompress``, ``enhance``)."""
     options = creation_options(compress)
-    with _scratch(target) as scratch:
+    with scratch_folder(target) as scratch:
         plain = scratch / "plain.tif"
         yield plain
         _translate(plain, target, scratch, options)
@@ -153,19 +150,6 @@ def creation_options(
             raise RasterFormatError(f"quality {quality} does not apply to {name} (lossy: 1-100)")
         options["QUALITY"] = str(quality)
     return options
-
-
-@contextlib.contextmanager
-def _scratch(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """A folder beside `target` (same file system, so a rename moves the COG into place),
-    removed however the block ends."""
-    parent = Path(target).parent
-    parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as cleanup:
-        with interrupts_deferred():
-            folder = Path(tempfile.mkdtemp(prefix=".innrsic-cog-", dir=parent))
-            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
-        yield folder
 
 
 def _translate(
