@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from innrsic.cli import main
 from innrsic.raster.image import read_image
 from innrsic.rsic.container import read_container_file
 
@@ -106,3 +108,12 @@ def test_info_on_garbage_fails_clearly(run_cli, tmp_path: Path) -> None:
     result = run_cli("info", tmp_path / "x.rsic")
     assert result.returncode == 2
     assert "magic" in result.stderr
+
+
+def test_info_on_a_missing_file_or_a_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path, what in ((tmp_path / "missing.rsic", "no such file"), (tmp_path, "is a directory")):
+        assert main(["info", str(path)]) == 2
+        message = f"innrsic info: error: {path}: {what} (info reads one .rsic file)"
+        assert capsys.readouterr().err.strip() == message

@@ -332,6 +332,9 @@ def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Pa
 
 
 def run_info(args: argparse.Namespace) -> int:
+    if not args.input.is_file():
+        what = "is a directory" if args.input.is_dir() else "no such file"
+        raise UsageError(f"{args.input}: {what} (info reads one .rsic file)")
     fields = describe_file(args.input)
     if args.json:
         print(json.dumps(fields, indent=2))
