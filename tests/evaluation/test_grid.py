@@ -272,13 +272,18 @@ def test_sharded_runs_merge_to_the_rows_of_an_unsharded_run(
     (sharded / "index.html").unlink()
     assert main(["evaluate", "--out", str(sharded), "--report-only"]) == 0
     assert (sharded / "index.html").exists()
-    assert read_rows(sharded).rows == read_rows(full).rows
+    assert_same_results(sharded, full, enhanced_images=3)
+
+
+def assert_same_results(out: Path, expected: Path, enhanced_images: int) -> None:
+    """`out` holds the rows, tables and enhanced images of `expected`."""
+    assert read_rows(out).rows == read_rows(expected).rows
     for name in ("rows.csv", "summary.csv", "bd.csv", "controls.json"):
-        assert (sharded / name).read_bytes() == (full / name).read_bytes(), name
-    enhanced = sorted((full / "cache" / "enhanced").rglob("*.png"))
-    assert len(enhanced) == 3
+        assert (out / name).read_bytes() == (expected / name).read_bytes(), name
+    enhanced = sorted((expected / "cache" / "enhanced").rglob("*.png"))
+    assert len(enhanced) == enhanced_images
     for path in enhanced:
-        twin = sharded / path.relative_to(full)
+        twin = out / path.relative_to(expected)
         np.testing.assert_array_equal(read_image(path), read_image(twin))
 
 
@@ -307,15 +312,7 @@ def test_evaluate_on_a_cluster_gives_the_rows_of_a_serial_run(
     assert f"wrote {clustered / 'index.html'}" in capsys.readouterr().out
     files = sorted(p.name for p in (clustered / "rows").glob("*.jsonl"))
     assert files == ["shard-0000-of-0002.jsonl", "shard-0001-of-0002.jsonl"]
-    assert read_rows(clustered).rows == read_rows(serial).rows
-    for name in ("rows.csv", "summary.csv", "bd.csv", "controls.json"):
-        assert (clustered / name).read_bytes() == (serial / name).read_bytes(), name
-    enhanced = sorted((serial / "cache" / "enhanced").rglob("*.png"))
-    assert len(enhanced) == 3
-    for path in enhanced:
-        np.testing.assert_array_equal(
-            read_image(path), read_image(clustered / path.relative_to(serial))
-        )
+    assert_same_results(clustered, serial, enhanced_images=3)
 
 
 def test_missing_weights_are_reported_then_filled_in(
