@@ -221,7 +221,8 @@ def evaluate_set(name: str, pairs: list[tuple[str, np.ndarray, np.ndarray]],
                 seeds = args.seeds if temperature > 0 else args.seeds[:1]
                 outputs = []
                 for seed in seeds:
-                    out = enhance_image(decoded, enhancer.engine, temperature, seed, args.tile)
+                    out = enhance_image(decoded, enhancer.engine, temperature, seed, args.tile,
+                                        warn=False)
                     outputs.append(out)
                     rows.append({**base, "condition": condition, "kind": "enhancer",
                                  "enhancer": enhancer.label, "temperature": temperature,

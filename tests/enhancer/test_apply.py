@@ -157,3 +157,17 @@ def test_decompress_enhanced_warns_once_about_codec_and_temperature(tmp_path: Pa
                             warn=False)
     assert not caplog.records
     assert read_image(tmp_path / "e.png").shape == (48, 64, 3)
+
+
+def test_enhance_image_warns_about_another_temperature_unless_told_not_to(caplog) -> None:
+    net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)).eval()
+    net.default_temperature = 0.0
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with caplog.at_level("WARNING"):
+        warned = enhance_image(image, net, 1.0, tile=0)
+    assert caplog.text.count("was chosen for temperature 0; at 1") == 1
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        quiet = enhance_image(image, net, 1.0, tile=0, warn=False)
+    assert not caplog.records
+    assert np.array_equal(warned, quiet)

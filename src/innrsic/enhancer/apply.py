@@ -239,9 +239,11 @@ def enhance_image(
     *,
     precision: Precision = "float32",
     threads: int | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     """Enhance a decoded HxWx3 uint8 image (tiled as `enhance_tiles`; `temperature` None: the
-    model's default); returns HxWx3 uint8."""
+    model's default; `warn` False: no warning about another temperature, for sweeps that
+    choose it on purpose); returns HxWx3 uint8."""
     validate_rgb(image)
     height, width = image.shape[:2]
     out = np.empty_like(image)
@@ -256,6 +258,7 @@ def enhance_image(
         overlap,
         precision=precision,
         threads=threads,
+        warn=warn,
     )
     for window, values in tiles:
         out[window.slices] = values

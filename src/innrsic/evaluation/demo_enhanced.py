@@ -14,11 +14,9 @@ control of lower mean LPIPS on the shown images, as `innrsic.evaluation.paired` 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +85,7 @@ class Condition:
         if self.control is not None:
             return self.control.apply(decoded, image_name)
         if self.temperature is not None:
-            return enhance_image(decoded, net, self.temperature, SEED)
+            return enhance_image(decoded, net, self.temperature, SEED, warn=False)
         return decoded
 
     def columns(self) -> dict[str, object]:
@@ -283,13 +281,12 @@ def showcase_crops(
     original = views["original"]
     images = {label: views[label] for label in ("original", DECODED, best) if label}
     decoded = views[DECODED]
-    with quiet_temperature_warnings():
-        for temperature in CROP_TEMPERATURES:
-            for seed in CROP_SEEDS if temperature > 0 else CROP_SEEDS[:1]:
-                images[temperature_label(temperature, seed)] = (
-                    views[temperature_label(temperature)] if seed == SEED
-                    else enhance_image(decoded, run.net, temperature, seed)
-                )
+    for temperature in CROP_TEMPERATURES:
+        for seed in CROP_SEEDS if temperature > 0 else CROP_SEEDS[:1]:
+            images[temperature_label(temperature, seed)] = (
+                views[temperature_label(temperature)] if seed == SEED
+                else enhance_image(decoded, run.net, temperature, seed, warn=False)
+            )
     window = CropWindow.busiest(original)
     items = []
     for index, (label, image) in enumerate(images.items()):
@@ -309,30 +306,16 @@ def _crop_caption(
     return caption + (f", LPIPS {values[LPIPS]:.3f}" if math.isfinite(values[LPIPS]) else "")
 
 
-@contextmanager
-def quiet_temperature_warnings() -> Iterator[None]:
-    """Silence the warning about a temperature other than the model's default: the sweep
-    leaves it on purpose, and the page names the default."""
-    logger = logging.getLogger("innrsic.enhancer.apply")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def run_model(
     run: ModelRun, refs: Sequence[ImageRef]
 ) -> tuple[list[dict[str, object]], list[dict[str, Any]], str]:
     """All rows of one model, its summary and its HTML (table, plot, crops)."""
     rows: list[dict[str, object]] = []
     showcase: dict[str, np.ndarray] = {}
-    with quiet_temperature_warnings():
-        for ref in tqdm(refs, desc=run.model.name, unit="image"):
-            image_rows, views = run.image_rows(ref)
-            rows += image_rows
-            showcase = showcase or views
+    for ref in tqdm(refs, desc=run.model.name, unit="image"):
+        image_rows, views = run.image_rows(ref)
+        rows += image_rows
+        showcase = showcase or views
     best = best_control(rows, run.conditions)
     summary = summarise_model(rows, run.conditions, best)
     model = run.model
