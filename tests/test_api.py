@@ -54,10 +54,12 @@ def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
     assert not caplog.records
     assert np.array_equal(at_default,
                           enhance_image(decoded, by_path, model.default_temperature, tile=0))
+    elsewhere = 0.0 if model.default_temperature == 1.0 else 1.0
     with caplog.at_level(logging.WARNING):
-        hot = enhance_image(decoded, by_path, 1.0, tile=0)
-    assert f"was chosen for temperature {model.default_temperature:g}; at 1" in caplog.text
-    assert not np.array_equal(hot, at_default)
+        other = enhance_image(decoded, by_path, elsewhere, tile=0)
+    warning = f"was chosen for temperature {model.default_temperature:g}; at {elsewhere:g}"
+    assert warning in caplog.text
+    assert not np.array_equal(other, at_default)
 
 
 def test_save_records_the_default_temperature_and_codec(tmp_path: Path) -> None:

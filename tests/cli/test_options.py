@@ -122,10 +122,12 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
     other = tmp_path / "webp.rsic"
     assert run_cli("compress", ucm_test_paths[0], "-o", other, "--codec",
                    "webp:quality=20").returncode == 0
+    elsewhere = other_temperature(default)
     result = run_cli("decompress", other, "-o", tmp_path / "w.png", "--enhance", SHIPPED,
-                     "--threads", "1", "--temperature", "1")
+                     "--threads", "1", "--temperature", str(elsewhere))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count(f"was chosen for temperature {default:g}; at 1") == 1
+    warning = f"was chosen for temperature {default:g}; at {elsewhere:g}"
+    assert result.stderr.count(warning) == 1
     mismatch = "trained behind jpeg2000:bpp=0.2; this stream is webp:quality=20"
     assert result.stderr.count(mismatch) == 1
 
@@ -136,8 +138,15 @@ def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
     default = model.default_temperature
     assert paths == (model.weights, model.weights) and temperatures == (default,)
     assert not caplog.records
-    assert grid_enhancers([SHIPPED], [default, 1.0])[1] == (default, 1.0)
-    assert f"was chosen for temperature {default:g}; at 1" in caplog.text
+    elsewhere = other_temperature(default)
+    assert grid_enhancers([SHIPPED], [default, elsewhere])[1] == (default, elsewhere)
+    assert f"was chosen for temperature {default:g}; at {elsewhere:g}" in caplog.text
+
+
+def other_temperature(default: float) -> float:
+    """A temperature that is not the model's default: the realism end, or the fidelity end
+    for a model whose default is the realism end."""
+    return 0.0 if default == 1.0 else 1.0
 
 
 def test_closed_pipes_end_quietly(cli, run_cli, tmp_path: Path, ucm_test_paths) -> None:
