@@ -223,3 +223,10 @@ def tiles_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(ContainerReader, "read_tile", counting)
     return seen
+
+
+@pytest.fixture(scope="session")
+def other_temperature() -> Callable[[float], float]:
+    """A temperature that is not a model's default: the realism end (1), or the fidelity end
+    (0) for a model whose default is 1."""
+    return lambda default: 0.0 if default == 1.0 else 1.0

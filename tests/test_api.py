@@ -41,7 +41,7 @@ def test_import_innrsic_is_light() -> None:
         innrsic.nothing_here  # noqa: B018
 
 
-def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
+def test_shipped_name_and_path_load_with_the_models_default(caplog, other_temperature) -> None:
     by_name = load_enhancer(SHIPPED)
     model = next(m for m in installed_models() if m.name == SHIPPED)
     by_path = innrsic.load_enhancer(os.fspath(model.weights))
@@ -54,7 +54,7 @@ def test_shipped_name_and_path_load_with_the_models_default(caplog) -> None:
     assert not caplog.records
     assert np.array_equal(at_default,
                           enhance_image(decoded, by_path, model.default_temperature, tile=0))
-    elsewhere = 0.0 if model.default_temperature == 1.0 else 1.0
+    elsewhere = other_temperature(model.default_temperature)
     with caplog.at_level(logging.WARNING):
         other = enhance_image(decoded, by_path, elsewhere, tile=0)
     warning = f"was chosen for temperature {model.default_temperature:g}; at {elsewhere:g}"

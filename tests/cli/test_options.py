@@ -97,7 +97,7 @@ def test_skip_existing_refuses_outputs_of_another_codec(run_cli, tmp_path: Path,
 
 @pytest.mark.slow
 def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
-    run_cli, tmp_path: Path, ucm_test_paths
+    run_cli, tmp_path: Path, ucm_test_paths, other_temperature
 ) -> None:
     stream = tmp_path / "a.rsic"
     assert run_cli("compress", ucm_test_paths[0], "-o", stream, "--codec",
@@ -132,7 +132,7 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
     assert result.stderr.count(mismatch) == 1
 
 
-def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
+def test_evaluate_runs_enhancers_at_their_own_default(caplog, other_temperature) -> None:
     model = next(m for m in installed_models() if m.name == SHIPPED)
     paths, temperatures = grid_enhancers([SHIPPED, str(model.weights)], None)
     default = model.default_temperature
@@ -141,12 +141,6 @@ def test_evaluate_runs_enhancers_at_their_own_default(caplog) -> None:
     elsewhere = other_temperature(default)
     assert grid_enhancers([SHIPPED], [default, elsewhere])[1] == (default, elsewhere)
     assert f"was chosen for temperature {default:g}; at {elsewhere:g}" in caplog.text
-
-
-def other_temperature(default: float) -> float:
-    """A temperature that is not the model's default: the realism end, or the fidelity end
-    for a model whose default is the realism end."""
-    return 0.0 if default == 1.0 else 1.0
 
 
 def test_closed_pipes_end_quietly(cli, run_cli, tmp_path: Path, ucm_test_paths) -> None:
