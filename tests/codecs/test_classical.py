@@ -138,3 +138,49 @@ def test_default_spec_names_the_knob() -> None:
 def test_bad_specs_are_explained(spec: str, phrase: str) -> None:
     with pytest.raises(CodecSpecError, match=phrase):
         make_codec(spec)
+
+
+SETTING_SPECS = [
+    "jpeg:bpp=0.4,subsampling=444",
+    "jpeg:quality=40,subsampling=422,tables=flat",
+    "jpeg2000:bpp=0.3,wavelet=53",
+    "jpeg2000:bpp=0.3,tile=64,codeblock=16",
+    "avif:bpp=0.4,subsampling=444",
+    "heif:bpp=0.4,chroma=444",
+]
+
+
+@pytest.mark.parametrize("spec", SETTING_SPECS)
+def test_encoder_settings_change_the_payload_and_keep_the_rate(
+    spec: str, images: list[np.ndarray]
+) -> None:
+    codec = make_codec(spec)
+    assert make_codec(codec.spec).spec == codec.spec == spec
+    default = make_codec(spec.split(",")[0])
+    image = images[0]
+    payload = codec.encode(image)
+    assert payload != default.encode(image)
+    decoded = codec.decode(payload, image.shape[:2])
+    assert psnr(image, decoded) > 18.0
+    if codec.bpp is not None:
+        assert bits_per_pixel(len(payload), *image.shape[:2]) <= codec.bpp
+
+
+def test_default_settings_are_left_out_of_the_spec() -> None:
+    assert make_codec("jpeg:quality=20,subsampling=420,tables=annexk").spec == "jpeg:quality=20"
+    assert make_codec("jpeg2000:bpp=0.2,wavelet=97,tile=0,codeblock=64").spec == "jpeg2000:bpp=0.2"
+
+
+@pytest.mark.parametrize(
+    ("spec", "phrase"),
+    [
+        ("jpeg:subsampling=411", "one of 420/422/444"),
+        ("jpeg2000:tile=16", "power of two >= 32"),
+        ("jpeg2000:tile=100", "power of two >= 32"),
+        ("jpeg2000:codeblock=128", "out of range"),
+        ("webp:chroma=444", "unknown parameter"),
+    ],
+)
+def test_bad_settings_are_explained(spec: str, phrase: str) -> None:
+    with pytest.raises(CodecSpecError, match=phrase):
+        make_codec(spec)

@@ -3,6 +3,11 @@ HEVC-intra / HEIF (pillow-heif, standing in for BPG, which is HEVC-intra too).
 
 Each takes its native quality knob or a target rate ``bpp=X``; with a target, the knob is
 searched so that the payload is at or below ``X`` bits per pixel and as close as the knob allows.
+Encoder settings other than the knob (``CODEC_SETTINGS``: chroma subsampling, quantisation
+tables, JPEG 2000 wavelet, tiles and code-blocks) are spec parameters too, e.g.
+``jpeg:bpp=0.4,subsampling=444`` or ``jpeg2000:bpp=0.2,wavelet=53,tile=128,codeblock=32``, so
+that training pairs and evaluations can stand for the files users have; the canonical spec
+names only settings that differ from the default. Decoders read them from the payload.
 
 Payloads are untrusted input: `ClassicalCodec.decode` reads the size a payload declares from
 its header and refuses one above `MAX_PAYLOAD_PIXELS`, or other than the size the caller
@@ -16,7 +21,8 @@ import math
 import struct
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +47,60 @@ Every scan is a pass over the whole image: 1000 empty scans (12 KB) declaring 81
 BPP_PARAM = Param("bpp", float, "target bits per pixel, searched over the knob", 1e-4, 64.0)
 
 
+def choice(*values: str) -> Callable[[str], str]:
+    """A spec parameter type accepting one of `values` (its name lists them for errors)."""
+
+    def convert(raw: str) -> str:
+        if raw.lower() not in values:
+            raise ValueError(raw)
+        return raw.lower()
+
+    convert.__name__ = "one of " + "/".join(values)
+    return convert
+
+
+def power_of_two(raw: str) -> int:
+    """A spec parameter type: 0 or a power of two (the ranges of `Param` bound it further)."""
+    value = int(raw)
+    if value < 0 or value & (value - 1):
+        raise ValueError(raw)
+    return value
+
+
+power_of_two.__name__ = "power of two"
+
+
+def tile_size(raw: str) -> int:
+    """A spec parameter type: 0 (no tiling) or a power of two of at least 32."""
+    value = power_of_two(raw)
+    if 0 < value < 32:
+        raise ValueError(raw)
+    return value
+
+
+tile_size.__name__ = "tile size (0 or a power of two >= 32)"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An encoder setting other than the quality knob: a spec parameter with a default."""
+
+    param: Param
+    default: Any
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+SUBSAMPLING = choice("420", "422", "444")
+PILLOW_SUBSAMPLING = {"420": "4:2:0", "422": "4:2:2", "444": "4:4:4"}
+FLAT_TABLE = [16] * 64
+JPEG_TABLES = {"flat": [FLAT_TABLE, FLAT_TABLE]}
+"""Quantisation tables other than libjpeg's default (the JPEG standard's Annex K tables,
+``tables=annexk``); libjpeg scales them by the quality as it scales the default ones."""
+
+
 class ClassicalCodec(ABC):
     """A codec with one quality knob, encoding whole images through an image library."""
 
@@ -49,25 +109,38 @@ class ClassicalCodec(ABC):
     knob: ClassVar[Knob]
     knob_param: ClassVar[Param]
     default_knob: ClassVar[float]
+    settings: ClassVar[tuple[Setting, ...]] = ()
 
-    def __init__(self, knob_value: float | None = None, bpp: float | None = None) -> None:
+    def __init__(
+        self,
+        knob_value: float | None = None,
+        bpp: float | None = None,
+        **settings: Any,
+    ) -> None:
         if knob_value is not None and bpp is not None:
             raise CodecSpecError(
                 f"{self.name}: give either {self.knob_param.name} or bpp, not both"
             )
+        known = {setting.name: setting for setting in self.settings}
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise CodecSpecError(f"{self.name}: unknown setting(s) {', '.join(unknown)}")
         self.bpp = bpp
         self.last_choice: str | None = None
         self.knob_value = self.default_knob if knob_value is None and bpp is None else knob_value
+        self.options = {name: settings.get(name, s.default) for name, s in known.items()}
         value = {"bpp": bpp} if bpp is not None else {self.knob_param.name: self.knob_value}
+        value.update({k: v for k, v in self.options.items() if v != known[k].default})
         self.spec = canonical_spec(self.name, value)
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ClassicalCodec:
-        """Build from raw spec parameters (native knob or ``bpp``)."""
-        values = check_params(
-            cls.name, params, {cls.knob_param.name: cls.knob_param, "bpp": BPP_PARAM}
-        )
-        return cls(values.get(cls.knob_param.name), values.get("bpp"))
+        """Build from raw spec parameters (native knob or ``bpp``, and encoder settings)."""
+        accepted = {cls.knob_param.name: cls.knob_param, "bpp": BPP_PARAM}
+        accepted.update({setting.name: setting.param for setting in cls.settings})
+        values = check_params(cls.name, params, accepted)
+        knob, bpp = values.pop(cls.knob_param.name, None), values.pop("bpp", None)
+        return cls(knob, bpp, **values)
 
     def encode(self, image: np.ndarray) -> bytes:
         validate_rgb(image)
@@ -135,6 +208,10 @@ class ClassicalCodec(ABC):
         """A knob value expected to land near `bpp`, to narrow the search (None: no guess)."""
         return None
 
+    def _setting_options(self) -> dict[str, Any]:
+        """Library save() arguments for the encoder settings (`settings`); none by default."""
+        return {}
+
     @abstractmethod
     def _encode_at(self, image: np.ndarray, knob_value: float) -> bytes:
         """Encode with the search knob set to `knob_value`."""
@@ -195,14 +272,25 @@ class PillowQualityCodec(PillowCodec):
         cls.fixed_options = options
 
     def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
-        return {"quality": int(knob_value), **self.fixed_options}
+        return {"quality": int(knob_value), **self.fixed_options, **self._setting_options()}
 
 
 class JpegCodec(PillowQualityCodec, label="JPEG", quality=(1, 100, 75),
-                options={"optimize": True, "subsampling": "4:2:0"}):
+                options={"optimize": True}):
     name = "jpeg"
     description = "JPEG (libjpeg via Pillow), 4:2:0, optimised Huffman tables"
     pillow_format = "JPEG"
+    settings = (
+        Setting(Param("subsampling", SUBSAMPLING, "chroma subsampling"), "420"),
+        Setting(Param("tables", choice("annexk", *JPEG_TABLES), "quantisation tables"),
+                "annexk"),
+    )
+
+    def _setting_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"subsampling": PILLOW_SUBSAMPLING[self.options["subsampling"]]}
+        if self.options["tables"] in JPEG_TABLES:
+            options["qtables"] = JPEG_TABLES[self.options["tables"]]
+        return options
 
     def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
         # Every start-of-scan marker is FF DA: entropy-coded data escapes FF as FF 00, so this
@@ -226,6 +314,11 @@ class Jpeg2000Codec(PillowCodec):
     knob = Knob("1/ratio", 1e-4, 1.0, integer=False)
     knob_param = Param("ratio", float, "compression ratio vs 24-bit RGB, 1-10000", 1.0, 1e4)
     default_knob = 40.0
+    settings = (
+        Setting(Param("wavelet", choice("97", "53"), "9/7 (irreversible) or 5/3 wavelet"), "97"),
+        Setting(Param("tile", tile_size, "tile size in px (0: one tile)", 0, 1 << 14), 0),
+        Setting(Param("codeblock", power_of_two, "code-block size in px, 4-64", 4, 64), 64),
+    )
 
     def _knob_from_param(self, value: float) -> float:
         return 1.0 / value
@@ -238,16 +331,21 @@ class Jpeg2000Codec(PillowCodec):
         return min(self.knob.high, bpp / 24.0)
 
     def _save_options(self, image: np.ndarray, knob_value: float) -> dict[str, Any]:
-        shortest = min(image.shape[:2])
+        tile, codeblock = self.options["tile"], self.options["codeblock"]
+        shortest = min(*image.shape[:2], *((tile,) if tile else ()))
         resolutions = max(1, min(6, int(math.log2(shortest)) + 1)) if shortest > 1 else 1
-        return {
-            "irreversible": True,
+        options = {
+            "irreversible": self.options["wavelet"] == "97",
             "mct": 1,
             "no_jp2": True,
             "quality_mode": "rates",
             "quality_layers": [1.0 / knob_value],
             "num_resolutions": resolutions,
+            "codeblock_size": (codeblock, codeblock),
         }
+        if tile:
+            options["tile_size"] = (tile, tile)
+        return options
 
 
 class WebpCodec(PillowQualityCodec, label="WebP", quality=(0, 100, 75), options={"method": 6}):
@@ -256,11 +354,14 @@ class WebpCodec(PillowQualityCodec, label="WebP", quality=(0, 100, 75), options=
     pillow_format = "WEBP"
 
 
-class AvifCodec(PillowQualityCodec, label="AVIF", quality=(0, 100, 50),
-                options={"speed": 6, "subsampling": "4:2:0"}):
+class AvifCodec(PillowQualityCodec, label="AVIF", quality=(0, 100, 50), options={"speed": 6}):
     name = "avif"
     description = "AVIF / AV1-intra (libavif via Pillow), 4:2:0, speed 6"
     pillow_format = "AVIF"
+    settings = (Setting(Param("subsampling", SUBSAMPLING, "chroma subsampling"), "420"),)
+
+    def _setting_options(self) -> dict[str, Any]:
+        return {"subsampling": PILLOW_SUBSAMPLING[self.options["subsampling"]]}
 
 
 class HeifCodec(ClassicalCodec):
@@ -270,6 +371,7 @@ class HeifCodec(ClassicalCodec):
     description = "HEVC-intra / HEIF (x265 via pillow-heif), 4:2:0"
     knob, knob_param = quality_knob("HEIF", 0, 100)
     default_knob = 50
+    settings = (Setting(Param("chroma", SUBSAMPLING, "chroma subsampling"), "420"),)
 
     def _encode_at(self, image: np.ndarray, knob_value: float) -> bytes:
         import pillow_heif
@@ -278,7 +380,7 @@ class HeifCodec(ClassicalCodec):
             mode="RGB", size=(image.shape[1], image.shape[0]), data=image.tobytes()
         )
         buffer = io.BytesIO()
-        heif.save(buffer, quality=int(knob_value), chroma=420)
+        heif.save(buffer, quality=int(knob_value), chroma=int(self.options["chroma"]))
         return buffer.getvalue()
 
     def _decode(self, data: bytes, shape: tuple[int, int] | None) -> np.ndarray:
