@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
-WEIGHTS ?= ../shared/weights
 DEMO_OUT ?= demo-output
 
 .PHONY: demo test lint install browser clean
@@ -20,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/innrsic demo --data $(DATA) --weights-dir $(WEIGHTS) --out $(DEMO_OUT)
+	$(BIN)/innrsic demo --data $(DATA) --out $(DEMO_OUT)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks scripts fuzz

@@ -26,15 +26,17 @@ CONTROLS = ["decoded+noise", "decoded+unsharp"]
 
 @pytest.mark.slow
 def test_demo_on_a_folder_writes_report(
-    tmp_path: Path, ucm_test_paths, data_root: Path, weights_dir: Path
+    tmp_path: Path, ucm_test_paths, data_root: Path, no_hub_weights: Path
 ) -> None:
+    """No weights folder and no $INNRSIC_WEIGHTS_DIR: LPIPS-squeeze and the controls come
+    from the backbone shipped with innrsic (issue 32 item 16)."""
     data = tmp_path / "data"
     data.mkdir()
     for path in ucm_test_paths[:2]:
         shutil.copy(path, data / path.name)
     out = tmp_path / "out"
     rows = run_demo(data, out, rates=(0.3, 0.6), codecs=("jpeg2000", "heif"), workers=2,
-                    weights_dir=weights_dir, control_root=data_root, control_images=2)
+                    control_root=data_root, control_images=2)
     assert len(rows) == 2 * 2 * 2
     with open(out / "results.csv") as handle:
         table = list(csv.DictReader(handle))

@@ -318,13 +318,13 @@ def test_evaluate_on_a_cluster_gives_the_rows_of_a_serial_run(
 def test_missing_weights_are_reported_then_filled_in(
     tmp_path: Path, grid_refs: list[ImageRef], no_hub_weights: Path, weights_dir: Path
 ) -> None:
-    empty = tmp_path / "no-weights"
-    empty.mkdir()
+    empty = tmp_path / "no-weights"  # a weights folder that does not exist
     out = tmp_path / "out"
     settings = EvaluationSettings(codecs=("jpeg2000:bpp=0.3",), weights_dir=empty)
     first = run_evaluation(grid_refs[:1], out, settings, progress=False)
     assert first.rows_computed == 1
-    expected = f"unavailable: squeeze.backbone.pth not found in {empty}"
+    expected = ("unavailable: SqueezeNet 1.1 backbone weights "
+                f"{empty}: no such file or folder")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"]["lpips_squeeze"] == expected
     assert summary["combinations"][0]["metrics"]["lpips_squeeze"] == expected

@@ -27,6 +27,7 @@ from innrsic.metrics.optional import (
     lpips_torchvision,
     probe_metrics,
 )
+from innrsic.metrics.perceptual import SHIPPED_SQUEEZE
 
 
 def test_confidence_interval_matches_a_hand_computation() -> None:
@@ -121,17 +122,18 @@ def test_missing_weights_are_reported_with_the_places_looked(
     empty.mkdir()
     probes = probe_metrics(empty)
     assert set(probes) == {"lpips_squeeze", "lpips_alex", "lpips_vgg", "dists", "fid", "kid"}
-    assert not any(p.available for p in probes.values())
-    assert probes["lpips_squeeze"].status == (
-        f"unavailable: squeeze.backbone.pth not found in {empty}"
-    )
+    # LPIPS-squeeze falls back to the backbone shipped with innrsic (issue 32 item 16)
+    assert [name for name, p in probes.items() if p.available] == ["lpips_squeeze"]
+    assert probes["lpips_squeeze"].files == {"squeeze.backbone.pth": SHIPPED_SQUEEZE}
     assert probes["lpips_alex"].status == (
         f"unavailable: {ALEXNET_FILE} not found in {empty}, {no_hub_weights}"
     )
     assert probes["fid"].status.startswith(f"unavailable: {INCEPTION_FID_FILE} not found in")
     assert "DISTS.pt or dists_weights.pt not found in" in probes["dists"].status
     no_folder = probe_metrics(None)
-    assert "no weights folder given" in no_folder["lpips_squeeze"].status
+    assert no_folder["lpips_squeeze"].available
+    missing = probe_metrics(tmp_path / "nowhere.pth")["lpips_squeeze"]
+    assert missing.status.endswith(f"{tmp_path / 'nowhere.pth'}: no such file or folder")
     assert "INNRSIC_WEIGHTS_DIR is not set" in no_folder["lpips_alex"].status
 
 

@@ -15,7 +15,7 @@ EXAMPLES = """examples:
 images of each class) or any folder of PNG/TIFF/JPEG images. Each enhancer shipped with
 innrsic (`innrsic models`) then runs behind its codec on some of them at T = 0 to 1, against
 decoded and the noise and unsharp controls tuned on UC Merced train images (PSNR, NIQE, and
-LPIPS-squeeze when --weights-dir or $INNRSIC_WEIGHTS_DIR holds squeeze.backbone.pth); those
+LPIPS-squeeze, with the SqueezeNet backbone shipped with innrsic); those
 sections open the page. Open OUT/index.html afterwards.
 """
 
@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--weights-dir",
-        help="folder with squeeze.backbone.pth for LPIPS (default: $INNRSIC_WEIGHTS_DIR)",
+        help="folder of metric weights; a squeeze.backbone.pth there replaces the shipped "
+        "LPIPS backbone (default: $INNRSIC_WEIGHTS_DIR)",
     )
     parser.add_argument(
         "--no-enhancer", action="store_true", help="skip the shipped-enhancer section"

@@ -53,8 +53,9 @@ spread evenly over --control-data (default: ucmerced-train under the data root).
 like the enhancers' and every table and plot shows them; perceptual claims are made against
 the best control. The tuning is cached in OUT/controls.json. Tuning on evaluated images or on
 the holdout is refused. NIQE and band-energy ratios are computed for every row.
-LPIPS-squeeze needs squeeze.backbone.pth in --weights-dir or $INNRSIC_WEIGHTS_DIR; other
-perceptual metrics are listed as unavailable with what is missing. Open OUT/index.html.
+LPIPS-squeeze uses the SqueezeNet backbone shipped with innrsic (or squeeze.backbone.pth in
+--weights-dir or $INNRSIC_WEIGHTS_DIR); other perceptual metrics need their weights there and
+are listed as unavailable with what is missing. Open OUT/index.html.
 """
 
 

@@ -23,9 +23,9 @@ Pairs directories come from `innrsic pairs`, e.g.
 
 A config file states only what differs from the paper's published values; --set overrides any
 field (section.key=value, YAML scalar syntax: --set optim.lr=2e-4, --set 'data.train=[a, b]').
-Weights for LPIPS and the squeeze feature loss are found via $INNRSIC_WEIGHTS_DIR (or
-val.lpips_weights / loss.feature_weights). Outputs go to run_dir: checkpoints/, metrics.csv,
-train_log.csv, best.safetensors, final.safetensors, tensorboard/.
+LPIPS and the squeeze feature loss use the SqueezeNet backbone shipped with innrsic (or
+$INNRSIC_WEIGHTS_DIR, val.lpips_weights / loss.feature_weights). Outputs go to run_dir:
+checkpoints/, metrics.csv, train_log.csv, best.safetensors, final.safetensors, tensorboard/.
 """
 
 CODEC_EXAMPLES = """examples:

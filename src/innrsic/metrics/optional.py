@@ -7,12 +7,12 @@ files or says exactly what is missing and where it looked. Places searched, in o
 2. the torch hub cache ``torch.hub.get_dir()/checkpoints`` (``$TORCH_HOME/hub/checkpoints``,
    default ``~/.cache/torch/hub/checkpoints``), where torchvision keeps its downloads.
 
-LPIPS-squeeze is resolved by `innrsic.metrics.perceptual` (folder or ``$INNRSIC_WEIGHTS_DIR``
-only: its backbone file is not a torchvision download).
+LPIPS-squeeze is resolved by `innrsic.metrics.perceptual` (folder or ``$INNRSIC_WEIGHTS_DIR``,
+else the copy shipped with innrsic: its backbone file is not a torchvision download).
 
 | metric | files | computed here |
 | --- | --- | --- |
-| `lpips_squeeze` | ``squeeze.backbone.pth`` | yes (`innrsic.metrics.perceptual`) |
+| `lpips_squeeze` | ``squeeze.backbone.pth`` (shipped) | yes (`innrsic.metrics.perceptual`) |
 | `lpips_alex` | ``alexnet-owt-7be5be79.pth`` | yes: `lpips` (``pnet_rand=True``) + these |
 | `lpips_vgg` | ``vgg16-397923af.pth`` | yes: as above |
 | `dists` | ``vgg16-397923af.pth`` + ``DISTS.pt`` or ``dists_weights.pt`` | no: unavailable |
@@ -135,21 +135,15 @@ def _probe_files(
 
 
 def probe_lpips_squeeze(weights_dir: str | os.PathLike[str] | None) -> MetricProbe:
-    """LPIPS-squeeze: ``squeeze.backbone.pth`` in the weights folder or $INNRSIC_WEIGHTS_DIR."""
-    from innrsic.metrics.perceptual import resolve_weights_file
+    """LPIPS-squeeze: ``squeeze.backbone.pth`` from the weights folder or $INNRSIC_WEIGHTS_DIR,
+    else the copy shipped with innrsic (`innrsic.metrics.perceptual`)."""
+    from innrsic.metrics.perceptual import squeeze_backbone_file
 
     title = PER_IMAGE_METRICS["lpips_squeeze"]
     try:
-        path = resolve_weights_file(weights_dir, SQUEEZE_BACKBONE, "SqueezeNet 1.1 backbone")
-    except WeightsError:
-        # perceptual.resolve_weights_file looks in one folder only, not the torch hub cache.
-        places, _ = search_places(weights_dir)
-        if len(places) > 1:
-            missing = f"{SQUEEZE_BACKBONE} not found in {places[0]}"
-        else:
-            missing = (f"{SQUEEZE_BACKBONE} not found: no weights folder given and "
-                       f"${WEIGHTS_ENV} is not set")
-        return MetricProbe("lpips_squeeze", title, missing=missing)
+        path = squeeze_backbone_file(weights_dir)
+    except WeightsError as exc:
+        return MetricProbe("lpips_squeeze", title, missing=str(exc))
     return MetricProbe("lpips_squeeze", title, {SQUEEZE_BACKBONE: path})
 
 

@@ -1,18 +1,23 @@
 """LPIPS (Zhang et al. 2018) with the SqueezeNet 1.1 backbone, loaded offline.
 
-The `lpips` package ships its linear calibration layers; the SqueezeNet backbone comes from
+The `lpips` package ships its linear calibration layers; the SqueezeNet backbone is
 ``squeeze.backbone.pth`` (torchvision ``squeezenet1_1().features`` state dict without the
-``features.`` prefix). Nothing is downloaded. Where the file is found:
+``features.`` prefix), shipped in ``data/`` (torchvision's ImageNet weights, BSD-3-Clause;
+``data/NOTICE`` has its source, checksum and licences). Nothing is downloaded. Where the file
+is taken from:
 
-1. the `weights` argument (the file itself, or a folder holding ``squeeze.backbone.pth``);
-2. else ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth``.
+1. the `weights` argument: the file itself, or a folder (used when it holds
+   ``squeeze.backbone.pth``);
+2. else ``$INNRSIC_WEIGHTS_DIR/squeeze.backbone.pth`` when that file exists;
+3. else the shipped copy, whose SHA-256 is checked on loading.
 
-A missing file is a WeightsError that names every place looked at.
+A `weights` path that does not exist is a WeightsError naming it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +30,8 @@ from innrsic.errors import MetricError, WeightsError
 
 SQUEEZE_BACKBONE = "squeeze.backbone.pth"
 WEIGHTS_ENV = "INNRSIC_WEIGHTS_DIR"
+SHIPPED_SQUEEZE = Path(__file__).with_name("data") / SQUEEZE_BACKBONE
+SHIPPED_SQUEEZE_SHA256 = "435cedb387e95bc8291893f61a3a64f0345b8c23a05139aceef43947efb3d52d"
 
 # lpips' squeezenet wrapper keeps torchvision's module indices, split into 7 slices.
 _SQUEEZE_SLICES = ((0, 1, 1), (2, 4, 2), (5, 7, 3), (8, 9, 4), (10, 10, 5), (11, 11, 6),
@@ -33,31 +40,47 @@ _SQUEEZE_SLICES = ((0, 1, 1), (2, 4, 2), (5, 7, 3), (8, 9, 4), (10, 10, 5), (11,
 
 def resolve_weights_file(
     weights: str | os.PathLike[str] | None, filename: str, what: str
-) -> Path:
-    """The weights file `filename` from an explicit path/folder or ``$INNRSIC_WEIGHTS_DIR``."""
-    looked: list[str] = []
-    candidates: list[Path] = []
+) -> Path | None:
+    """The weights file `filename`: `weights` (the file, or a folder holding it), else
+    ``$INNRSIC_WEIGHTS_DIR``'s; None when neither holds it. WeightsError for a `weights`
+    path that does not exist."""
+    folders: list[Path] = []
     if weights is not None and str(weights) != "":
         path = Path(weights).expanduser()
-        candidates.append(path / filename if path.is_dir() else path)
-    else:
-        looked.append(f"no path given, ${WEIGHTS_ENV} "
-                      + ("is not set" if not os.environ.get(WEIGHTS_ENV) else "is set"))
-        if os.environ.get(WEIGHTS_ENV):
-            candidates.append(Path(os.environ[WEIGHTS_ENV]).expanduser() / filename)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-        looked.append(f"{candidate} does not exist")
-    raise WeightsError(
-        f"{what} weights ({filename}) not found: {'; '.join(looked)}. Pass the file or its "
-        f"folder, or set ${WEIGHTS_ENV} to the folder holding it"
-    )
+        if path.is_file():
+            return path
+        if not path.is_dir():
+            raise WeightsError(f"{what} weights {path}: no such file or folder")
+        folders.append(path)
+    elif os.environ.get(WEIGHTS_ENV):
+        folders.append(Path(os.environ[WEIGHTS_ENV]).expanduser())
+    for folder in folders:
+        if (folder / filename).is_file():
+            return folder / filename
+    return None
+
+
+def squeeze_backbone_file(weights: str | os.PathLike[str] | None = None) -> Path:
+    """Where the SqueezeNet 1.1 backbone is taken from (module doc): a given or
+    ``$INNRSIC_WEIGHTS_DIR`` copy, else the shipped one."""
+    found = resolve_weights_file(weights, SQUEEZE_BACKBONE, "SqueezeNet 1.1 backbone")
+    return SHIPPED_SQUEEZE if found is None else found
+
+
+@functools.lru_cache(maxsize=1)
+def _check_shipped() -> None:
+    """WeightsError when the shipped backbone is not the file `data/NOTICE` describes."""
+    digest = hashlib.sha256(SHIPPED_SQUEEZE.read_bytes()).hexdigest()
+    if digest != SHIPPED_SQUEEZE_SHA256:
+        raise WeightsError(f"{SHIPPED_SQUEEZE}: SHA-256 {digest}, expected "
+                           f"{SHIPPED_SQUEEZE_SHA256}; reinstall innrsic")
 
 
 def squeeze_features_state_dict(weights: str | os.PathLike[str] | None = None) -> dict:
     """The SqueezeNet 1.1 `features` state dict (keys ``0.weight`` ... ``12.expand3x3.bias``)."""
-    path = resolve_weights_file(weights, SQUEEZE_BACKBONE, "SqueezeNet 1.1 backbone")
+    path = squeeze_backbone_file(weights)
+    if path == SHIPPED_SQUEEZE:
+        _check_shipped()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -104,7 +127,7 @@ def lpips_model(
     weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
 ) -> torch.nn.Module:
     """The cached LPIPS-squeeze module (eval mode, frozen) on `device`."""
-    path = resolve_weights_file(weights, SQUEEZE_BACKBONE, "SqueezeNet 1.1 backbone")
+    path = squeeze_backbone_file(weights)
     return _cached_model(str(path.resolve()), str(torch.device(device)))
 
 
