@@ -188,6 +188,12 @@ def write_scene_geotiff(path: Path, image: np.ndarray, nodata: float | None = 0)
 
 
 @pytest.fixture(scope="session")
+def scene_geotiff() -> Callable[..., Path]:
+    """`write_scene_geotiff` for test modules: (path, image, nodata=0) -> path."""
+    return write_scene_geotiff
+
+
+@pytest.fixture(scope="session")
 def crop(shared: Path) -> np.ndarray:
     """320x448 of DOTA P0168 with a black corner and one black 128 px tile, as nodata."""
     image = read_image(shared / "data" / "dota" / "P0168.png")[:320, :448].copy()

@@ -59,6 +59,18 @@ def test_integer_knob_search_is_optimal(name: str, images: list[np.ndarray]) -> 
     assert len(payload) == best_feasible
 
 
+def test_rate_search_counts_the_overhead_stored_with_the_payload(
+    images: list[np.ndarray],
+) -> None:
+    image = np.ascontiguousarray(images[0][:96, :96])
+    max_bytes = 0.5 * 96 * 96 / 8
+    sizes = {q: len(make_codec(f"jpeg:quality={q}").encode(image)) for q in range(1, 101)}
+    payload = make_codec("jpeg:bpp=0.5").encode(image, overhead=60)
+    assert len(payload) == max(s for s in sizes.values() if s + 60 <= max_bytes)
+    with pytest.raises(RateTargetError, match=r"with 600 bytes of tile record"):
+        make_codec("jpeg:bpp=0.5").encode(image, overhead=600)
+
+
 def test_unreachable_rate_is_clear(images: list[np.ndarray]) -> None:
     pattern = r"\(0\.01 bpp\) is unreachable.* bytes \([0-9.]+ bpp\)"
     with pytest.raises(RateTargetError, match=pattern):

@@ -12,7 +12,7 @@ from innrsic.errors import TilingError
 from innrsic.raster.image import read_image
 from innrsic.raster.tiling import TileGrid, Window
 from innrsic.rsic.coding import compress_file, compress_image, decompress_container, decompress_file
-from innrsic.rsic.container import ContainerReader, unpack_tile_record
+from innrsic.rsic.container import ContainerReader, file_bpp, unpack_tile_record
 
 
 class CountingCodec:
@@ -131,6 +131,45 @@ def test_rate_target_is_searched_per_tile(p0168: Path, tmp_path: Path) -> None:
         assert size * 8 > 0.4 * window.width * window.height  # searched, not just small
     whole = decompress_container(container)
     assert whole.shape == image.shape
+
+
+def test_rate_target_counts_tile_records_and_masks(crop: np.ndarray) -> None:
+    """Issue 32 item 1: the tile record and the nodata mask are part of the payload the
+    search keeps at or below the target (they came on top of the searched knob before)."""
+    for tile, nodata in ((0, 0), (256, None), (256, 0)):
+        container = compress_image(crop, make_codec("jpeg2000:bpp=0.3"), tile=tile,
+                                   nodata=nodata)
+        assert container.tile_records
+        for payload, window in zip(container.payloads, container.grid, strict=True):
+            assert len(payload) * 8 <= 0.3 * window.width * window.height
+        assert container.payload_size * 8 <= 0.3 * crop.shape[0] * crop.shape[1]
+        assert container.payload_size * 8 > 0.25 * crop.shape[0] * crop.shape[1]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_cli_rate_targets_hold_with_nodata_tiles_and_geotiffs(
+    run_cli, shared: Path, scene_geotiff, tmp_path: Path
+) -> None:
+    """Issue 32 item 1 as the user ran it: P0003 with --nodata 0 (0.2067 bpp before), as a
+    GeoTIFF with nodata 0 in 512 px tiles (0.3033) and whole (0.3013 where the PNG gave
+    0.2995): every payload is now at or below its target, and the output shows both rates."""
+    png = shared / "data" / "dota" / "P0003.png"
+    tif = scene_geotiff(tmp_path / "P0003.tif", read_image(png))
+    runs = {
+        "a": (png, "jpeg2000:bpp=0.2", "--nodata", "0"),
+        "b": (tif, "jpeg2000:bpp=0.3", "--tile", "512"),
+        "c": (tif, "jpeg2000:bpp=0.3"),
+        "d": (png, "jpeg2000:bpp=0.3"),
+    }
+    for name, (source, spec, *options) in runs.items():
+        out = tmp_path / f"{name}.rsic"
+        done = run_cli("compress", source, "-o", out, "--codec", spec, *options)
+        assert done.returncode == 0, done.stderr
+        total, payload = file_bpp(out)
+        target = float(spec.split("=")[1])
+        assert 0.97 * target < payload <= target and payload < total, name
+        assert f"{total:.4f} bpp ({payload:.4f} bpp payload)" in done.stdout
 
 
 def test_batching_codec_gets_several_tiles_per_call(p0168: Path) -> None:

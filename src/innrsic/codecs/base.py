@@ -68,3 +68,8 @@ class RateTargeting(Protocol):
 
     last_choice: str | None
     """The knob the last `encode` chose, e.g. ``quality=37``; None without a rate target."""
+
+    def encode(self, image: np.ndarray, overhead: int = 0) -> bytes:
+        """The payload of an HxWx3 uint8 image; `overhead` bytes the container stores with it
+        (tile record, nodata mask) count against the rate target too."""
+        ...

@@ -142,7 +142,9 @@ class ClassicalCodec(ABC):
         knob, bpp = values.pop(cls.knob_param.name, None), values.pop("bpp", None)
         return cls(knob, bpp, **values)
 
-    def encode(self, image: np.ndarray) -> bytes:
+    def encode(self, image: np.ndarray, overhead: int = 0) -> bytes:
+        """The payload of `image`; with a ``bpp`` target, `overhead` bytes stored with it (a
+        container's tile record) count against the target too (`fit_to_size`)."""
         validate_rgb(image)
         height, width = image.shape[:2]
         if height * width > MAX_PAYLOAD_PIXELS:
@@ -159,6 +161,7 @@ class ClassicalCodec(ABC):
             max_bytes,
             self._rate_guess(self.bpp),
             pixels=height * width,
+            overhead=overhead,
         )
         self.last_choice = f"{self.knob_param.name}={self._param_from_knob(fit.knob_value):.4g}"
         return fit.payload

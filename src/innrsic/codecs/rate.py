@@ -34,8 +34,12 @@ def fit_to_size(
     guess: float | None = None,
     iterations: int = 14,
     pixels: int | None = None,
+    overhead: int = 0,
 ) -> RateFit:
     """Find the knob value whose payload is the largest one not exceeding `max_bytes`.
+
+    `overhead` bytes stored with the payload (a container's tile record and nodata mask) count
+    against `max_bytes` too, so the payload itself gets at most ``max_bytes - overhead``.
 
     Integer knobs are bisected exactly (then the two values above the answer are tried too,
     since real codecs are only nearly monotone). Continuous knobs are bisected on a log scale
@@ -48,7 +52,7 @@ def fit_to_size(
     def size_at(value: float) -> int:
         if value not in cache:
             cache[value] = encode(value)
-        return len(cache[value])
+        return len(cache[value]) + overhead
 
     if size_at(knob.low) > max_bytes:
         smallest = size_at(knob.low)
@@ -57,9 +61,10 @@ def fit_to_size(
             if pixels
             else ("", "")
         )
+        stored = f", with {overhead} bytes of tile record and nodata mask" if overhead else ""
         raise RateTargetError(
             f"target of {max_bytes:.0f} bytes{target_bpp} is unreachable: the smallest payload "
-            f"({knob.name}={knob.low:g}) is {smallest} bytes{smallest_bpp}"
+            f"({knob.name}={knob.low:g}{stored}) is {smallest} bytes{smallest_bpp}"
         )
     if knob.integer:
         low, high = int(knob.low), int(knob.high)
@@ -88,6 +93,7 @@ def fit_to_size(
                     low_log = math.log(mid)
                 else:
                     high_log = math.log(mid)
-    feasible = [(len(data), value) for value, data in cache.items() if len(data) <= max_bytes]
+    feasible = [(len(data), value) for value, data in cache.items()
+                if len(data) + overhead <= max_bytes]
     _, best = max(feasible)
     return RateFit(cache[best], best)

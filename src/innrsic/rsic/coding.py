@@ -3,8 +3,8 @@
 **Tiles.** An image is coded whole or as a grid of independently decodable tiles (the
 container's tile grid), so `decompress_file(..., region=...)` decodes only the tiles a region
 touches, and a large scene is read, coded, decoded and written one tile at a time. With a target
-rate (``bpp=X``) each tile's knob is searched independently, so every tile lands at or below X
-(the whole image too, apart from 8 bytes of record per tile and the nodata masks); busy tiles
+rate (``bpp=X``) each tile's knob is searched independently, so every tile's stored bytes (its
+record and nodata mask included) land at or below X, and so does the whole payload; busy tiles
 do not borrow bits from flat ones as they would within one whole-image codestream.
 
 **Default tile size** (``tile="auto"``): images up to `WHOLE_IMAGE_MAX_SIDE` px per side are
@@ -230,14 +230,17 @@ def _check_reconstruction(image: np.ndarray, index: int, expected: int) -> None:
 
 
 def _encode_many(
-    codec: Codec, images: list[np.ndarray], checksum: bool
+    codec: Codec, images: list[np.ndarray], checksum: bool, overheads: list[int]
 ) -> tuple[list[bytes], list[int]]:
-    """The payloads of `images` and, with `checksum`, their reconstructions' CRC-32s."""
+    """The payloads of `images` and, with `checksum`, their reconstructions' CRC-32s;
+    `overheads`: the bytes stored with each payload, which a rate target counts too."""
     if checksum and isinstance(codec, Reconstructing):
         pairs = [codec.encode_and_reconstruct(image) for image in images]
         return [payload for payload, _ in pairs], [reconstruction_crc(d) for _, d in pairs]
     if isinstance(codec, BatchEncoding) and len(images) > 1:
         payloads = list(codec.encode_batch(images))
+    elif isinstance(codec, RateTargeting):
+        payloads = [codec.encode(im, extra) for im, extra in zip(images, overheads, strict=True)]
     else:
         payloads = [codec.encode(image) for image in images]
     shapes = [image.shape[:2] for image in images]
@@ -281,23 +284,25 @@ def encode_tile_batch(
     codec: Codec, tiles: TileBatch, records: bool, checksum: bool
 ) -> EncodedBatch:
     """Code one batch of tiles: the payload (or record) of each, with `checksum` its
-    reconstruction CRC-32; tiles that are all nodata are not coded."""
-    to_code = [np.ascontiguousarray(rgb) for rgb, mask in tiles if mask is None or not mask.all()]
-    coded_payloads, coded_crcs = _encode_many(codec, to_code, checksum)
+    reconstruction CRC-32; tiles that are all nodata are not coded. A rate target counts each
+    tile's record and nodata mask with its payload (`RateTargeting`)."""
+    coded = [mask is None or not mask.all() for _, mask in tiles]
+    masks = [pack_mask(mask) if mask is not None and code else b""
+             for (_, mask), code in zip(tiles, coded, strict=True)]
+    to_code = [np.ascontiguousarray(rgb) for (rgb, _), code in zip(tiles, coded, strict=True)
+               if code]
+    overheads = [len(pack_tile_record(TileRecord(b"", mask))) if records else 0
+                 for mask, code in zip(masks, coded, strict=True) if code]
+    coded_payloads, coded_crcs = _encode_many(codec, to_code, checksum, overheads)
     choice = codec.last_choice if isinstance(codec, RateTargeting) else None
     payloads, tile_crcs = iter(coded_payloads), iter(coded_crcs)
     items: list[bytes] = []
     crcs: list[int] = []
-    for _, mask in tiles:
-        coded = mask is None or not mask.all()
-        payload = next(payloads) if coded else b""
+    for code, mask in zip(coded, masks, strict=True):
+        payload = next(payloads) if code else b""
         if checksum:
-            crcs.append(next(tile_crcs) if coded else 0)
-        if not records:
-            items.append(payload)
-        else:
-            packed = pack_mask(mask) if mask is not None and coded else b""
-            items.append(pack_tile_record(TileRecord(payload, packed)))
+            crcs.append(next(tile_crcs) if code else 0)
+        items.append(pack_tile_record(TileRecord(payload, mask)) if records else payload)
     return EncodedBatch(items, crcs, choice if len(to_code) == 1 else None)
 
 
