@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from innrsic.codecs import make_codec
-from innrsic.errors import TilingError
+from innrsic.errors import CodecSpecError, TilingError
 from innrsic.raster.image import read_image
 from innrsic.raster.tiling import TileGrid, Window
 from innrsic.rsic.coding import compress_file, compress_image, decompress_container, decompress_file
@@ -218,3 +219,34 @@ def test_cli_tile_and_region(run_cli, p0168: Path, tiled, tmp_path: Path) -> Non
     )
     assert result.returncode == 2 and "multiple of 16" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "r.png"]
+
+
+def test_the_readme_api_examples_run_and_print_what_they_say(
+    tmp_path: Path, ucm_test_paths: list[Path], monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Issue 32 items 11 and 17: the README's file-level example passes a spec string and a
+    `make_codec` codec to `compress_file`; both examples print the rates their comments show,
+    and the payload is within the 0.2 bpp target."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    (tmp_path / "scene.png").write_bytes(ucm_test_paths[0].read_bytes())  # UC-M airplane50
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "0.2012 bpp file; jpeg2000:bpp=0.2"
+    assert printed[1] == "0.1912 bpp payload, 0.2012 bpp file"
+    assert "# 0.2012 bpp file; ..." in blocks[0] and "# 0.1912, 0.2012" in blocks[1]
+    assert "0.1912 bpp for UC-M `airplane50`" in section and "82\nbytes" in section
+    assert make_codec("jpeg2000:bpp=0.2").spec == "jpeg2000:bpp=0.2"
+    assert read_image(tmp_path / "part.tif").shape == (64, 128, 3)
+
+
+def test_a_codec_that_is_neither_a_spec_nor_a_codec_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CodecSpecError, match=r"spec string such as .* or a Codec, not int"):
+        compress_file(tmp_path / "none.png", tmp_path / "x.rsic", 3)  # before reading
+    with pytest.raises(CodecSpecError, match="unknown codec"):
+        compress_image(np.zeros((64, 64, 3), np.uint8), "jpg3000:bpp=0.2")
+

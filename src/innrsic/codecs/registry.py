@@ -37,12 +37,22 @@ def codec_class(name: str) -> type:
     return CLASSICAL_CODECS[canonical]
 
 
-def make_codec(spec: str | CodecSpec, weights: str | os.PathLike[str] | None = None) -> Codec:
-    """Build a codec from a spec string such as ``"jpeg:quality=20"`` or ``"jpeg2000:bpp=0.1"``.
+def make_codec(
+    spec: str | CodecSpec | Codec, weights: str | os.PathLike[str] | None = None
+) -> Codec:
+    """Build a codec from a spec string such as ``"jpeg:quality=20"`` or ``"jpeg2000:bpp=0.1"``;
+    a codec is returned as it is, so every function taking a codec also takes its spec.
 
     `weights`: where a learned codec looks first for the weights its spec names (a file or a
     directory; ``decompress --weights``); classical codecs ignore it.
     """
+    if isinstance(spec, Codec):
+        return spec
+    if not isinstance(spec, str | CodecSpec):
+        raise CodecSpecError(
+            f"a codec must be a spec string such as 'jpeg2000:bpp=0.2' or a Codec, not "
+            f"{type(spec).__name__}"
+        )
     parsed = spec if isinstance(spec, CodecSpec) else CodecSpec.parse(spec)
     cls = codec_class(parsed.name)
     if weights is not None and parsed.name in ARCHITECTURES:

@@ -370,7 +370,7 @@ def _with_checksums(metadata: dict[str, Any], crcs: list[int] | None) -> dict[st
 
 def compress_image(
     image: np.ndarray,
-    codec: Codec,
+    codec: Codec | str,
     tile: TileSize = 0,
     nodata: float | None = None,
     *,
@@ -378,9 +378,11 @@ def compress_image(
 ) -> Container:
     """Encode an HxWx3 uint8 image into a container held in memory (whole image by default).
 
-    `tile` as in `compress_file`; `nodata` marks pixels whose three channels all equal it;
-    `checksum` stores the reconstruction checksum (module doc).
+    `codec`: a codec or its spec (``"jpeg2000:bpp=0.2"``, `make_codec`); `tile` as in
+    `compress_file`; `nodata` marks pixels whose three channels all equal it; `checksum`
+    stores the reconstruction checksum (module doc).
     """
+    codec = make_codec(codec)
     validate_rgb(image)
     height, width = image.shape[:2]
     size = resolve_tile(tile, width, height)
@@ -404,7 +406,7 @@ def compress_image(
 def compress_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    codec: Codec,
+    codec: Codec | str,
     tile: TileSize = "auto",
     *,
     bands: Sequence[int] | None = None,
@@ -416,8 +418,9 @@ def compress_file(
 ) -> CompressResult:
     """Read an image file tile by tile, encode each tile and write the `.rsic` file atomically.
 
-    `tile`: tile side in px (a multiple of 16, at least 64), 0 for the whole image, "auto" for
-    the default (module doc). TIFF/GeoTIFF sources are read one tile at a time, so memory does
+    `codec`: a codec or its spec (``"jpeg2000:bpp=0.2"``, `make_codec`). `tile`: tile side in
+    px (a multiple of 16, at least 64), 0 for the whole image, "auto" for the default (module
+    doc). TIFF/GeoTIFF sources are read one tile at a time, so memory does
     not grow with the scene; PNG/JPEG are read whole. `bands`, `scale` and `nodata` map the
     source samples as `innrsic.raster.geotiff` documents; the mapping, nodata and georeferencing are
     stored in the container. `progress` shows a bar over tiles on stderr. `checksum` stores
@@ -427,6 +430,7 @@ def compress_file(
     a cluster's workers (`innrsic.rsic.tile_parallel.cluster_encoder`): the file is the same,
     byte for byte, as coding them here.
     """
+    codec = make_codec(codec)
     with open_source(source, bands, scale, nodata) as raster:
         width, height = raster.width, raster.height
         size = resolve_tile(tile, width, height)
@@ -569,7 +573,7 @@ def _check_region(region: Window | None, width: int, height: int) -> Window:
 
 def decompress_container(
     container: Container,
-    codec: Codec | None = None,
+    codec: Codec | str | None = None,
     region: Window | None = None,
     *,
     verify: bool = True,
@@ -581,9 +585,10 @@ def decompress_container(
     or reduced from one band, this is the 8-bit RGB the codec saw; `decompress_file` to a
     TIFF restores the source samples. `verify` checks the decoded tiles against the
     reconstruction checksum when the container has one (ReconstructionMismatch, module doc).
-    `weights`: where a learned codec's weights are looked for first (`make_codec`).
+    `codec`: a codec or a spec to decode with instead of the container's spec; `weights`: where
+    a learned codec's weights are looked for first (`make_codec`).
     """
-    codec = codec if codec is not None else make_codec(container.codec_spec, weights)
+    codec = make_codec(container.codec_spec if codec is None else codec, weights)
     metadata = RasterMetadata.from_json(container.metadata)
     region = _check_region(region, container.width, container.height)
     grid = container.grid
@@ -608,7 +613,7 @@ def decompress_container(
 def decompress_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    codec: Codec | None = None,
+    codec: Codec | str | None = None,
     region: Window | None = None,
     *,
     progress: bool = False,
@@ -626,10 +631,11 @@ def decompress_file(
     carry none of those (`DecompressResult.georeference_dropped` says when some was dropped).
     `verify` checks each decoded tile against the reconstruction checksum when the file has one
     (ReconstructionMismatch, module doc). `weights`: where a learned codec's weights are looked
-    for first (`make_codec`; ``decompress --weights``).
+    for first (`make_codec`; ``decompress --weights``); `codec` (a codec or a spec) replaces
+    the file's spec.
     """
     with ContainerReader(source) as reader:
-        codec = codec if codec is not None else make_codec(reader.codec_spec, weights)
+        codec = make_codec(reader.codec_spec if codec is None else codec, weights)
         metadata = RasterMetadata.from_json(reader.metadata)
         full = region is None or (region.width, region.height) == (reader.width, reader.height)
         region = _check_region(region, reader.width, reader.height)
