@@ -196,7 +196,8 @@ def tune(val: list[tuple[str, np.ndarray, np.ndarray]], args: argparse.Namespace
 def evaluate_set(name: str, pairs: list[tuple[str, np.ndarray, np.ndarray]],
                  enhancers: list[Enhancer], tuned: dict[str, Any], args: argparse.Namespace,
                  weights: str | None) -> list[dict[str, Any]]:
-    from innrsic.enhancer.apply import enhance_image
+    from innrsic.enhancer.apply import enhance_array
+    from innrsic.enhancer.settings import EnhanceSettings
 
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -221,8 +222,8 @@ def evaluate_set(name: str, pairs: list[tuple[str, np.ndarray, np.ndarray]],
                 seeds = args.seeds if temperature > 0 else args.seeds[:1]
                 outputs = []
                 for seed in seeds:
-                    out = enhance_image(decoded, enhancer.engine, temperature, seed, args.tile,
-                                        warn=False)
+                    out = enhance_array(decoded, enhancer.engine,
+                                        EnhanceSettings(temperature, seed, args.tile))
                     outputs.append(out)
                     rows.append({**base, "condition": condition, "kind": "enhancer",
                                  "enhancer": enhancer.label, "temperature": temperature,

@@ -122,13 +122,15 @@ def enhance_child(args: argparse.Namespace) -> None:
 
     from innrsic.enhancer import EnhancerConfig, INNEnhancer
     from innrsic.enhancer.apply import enhance_file
+    from innrsic.enhancer.settings import EnhanceSettings
     from innrsic.raster.tiling import Window
 
     torch.set_num_threads(args.torch_threads)
     torch.manual_seed(0)
     net = INNEnhancer(EnhancerConfig(blocks=2, growth=8, gaussian_growth=8)).eval()
     region = Window.parse(args.region) if args.region else None
-    enhance_file(args.source, args.target, net, seed=1, tile=args.tile, region=region)
+    enhance_file(args.source, args.target, net, EnhanceSettings(seed=1, tile=args.tile),
+                 region=region)
 
 
 def enhance_region(side: int, cap: int) -> str | None:

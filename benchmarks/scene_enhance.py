@@ -61,11 +61,12 @@ def child_reference(source: Path, target: Path, model: str) -> None:
     from innrsic.enhancer import load_enhancer
     from innrsic.enhancer.apply import decompress_enhanced
     from innrsic.enhancer.fast import ReferenceEngine
+    from innrsic.enhancer.settings import EnhanceSettings
     from innrsic.pretrained import resolve_enhancer
 
     path, temperature = resolve_enhancer(model)
     engine = ReferenceEngine(load_enhancer(path).eval())
-    decompress_enhanced(source, target, engine, temperature or 0.0)
+    decompress_enhanced(source, target, engine, EnhanceSettings(temperature or 0.0))
 
 
 def network_gflop(model: str, width: int, height: int, tile: int, overlap: int) -> float:

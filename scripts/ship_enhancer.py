@@ -31,7 +31,8 @@ import yaml
 from innrsic.atomic import write_bytes_atomic
 from innrsic.data.manifest import read_pairs_manifest
 from innrsic.enhancer import load_enhancer, save_enhancer
-from innrsic.enhancer.apply import enhance_image
+from innrsic.enhancer.apply import enhance_array
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.metrics import psnr
 from innrsic.pretrained import PRETRAINED_DIR, resolve_enhancer
 from innrsic.pretrained.card import (
@@ -57,8 +58,8 @@ def half_precision_check(weights: Path, pairs: Path, temperature: float) -> dict
     worst, psnrs = 0, []
     for entry in entries:
         decoded = read_image(pairs / entry.decoded)
-        a = enhance_image(decoded, full, temperature, seed=0, warn=False)
-        b = enhance_image(decoded, half, temperature, seed=0, warn=False)
+        a = enhance_array(decoded, full, EnhanceSettings(temperature))
+        b = enhance_array(decoded, half, EnhanceSettings(temperature))
         worst = max(worst, int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()))
         psnrs.append(psnr(a, b))
     return {"images": len(entries), "max_abs_uint8": worst, "min_psnr_db": min(psnrs)}

@@ -57,7 +57,7 @@ def test_shipped_name_and_path_load_with_the_models_default(caplog, other_temper
     elsewhere = other_temperature(model.default_temperature)
     with caplog.at_level(logging.WARNING):
         other = enhance_image(decoded, by_path, elsewhere, tile=0)
-    warning = f"was chosen for temperature {model.default_temperature:g}; at {elsewhere:g}"
+    warning = f"records temperature {model.default_temperature:g} as its own; {elsewhere:g} is"
     assert warning in caplog.text
     assert not np.array_equal(other, at_default)
 

@@ -13,6 +13,7 @@ import xarray as xr
 
 from innrsic.api import load_enhancer
 from innrsic.enhancer.apply import enhance_file
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.raster.tiling import Window
 from innrsic.rsic.coding import decompress_file
 
@@ -99,7 +100,7 @@ def test_enhanced_window_equals_the_window_of_the_enhanced_scene(
 ) -> None:
     settings = {"temperature": 0.5, "seed": 3, "tile": 96, "overlap": 16}
     net = load_enhancer(MODEL)
-    enhance_file(scene["decoded"], tmp_path / "enhanced.tif", net, **settings)
+    enhance_file(scene["decoded"], tmp_path / "enhanced.tif", net, EnhanceSettings(**settings))
     with rasterio.open(tmp_path / "enhanced.tif") as enhanced:
         expected = enhanced.read()
     options = {
@@ -141,3 +142,30 @@ def test_the_readme_xarray_example_runs(scene, tmp_path: Path, monkeypatch) -> N
     assert namespace["patch"].shape[0] == 3 and namespace["ds"].rio.crs is not None
     with innrsic.open("scene.rsic") as reader:
         assert reader.width == namespace["ds"].sizes["x"]
+
+
+def test_enhanced_window_equals_decompress_region_and_warns_once(
+    scene, tmp_path: Path, caplog
+) -> None:
+    import logging
+
+    from innrsic.enhancer.apply import decompress_enhanced
+
+    net = load_enhancer(MODEL)
+    region = Window(131, 41, 90, 70)
+    settings = EnhanceSettings(0.0, seed=3, tile=64, overlap=8, model=MODEL)
+    decompress_enhanced(scene["rsic"], tmp_path / "part.tif", net, settings, region=region)
+    with rasterio.open(tmp_path / "part.tif") as part:
+        expected = part.read()
+    caplog.clear()
+    options = {"enhance": MODEL, "temperature": 0.0, "seed": 3, "enhance_tile": 64,
+               "enhance_overlap": 8, "mask_and_scale": False}
+    with caplog.at_level(logging.WARNING), xr.open_dataset(
+        scene["rsic"], engine="innrsic", **options
+    ) as ds:
+        window = ds.band_data.isel(x=slice(131, 221), y=slice(41, 111)).values
+        corner = ds.band_data.isel(x=slice(0, 40), y=slice(0, 40)).values  # no warning
+    assert np.array_equal(window, expected) and corner.shape == (3, 40, 40)
+    default = net.default_temperature
+    warning = f"runs at temperature {default:g} by default; 0 is the fidelity end"
+    assert caplog.text.count(warning) == 1 and len(caplog.records) == 1

@@ -18,7 +18,10 @@ the reconstruction checksum of the decoded tiles (`innrsic.rsic.reader`).
 ``enhance="enhancer-jpeg2000-bpp0.4"`` (a shipped model or a weights file), with
 ``temperature``, ``seed``, ``enhance_tile`` and ``enhance_overlap`` as ``innrsic enhance``
 takes them, gives the enhanced scene instead: each window equals that window of the whole
-scene enhanced (`innrsic.enhancer.reader`); a chunk then also decodes the tiles around it.
+scene enhanced (`innrsic.enhancer.reader`), and what ``innrsic decompress --region ... --enhance``
+writes for it; a chunk then also decodes the tiles around it. The settings are checked when
+the dataset is opened and their warnings (another temperature than the model's own, a costly
+tiling) given once.
 """
 
 from __future__ import annotations
@@ -128,15 +131,23 @@ def open_rsic_dataset(
     enhance_overlap: int | None = None,
 ) -> xr.Dataset:
     """The Dataset of a `.rsic` scene (module doc); what the engine's `open_dataset` returns."""
+    settings = None
+    if enhance is not None:  # checked before anything is opened or loaded
+        from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, EnhanceSettings
+
+        settings = EnhanceSettings(
+            temperature, seed,
+            DEFAULT_TILE if enhance_tile is None else enhance_tile,
+            DEFAULT_OVERLAP if enhance_overlap is None else enhance_overlap,
+            model=os.fspath(enhance),
+        )
     dataset = open_rsic(path, verify=verify)
     try:
         reader: WindowReader = dataset
-        if enhance is not None:
+        if settings is not None:
             from innrsic.enhancer.reader import EnhancedReader
 
-            reader = EnhancedReader(
-                dataset, enhance, temperature, seed, enhance_tile, enhance_overlap
-            )
+            reader = EnhancedReader(dataset, settings)
         attrs: dict[str, Any] = {"AREA_OR_POINT": "Area"}
         if dataset.nodata is not None:
             attrs["_FillValue"] = np.dtype(dataset.dtype).type(dataset.nodata)

@@ -3,12 +3,15 @@ process, a bad file among good ones, a worker killed mid-batch, an interrupt, --
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import signal
+import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
 from innrsic.cli import main
-from innrsic.cli.batch import remove_orphans, run_jobs
+from innrsic.cli.batch import BatchReport, remove_orphans, run_jobs
 from innrsic.codecs import make_codec
 from innrsic.errors import CodecSpecError
 from innrsic.raster.image import read_image, write_image
@@ -173,6 +176,9 @@ def test_interrupt_cancels_and_reports(
     for name in written:  # done ones, and cancelled ones that were running: whole files
         with ContainerReader(tmp_path / "out" / name) as container:
             assert container.codec_spec == "jpeg2000:bpp=0.2"
+    # issue 32, item 12: only the tasks the two workers were running read "interrupted"
+    assert report.started <= set(report.not_done) and len(report.started) <= 2
+    assert len(report.not_done) > 2, "interrupted too late to see files not started"
 
 
 @pytest.mark.slow
@@ -187,3 +193,81 @@ def test_workers_option_starts_a_local_cluster(run_cli, images: Path, tmp_path: 
     for path in (tmp_path / "two").iterdir():
         with ContainerReader(path) as container:
             assert container.codec_spec == CODEC
+
+
+def test_summary_says_which_files_were_started(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 32, item 12: after an interrupt, the files in progress read "interrupted", the
+    others "not started", however the batch ran; a reason naming its file is not prefixed
+    with the name again."""
+    report = BatchReport(
+        failed=[(Path("fake.png"), "fake.png: not a readable image"),
+                (Path("b.png"), "bad size")],
+        not_done=[Path("c.png"), Path("d.png"), Path("e.png")],
+        started={Path("d.png")},
+        interrupt=KeyboardInterrupt(),
+    )
+    report.print_summary("compressed")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1:6] == [
+        "  failed: fake.png: not a readable image",
+        "  failed: b.png: bad size",
+        "  not started: c.png",
+        "  interrupted (no output written): d.png",
+        "  not started: e.png",
+    ]
+
+
+def test_failures_listed_once_and_a_finished_batch_refused_up_front(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 32, item 12: a bad file is listed once, by its name once; rerunning a finished
+    batch without --force is one line (exit 2), not one "exists" line per file."""
+    out = tmp_path / "out"
+    argv = ["compress", str(images), "-o", str(out), "--codec", "jpeg:quality=50",
+            "--workers", "1"]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.count("broken.png") == 1, error
+    before = files(out)
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error == (f"innrsic compress: error: 6 of 7 outputs exist, e.g. {out}/0_airplane50.rsic"
+                     " (use --force to replace them, or --skip-existing to do the rest)\n")
+    assert files(out) == before
+
+
+@pytest.mark.slow
+def test_workers_print_no_library_warning(run_cli, images: Path, tmp_path: Path) -> None:
+    """Issue 32, item 8: `--workers 2` while another program holds port 8787 (a dask
+    dashboard's default) prints no dask warning."""
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):  # already held by another program: the case itself
+            busy.bind(("", 8787))
+            busy.listen()
+        result = run_cli("compress", images, "-o", tmp_path / "out", "--codec", CODEC,
+                         "--workers", "2")
+    assert result.returncode == 1, result.stderr
+    assert "Warning" not in result.stderr and "8787" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[0] == "compressed 6 of 7 file(s), 1 failed"
+
+
+def test_library_warnings_are_logged_not_printed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 32, item 8: a library's warning during a command is one debug log line."""
+    import innrsic.cli.models
+
+    def warn(args: object) -> int:
+        warnings.warn("Port 8787 is already in use.\nPerhaps you already have a cluster",
+                      UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(innrsic.cli.models, "run", warn)
+    with caplog.at_level(logging.DEBUG, logger="innrsic.warnings"):
+        assert main(["models"]) == 0
+    assert capsys.readouterr().err == ""
+    assert caplog.messages == [
+        "UserWarning: Port 8787 is already in use. Perhaps you already have a cluster"
+    ]

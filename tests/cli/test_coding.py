@@ -3,6 +3,8 @@ folders, text and JSON info, bad codecs and `--help`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -78,8 +80,9 @@ def test_directory_with_one_corrupt_image(run_cli, tmp_path: Path, ucm_test_path
     assert read_image(decoded / "sub" / "two.png").shape == (256, 256, 3)
 
     again = run_cli("decompress", out, "-o", decoded)
-    assert again.returncode == 1
-    assert "--force" in again.stderr
+    assert again.returncode == 2  # issue 32, item 12: one line up front, not one per file
+    assert again.stderr.count("\n") == 1 and "2 of 2 outputs exist" in again.stderr
+    assert "--force" in again.stderr and "--skip-existing" in again.stderr
 
 
 def test_info_text_and_json(run_cli, tmp_path: Path, ucm_test_paths) -> None:
@@ -110,10 +113,97 @@ def test_info_on_garbage_fails_clearly(run_cli, tmp_path: Path) -> None:
     assert "magic" in result.stderr
 
 
-def test_info_on_a_missing_file_or_a_directory_is_one_line(
+def test_info_on_a_missing_file_or_an_empty_directory_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for path, what in ((tmp_path / "missing.rsic", "no such file"), (tmp_path, "is a directory")):
+    for path, what in ((tmp_path / "missing.rsic", "no such file or directory"),
+                       (tmp_path, "no .rsic files found in it or its subfolders")):
         assert main(["info", str(path)]) == 2
-        message = f"innrsic info: error: {path}: {what} (info reads one .rsic file)"
-        assert capsys.readouterr().err.strip() == message
+        assert capsys.readouterr().err.strip() == f"innrsic info: error: {path}: {what}"
+
+
+@pytest.fixture(scope="module")
+def small_images(ucm_test_paths, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of three 128x128 UC-M crops."""
+    from innrsic.raster.image import write_image
+
+    folder = tmp_path_factory.mktemp("small")
+    for number, path in enumerate(ucm_test_paths):
+        write_image(folder / f"{number}.png", read_image(path)[:128, :128])
+    return folder
+
+
+def test_compress_batch_prints_its_rates(small_images: Path, tmp_path: Path, capsys) -> None:
+    """Issue 32, item 3: a batch's rate summary, a table on -v, JSON on --json."""
+    out = tmp_path / "out"
+    assert main(["compress", str(small_images), "-o", str(out), "--codec", "jpeg2000:bpp=0.3",
+                 "--workers", "1"]) == 0
+    printed = capsys.readouterr()
+    assert "compressed 3 of 3 file(s)" in printed.err
+    summary = printed.out.strip()
+    assert summary.startswith("rates of 3 file(s): payload mean ") and "min " in summary
+    assert summary.endswith("0 over the 0.3 bpp target"), summary
+
+    assert main(["-v", "compress", str(small_images), "-o", str(out), "--codec",
+                 "jpeg2000:bpp=0.3", "--workers", "1", "--force"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["file", "width", "height", "tiles", "file_bytes", "bpp",
+                                "payload_bpp", "knob"]
+    assert [line.split()[0] for line in lines[1:4]] == [str(out / f"{n}.rsic") for n in range(3)]
+    assert lines[4].startswith("rates of 3 file(s)")
+
+    assert main(["compress", str(small_images), "-o", str(out), "--codec", "jpeg2000:bpp=0.3",
+                 "--workers", "1", "--force", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    payload = [row["payload_bpp"] for row in report["files"]]
+    assert report["summary"]["payload_bpp_max"] == max(payload) <= 0.3
+    assert report["summary"]["over_target"] == 0 and report["failed"] == []
+    for row in report["files"]:
+        assert row["payload_bytes"] == read_container_file(Path(row["file"])).payload_size
+
+
+def test_info_over_files_and_folders(small_images: Path, tmp_path: Path, capsys) -> None:
+    """Issue 32, item 3: `info a.rsic b.rsic`, `info FOLDER` (text, --json, --csv)."""
+    out = tmp_path / "out"
+    assert main(["compress", str(small_images), "-o", str(out), "--codec", "jpeg:quality=50",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    files = [str(out / f"{n}.rsic") for n in range(3)]
+    assert main(["info", files[0], files[1]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["file", "codec", "width"] and len(lines) == 3
+    assert lines[2].split()[:2] == [files[1], "jpeg:quality=50"]
+
+    assert main(["info", str(out), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["file"] for row in rows] == files and rows[0]["checksums"] == "ok"
+
+    (out / "junk.rsic").write_bytes(b"not a container")
+    assert main(["info", str(out), "--csv"]) == 1
+    printed = capsys.readouterr()
+    table = list(csv.DictReader(io.StringIO(printed.out)))
+    assert [row["file"] for row in table] == files
+    assert float(table[0]["payload_bpp"]) == rows[0]["payload_bpp"]
+    assert printed.err.count("\n") == 1 and "junk.rsic" in printed.err
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["info", files[0], str(empty)]) == 2
+    assert "no .rsic files found" in capsys.readouterr().err
+
+
+def test_info_text_reads_as_words(small_images: Path, tmp_path: Path, capsys) -> None:
+    """Issue 32, item 13: aligned key: value lines, no dict repr, tiles and checksums worded."""
+    stream = tmp_path / "a.rsic"
+    assert main(["compress", str(small_images / "0.png"), "-o", str(stream), "--codec",
+                 "jpeg:quality=50"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(stream)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    keys = [line.split(":")[0] for line in lines]
+    assert keys[:4] == ["file", "format version", "codec", "size"]
+    assert len({line.index(line.split(":", 1)[1].strip()) for line in lines}) == 1  # aligned
+    text = "\n".join(lines)
+    assert "{" not in text and "recon_crc32" not in text and "True" not in text
+    assert "tiles:          1 (the whole image)" in text
+    assert "crc32 of each of the 1 decoded tile(s)" in text

@@ -126,7 +126,7 @@ def test_shipped_model_by_path_runs_at_its_default_and_warns_about_others(
     result = run_cli("decompress", other, "-o", tmp_path / "w.png", "--enhance", SHIPPED,
                      "--threads", "1", "--temperature", str(elsewhere))
     assert result.returncode == 0, result.stderr
-    warning = f"was chosen for temperature {default:g}; at {elsewhere:g}"
+    warning = f"runs at temperature {default:g} by default; {elsewhere:g} is the"
     assert result.stderr.count(warning) == 1
     mismatch = "trained behind jpeg2000:bpp=0.2; this stream is webp:quality=20"
     assert result.stderr.count(mismatch) == 1
@@ -140,7 +140,7 @@ def test_evaluate_runs_enhancers_at_their_own_default(caplog, other_temperature)
     assert not caplog.records
     elsewhere = other_temperature(default)
     assert grid_enhancers([SHIPPED], [default, elsewhere])[1] == (default, elsewhere)
-    assert f"was chosen for temperature {default:g}; at {elsewhere:g}" in caplog.text
+    assert f"runs at temperature {default:g} by default; {elsewhere:g} is the" in caplog.text
 
 
 def test_closed_pipes_end_quietly(cli, run_cli, tmp_path: Path, ucm_test_paths) -> None:

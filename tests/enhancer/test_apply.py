@@ -15,10 +15,12 @@ from innrsic.codecs import make_codec
 from innrsic.enhancer import EnhancerConfig, INNEnhancer, load_enhancer, save_enhancer
 from innrsic.enhancer.apply import (
     decompress_enhanced,
+    enhance_array,
     enhance_file,
     enhance_image,
     latent_noise,
 )
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.raster.image import read_image, write_image
 from innrsic.raster.tiling import BlendGrid, TilingError, Window, seam_ratio
 from innrsic.rsic.coding import compress_file
@@ -123,10 +125,11 @@ def test_enhance_geotiff_region_with_nodata(net, crop, whole, tmp_path: Path) ->
         blockysize=256,
     ) as dataset:
         dataset.write(image.transpose(2, 0, 1))
-    result = enhance_file(source, tmp_path / "full.tif", net, seed=3, tile=128, overlap=16)
+    settings = EnhanceSettings(seed=3, tile=128, overlap=16)
+    result = enhance_file(source, tmp_path / "full.tif", net, settings)
     assert (result.width, result.height, result.tiles) == (768, 512, 24)
     region = Window(51, 33, 400, 300)
-    enhance_file(source, tmp_path / "part.tif", net, seed=3, tile=128, overlap=16, region=region)
+    enhance_file(source, tmp_path / "part.tif", net, settings, region=region)
     with rasterio.open(tmp_path / "full.tif") as full, rasterio.open(tmp_path / "part.tif") as part:
         assert full.transform == transform and full.nodata == 0 and full.crs.to_epsg() == 32633
         assert part.transform == transform @ Affine.translation(51, 33)
@@ -135,8 +138,8 @@ def test_enhance_geotiff_region_with_nodata(net, crop, whole, tmp_path: Path) ->
     assert np.array_equal(np.all(enhanced == 0, axis=2), black)  # nodata exact, both ways
     valid = ~black
     assert np.abs(enhanced.astype(int) - whole)[valid].mean() < 3
-    inner = np.abs(piece.astype(int) - enhanced[region.slices])[64:-64, 64:-64]
-    assert inner.mean() < 0.05
+    # the region runs the whole image's tiles around it: its pixels are the whole image's
+    assert np.array_equal(piece, enhanced[region.slices])
 
 
 def test_decompress_enhanced_warns_once_about_codec_and_temperature(tmp_path: Path, caplog):
@@ -147,27 +150,51 @@ def test_decompress_enhanced_warns_once_about_codec_and_temperature(tmp_path: Pa
     write_image(tmp_path / "a.png", image)
     compress_file(tmp_path / "a.png", tmp_path / "a.rsic", make_codec("webp:quality=20"))
     net = load_enhancer(weights).eval()
+    settings = EnhanceSettings(1.0, tile=0)
     with caplog.at_level("WARNING"):
-        decompress_enhanced(tmp_path / "a.rsic", tmp_path / "e.png", net, 1.0, tile=0)
+        decompress_enhanced(tmp_path / "a.rsic", tmp_path / "e.png", net, settings)
     assert caplog.text.count("was trained behind jpeg2000:bpp=0.2; this stream is webp") == 1
-    assert caplog.text.count("was chosen for temperature 0; at 1") == 1
+    assert caplog.text.count("records temperature 0 as its own; 1 is the realism end") == 1
+    resolved = settings.resolve(net)
     caplog.clear()
-    with caplog.at_level("WARNING"):
-        decompress_enhanced(tmp_path / "a.rsic", tmp_path / "f.png", net, 1.0, tile=0,
-                            warn=False)
+    with caplog.at_level("WARNING"):  # resolved settings: their warnings were given
+        decompress_enhanced(tmp_path / "a.rsic", tmp_path / "f.png", net, resolved)
     assert not caplog.records
     assert read_image(tmp_path / "e.png").shape == (48, 64, 3)
 
 
-def test_enhance_image_warns_about_another_temperature_unless_told_not_to(caplog) -> None:
+def test_enhance_image_warns_about_another_temperature_enhance_array_does_not(caplog) -> None:
     net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)).eval()
     net.default_temperature = 0.0
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     with caplog.at_level("WARNING"):
         warned = enhance_image(image, net, 1.0, tile=0)
-    assert caplog.text.count("was chosen for temperature 0; at 1") == 1
+    assert caplog.text.count("records temperature 0 as its own; 1 is the realism end") == 1
     caplog.clear()
     with caplog.at_level("WARNING"):
-        quiet = enhance_image(image, net, 1.0, tile=0, warn=False)
+        quiet = enhance_array(image, net, EnhanceSettings(1.0, tile=0))
     assert not caplog.records
     assert np.array_equal(warned, quiet)
+
+
+@pytest.fixture(scope="module")
+def tiled_stream(crop, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """320x448 of the crop coded in 128 px tiles."""
+    folder = tmp_path_factory.mktemp("stream")
+    write_image(folder / "scene.png", crop[:320, :448])
+    compress_file(folder / "scene.png", folder / "scene.rsic", make_codec("jpeg2000:bpp=0.4"),
+                  tile=128)
+    return folder / "scene.rsic"
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(0, 0), (64, 8), (96, 16), (128, 32)])
+def test_a_decompressed_region_is_the_whole_scenes_window(
+    net, tiled_stream: Path, tmp_path: Path, tile: int, overlap: int
+) -> None:
+    # the region's latent, tile grid and context are the whole scene's, for any tiling
+    settings = EnhanceSettings(1.0, seed=3, tile=tile, overlap=overlap)
+    decompress_enhanced(tiled_stream, tmp_path / "whole.png", net, settings)
+    region = Window(131, 41, 190, 170)  # an odd corner
+    decompress_enhanced(tiled_stream, tmp_path / "part.png", net, settings, region=region)
+    whole, part = read_image(tmp_path / "whole.png"), read_image(tmp_path / "part.png")
+    assert np.array_equal(part, whole[region.slices])

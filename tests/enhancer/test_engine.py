@@ -13,6 +13,7 @@ from innrsic.cli import main
 from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability, load_enhancer, session
 from innrsic.enhancer.apply import enhance_image, enhance_tiles, latent_noise
 from innrsic.enhancer.fast import FastEnhancer, engine_for
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.raster.tiling import BlendGrid, TileBlender, Window
 
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
@@ -94,10 +95,12 @@ def test_enhance_tiles_accepts_an_engine_and_checks_precision(monkeypatch) -> No
     net = INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)).eval()
     image = np.zeros((8, 8, 3), np.uint8)
     monkeypatch.setattr(capability, "bf16_convolution_supported", lambda: False)
-    tiles = enhance_tiles(lambda w: image[w.slices], 8, 8, net, 0.0, precision="bfloat16")
+    bfloat16 = EnhanceSettings(0.0, precision="bfloat16")
+    tiles = enhance_tiles(lambda w: image[w.slices], 8, 8, net, bfloat16)
     with pytest.raises(capability.UnsupportedPrecision):
         next(tiles)
-    assert [w for w, _ in enhance_tiles(lambda w: image[w.slices], 8, 8, net, 0.0)] == [
+    assert [w for w, _ in enhance_tiles(lambda w: image[w.slices], 8, 8, net,
+                                        EnhanceSettings(0.0))] == [
         Window(0, 0, 8, 8)
     ]
 

@@ -304,3 +304,14 @@ def test_shipped_model_bf16_fast_path_on_a_real_image(airplane) -> None:
         z = latent(net, airplane) * model.default_temperature
         raw = psnr(low.inverse(airplane, z), exact.inverse(airplane, z))
         assert raw >= BF16_MIN_PSNR, (model.name, raw)
+
+
+def test_enhance_defaults_to_the_models_own_temperature_like_the_reference() -> None:
+    net = INNEnhancer(SMALL).eval()
+    net.default_temperature = 0.0
+    fast = FastEnhancer(net)
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    # T = 0 draws nothing: without the model's own temperature these would be T = 1 draws
+    assert torch.equal(fast.enhance(x), fast.enhance(x, 0.0))
+    assert torch.equal(net.enhance(x), net.enhance(x, 0.0))
+    assert max_abs(fast.enhance(x), net.enhance(x)) <= FLOAT32_BOUND

@@ -14,6 +14,7 @@ import torch
 from innrsic.codecs import make_codec
 from innrsic.enhancer import EnhancerConfig, load_enhancer
 from innrsic.enhancer.apply import decompress_enhanced, enhance_file
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.rsic.coding import compress_file
 
 
@@ -34,10 +35,10 @@ def test_seeded_enhancement_writes_identical_bytes_across_runs_and_threads(
     settings = {"temperature": 0.8, "seed": 3, "tile": 64, "overlap": 8}
     net = load_enhancer(enhancer_weights).eval()
     torch.set_num_threads(1)  # in this process
-    enhance_file(source, tmp_path / "enhanced.png", net, **settings)
-    decompress_enhanced(stream, tmp_path / "decoded.png", net, **settings)
+    enhance_file(source, tmp_path / "enhanced.png", net, EnhanceSettings(**settings))
+    decompress_enhanced(stream, tmp_path / "decoded.png", net, EnhanceSettings(**settings))
     torch.set_num_threads(2)
-    enhance_file(source, tmp_path / "enhanced2.png", net, **settings)
+    enhance_file(source, tmp_path / "enhanced2.png", net, EnhanceSettings(**settings))
     options = [f"--{key}={value}" for key, value in settings.items()]
     for command, weights, name in (  # the CLI in another process, with two threads
         [["enhance", source], "--weights", "enhanced"],

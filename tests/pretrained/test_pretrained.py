@@ -105,5 +105,6 @@ def test_a_temperature_other_than_the_models_default_is_warned_about(
         assert runs[label].returncode == 0, runs[label].stderr
         assert out.is_file()
     assert "warning" not in runs["default"].stderr.lower()
-    expected = f"{name} was chosen for temperature {model.default_temperature:g}; at {other:g}"
+    expected = (f"{name} (shipped, trained behind {model.codec}) runs at temperature "
+                f"{model.default_temperature:g} by default; {other:g} is the")
     assert expected in runs["other"].stderr

@@ -188,6 +188,7 @@ def test_no_valid_pixel_is_masked_as_nodata_after_decoding_or_enhancing(
 ) -> None:
     from innrsic.enhancer import EnhancerConfig, INNEnhancer
     from innrsic.enhancer.apply import enhance_file
+    from innrsic.enhancer.settings import EnhanceSettings
 
     png = shared / "data" / "dota" / "P0075.png"  # black borders, dark shadows
     scene = read_image(png)
@@ -201,7 +202,8 @@ def test_no_valid_pixel_is_masked_as_nodata_after_decoding_or_enhancing(
         assert ((plain.read() == 0) & valid).sum() > 100  # the codec does write such zeros
     decompress_file(tmp_path / "a.rsic", tmp_path / "out.tif")
     enhance_file(tmp_path / "out.tif", tmp_path / "enhanced.tif",
-                 INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)), 0.0)
+                 INNEnhancer(EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)),
+                 EnhanceSettings(0.0))
     for name in ("out.tif", "enhanced.tif"):
         with rasterio.open(tmp_path / name) as out:
             assert out.nodata == 0

@@ -4,6 +4,8 @@ Each subcommand lives in a module of this package that defines ``register(subpar
 the modules are listed in COMMAND_MODULES in the order `--help` shows them. Every parser is an
 `innrsic.cli.options.Parser` (repeated options, defaults in `--help`). `-v` works before or
 after the command; a closed stdout (``innrsic info --json | head -2``) ends the command quietly.
+Python warnings (libraries') are logged as one debug line each (`-v` shows them), never
+printed raw.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from innrsic import __version__
 from innrsic.cli.options import HelpFormatter, Parser
@@ -83,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("PIL").setLevel(logging.WARNING)  # its debug lines drown -v's
     try:
-        with signals_as_interrupt():
+        with signals_as_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _log_warning
             status = int(args.handler(args) or 0)
             sys.stdout.flush()  # a closed pipe shows here, not at exit
             return status
@@ -97,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"innrsic {args.command}: interrupted ({signal_name(exc)})", file=sys.stderr)
         return exit_status(exc)
+
+
+def _log_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """`warnings.showwarning` for the command: one debug line, not the raw warning."""
+    text = " ".join(str(message).split())
+    logging.getLogger("innrsic.warnings").debug("%s: %s", category.__name__, text)
 
 
 if __name__ == "__main__":

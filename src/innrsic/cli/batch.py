@@ -24,14 +24,14 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from innrsic.atomic import remove_leftovers
 from innrsic.compute.cluster import ClusterPlan, cluster_client, cluster_plan
 from innrsic.compute.threads import torch_threads
-from innrsic.errors import ConfigError, InnrsicError
+from innrsic.errors import ConfigError, InnrsicError, UsageError
 from innrsic.interrupt import exit_status, signal_name
 
 if TYPE_CHECKING:
@@ -42,15 +42,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BatchReport:
-    """Which jobs finished, failed (with the reason), were skipped or, after an interrupt,
-    were left undone."""
+    """Which jobs finished (with what their operation returned), failed (with the reason),
+    were skipped or, after an interrupt, were left undone (`started`: those in progress)."""
 
     done: list[tuple[Path, Path]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[tuple[Path, Path]] = field(default_factory=list)
     not_done: list[Path] = field(default_factory=list)
     interrupt: KeyboardInterrupt | None = None
-    parallel: bool = False  # jobs ran concurrently: any undone one may have been started
+    started: set[Path] = field(default_factory=set)
+    results: dict[Path, Any] = field(default_factory=dict)
     # source -> (target, its identity before the batch) of each job handed to a cluster
     sent: dict[Path, tuple[Path, tuple[int, int] | None]] = field(default_factory=dict, repr=False)
 
@@ -81,12 +82,12 @@ class BatchReport:
         if self.interrupt is not None:
             line += f"; interrupted by {signal_name(self.interrupt)}, {len(self.not_done)} not done"
         print(line, file=sys.stderr)
-        for path, reason in self.failed:
-            print(f"  failed: {path}: {reason}", file=sys.stderr)
-        for number, path in enumerate(self.not_done):
-            state = "interrupted (no output written)" if number == 0 else "not started"
-            if self.parallel:  # any of them may have been running
-                state = "interrupted (no output written)"
+        for path, reason in self.failed:  # a reason naming the file is not prefixed with it
+            print(f"  failed: {reason if str(path) in reason else f'{path}: {reason}'}",
+                  file=sys.stderr)
+        for path in self.not_done:
+            started = path in self.started
+            state = "interrupted (no output written)" if started else "not started"
             print(f"  {state}: {path}", file=sys.stderr)
         if self.interrupt is not None:
             print(
@@ -114,16 +115,32 @@ def plan_jobs(
     return [(source, target)]
 
 
+def refuse_existing(jobs: list[tuple[Path, Path]], force: bool, skip_existing: bool) -> None:
+    """UsageError, before any work, when outputs exist and neither `force` (--force) nor
+    `skip_existing` (--skip-existing) says what to do with them."""
+    existing = [target for _, target in jobs if target.exists()] if not force else []
+    if skip_existing or not existing:
+        return
+    if len(jobs) == 1:
+        raise UsageError(f"{existing[0]} exists (use --force to replace it)")
+    raise UsageError(
+        f"{len(existing)} of {len(jobs)} outputs exist, e.g. {existing[0]} (use --force to "
+        "replace them, or --skip-existing to do the rest)"
+    )
+
+
 def run_jobs(
     jobs: list[tuple[Path, Path]],
-    operation: Callable[[Path, Path], str],
+    operation: Callable[[Path, Path], Any],
     description: str,
     overwrite: bool = False,
     skip_existing: bool = False,
     client: Client | None = None,
     threads: int | None = None,
+    echo: bool = True,
 ) -> BatchReport:
-    """Run `operation(source, target)` on each job; it returns a one-line result to print.
+    """Run `operation(source, target)` on each job; it returns a result whose ``str`` is one
+    line to print (kept in the report's `results`), printed for a one-job batch if `echo`.
 
     An existing target is skipped with `skip_existing`, replaced with `overwrite`, and a
     failure otherwise, so nothing is replaced by accident. Any exception from the operation
@@ -133,9 +150,10 @@ def run_jobs(
     """
     if client is not None:
         return _run_distributed(client, jobs, operation, description, overwrite, skip_existing,
-                                threads)
+                                threads, echo)
     report = BatchReport()
     show_bar = len(jobs) > 1
+    echo = echo and not show_bar
     running: tuple[Path, Path, tuple[int, int] | None] | None = None
     try:
         with tqdm(
@@ -151,16 +169,19 @@ def run_jobs(
                     message = operation(source, target)
                 except Exception as exc:  # one bad file must not stop the batch
                     running = None
-                    _fail(report, source, exc, show_bar)
+                    _fail(report, source, exc)
                     continue
                 report.done.append((source, target))
+                report.results[source] = message
                 running = None
-                if not show_bar:
+                if echo:
                     print(message)
     except KeyboardInterrupt as exc:
         report.interrupt = exc
         if running is not None and _finished(running, report.done):
             report.done.append(running[:2])  # interrupted after its output was in place
+        elif running is not None:
+            report.started.add(running[0])
         handled = len(report.done) + len(report.failed) + len(report.skipped)
         report.not_done = [source for source, _ in jobs[handled:]]
     return report
@@ -169,17 +190,19 @@ def run_jobs(
 def _run_distributed(
     client: Client,
     jobs: list[tuple[Path, Path]],
-    operation: Callable[[Path, Path], str],
+    operation: Callable[[Path, Path], Any],
     description: str,
     overwrite: bool,
     skip_existing: bool,
     threads: int | None,
+    echo: bool,
 ) -> BatchReport:
     """`run_jobs` as one task per job on `client`'s cluster (module doc)."""
     from distributed import as_completed
 
-    report = BatchReport(parallel=True)
+    report = BatchReport()
     show_bar = len(jobs) > 1
+    echo = echo and not show_bar
     futures = {}
     try:
         for source, target in jobs:
@@ -194,20 +217,24 @@ def _run_distributed(
             for future in as_completed(futures):
                 source, target = futures.pop(future)
                 if future.status == "error":
-                    _fail(report, source, future.exception(), show_bar)
+                    _fail(report, source, future.exception())
                 else:
                     report.done.append((source, target))
-                    if not show_bar:
-                        print(future.result())
+                    report.results[source] = future.result()
+                    if echo:
+                        print(report.results[source])
                 bar.update()
     except KeyboardInterrupt as exc:
         report.interrupt = exc
+        running = _executing(client)
         client.cancel(list(futures))
         for future, (source, target) in futures.items():
             if future.status == "finished":
                 report.done.append((source, target))
             else:
                 report.not_done.append(source)
+                if future.key in running:
+                    report.started.add(source)
         report.recount()
         listed = {source for source, _ in [*report.done, *report.failed, *report.skipped]}
         listed.update(report.not_done)
@@ -215,9 +242,23 @@ def _run_distributed(
     return report
 
 
+def _executing(client: Client) -> set[str]:
+    """The keys of the tasks the cluster's workers are executing now (empty if unknown)."""
+    try:
+        keys = client.run(_worker_executing, on_error="ignore")
+    except Exception:  # only the labels of an interrupted batch depend on it
+        return set()
+    return {key for worker_keys in keys.values() for key in worker_keys}
+
+
+def _worker_executing(dask_worker: Any) -> list[str]:
+    """On a worker: the keys of the tasks it is executing."""
+    return [key for key, task in dask_worker.state.tasks.items() if task.state == "executing"]
+
+
 def _task(
-    operation: Callable[[Path, Path], str], threads: int | None, source: Path, target: Path
-) -> str:
+    operation: Callable[[Path, Path], Any], threads: int | None, source: Path, target: Path
+) -> Any:
     """One job on a worker, with `threads` torch threads (once torch is loaded; a local
     worker's environment sets the count torch starts with, `innrsic.compute.cluster`)."""
     with torch_threads(threads) if "torch" in sys.modules else contextlib.nullcontext():
@@ -238,35 +279,39 @@ def _target_free(
     return True
 
 
-def _fail(report: BatchReport, source: Path, exc: BaseException, show_bar: bool) -> None:
-    """Record the failure of `source` (its reason in one line)."""
+def _fail(report: BatchReport, source: Path, exc: BaseException) -> None:
+    """Record the failure of `source` (its reason in one line; the summary lists it)."""
     reason = str(exc)
     if not isinstance(exc, InnrsicError | OSError):
         reason = f"{type(exc).__name__}: {reason}"
     log.debug("%s failed", source, exc_info=exc)
     report.failed.append((source, reason))
-    if show_bar:
-        tqdm.write(f"failed {source}: {reason}", file=sys.stderr)
 
 
 def run_batch(
     args: argparse.Namespace,
     jobs: list[tuple[Path, Path]],
-    operation: Callable[[Path, Path], str],
+    operation: Callable[[Path, Path], Any],
     description: str,
     verb: str,
+    summary: Callable[[BatchReport], None] | None = None,
 ) -> int:
     """`run_jobs` with the command's ``--force``/``--skip-existing`` where its ``--workers``/
     ``--scheduler`` say (each worker with the command's ``--threads``, if it has one), then
-    the summary (`BatchReport.print_summary` with `verb`); returns the exit code."""
+    the summary (`BatchReport.print_summary` with `verb`, then `summary`, if given, of the
+    report; a one-file batch prints its line unless the command's ``--json`` asks for JSON);
+    returns the exit code."""
     plan = cluster_plan(args.workers, args.scheduler, len(jobs), getattr(args, "threads", None))
     with batch_client(plan) as client:
         report = run_jobs(jobs, operation, description, args.force, args.skip_existing,
-                          client=client, threads=plan.threads)
+                          client=client, threads=plan.threads,
+                          echo=not getattr(args, "json", False))
     if plan.distributed:
         report.recount()
         remove_orphans(target for _, target in jobs)
     report.print_summary(verb)
+    if summary is not None:
+        summary(report)
     return report.exit_code
 
 

@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from innrsic.cli.batch import batch_client, run_batch, run_jobs
-from innrsic.cli.enhance import add_enhancer_options, run_enhancing_batch
+from innrsic.cli.enhance import (
+    add_enhancer_options,
+    reject_enhancer_options,
+    run_enhancing_batch,
+)
 from innrsic.cli.options import (
     IMAGE_OUTPUT_HELP,
     add_cluster_options,
@@ -265,6 +269,8 @@ def _check_existing_codec(jobs: list[tuple[Path, Path]], spec: str) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
+    if args.enhance is None:
+        reject_enhancer_options(args)
     jobs = plan_image_outputs(args, [SUFFIX])
     _check_weights(jobs, args.weights)
     if args.enhance is not None:

@@ -24,11 +24,12 @@ from innrsic.cli.options import (
 )
 from innrsic.compute.cluster import worker_cached
 from innrsic.compute.threads import torch_threads
-from innrsic.errors import InnrsicError
+from innrsic.errors import InnrsicError, UsageError
 from innrsic.raster.image import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from innrsic.enhancer.session import EnhancerSession
+    from innrsic.enhancer.settings import EnhanceSettings
 
 EXAMPLES = """examples:
   innrsic enhance decoded.png -o enhanced.png --weights enhancer-jpeg2000-bpp0.1
@@ -37,14 +38,21 @@ EXAMPLES = """examples:
   innrsic enhance scene.tif -o scene_enhanced.tif --weights enhancer.safetensors --tile 512
 
 The enhancer samples its latent z ~ N(0, T^2) (--temperature T; 0 is deterministic) from
---seed as a function of pixel position, so the same seed gives the same image, whatever the
-tile size. Large GeoTIFF scenes are processed tile by tile with blended overlaps in bounded
-memory and keep their georeferencing. The bitrate is the codec's: the enhancer adds no bits.
+--seed as a function of pixel position in the scene, so the same seed gives the same image,
+whatever the tile size, and `decompress --region --enhance` gives the whole scene's pixels.
+Large GeoTIFF scenes are processed tile by tile with blended overlaps in bounded memory and
+keep their georeferencing. The bitrate is the codec's: the enhancer adds no bits.
 """
 
 
+ENHANCER_OPTIONS = ("temperature", "seed", "tile", "overlap", "precision", "threads")
+
+
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
-    """The options shared by `enhance` and `decompress --enhance`."""
+    """The options shared by `enhance` and `decompress --enhance` (left None when not given:
+    `enhance_settings` fills in the defaults, `reject_enhancer_options` sees what was given)."""
+    from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, MIN_TILE
+
     parser.add_argument(
         "--temperature",
         type=temperature,
@@ -52,22 +60,28 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
         help="latent temperature T (default: the model's own, recorded with its weights, else "
         "1; another value than a model's own is warned about)",
     )
-    parser.add_argument("--seed", type=natural, default=0, help="latent seed")
+    parser.add_argument("--seed", type=natural, default=None, help="latent seed (default: 0)")
     parser.add_argument(
-        "--tile", type=natural, default=512, help="enhancer tile size (even, >= 16; 0: whole)"
+        "--tile", type=natural, default=None,
+        help=f"enhancer tile size: 0 runs the whole image as one tile, else even, >= {MIN_TILE} "
+        f"and >= twice --overlap (default: {DEFAULT_TILE})",
     )
     parser.add_argument(
-        "--overlap", type=even_natural, default=32, help="blended overlap in pixels (even)"
+        "--overlap", type=even_natural, default=None,
+        help="blended overlap in pixels, even; a tiling that runs the network on more than "
+        f"twice the image's pixels is warned about (default: {DEFAULT_OVERLAP})",
     )
     add_engine_options(parser)
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """--precision / --threads: how the enhancer's network is computed."""
+    """--precision / --threads: how the enhancer's network is computed (None: not given)."""
+    from innrsic.enhancer.fast import PRECISIONS
+
     parser.add_argument(
         "--precision",
-        choices=["float32", "bfloat16"],
-        default="float32",
+        choices=PRECISIONS,
+        default=None,
         help="network precision (default float32, the reference's pixels exactly; bfloat16 "
         "needs a CPU with AVX512-BF16/AMX and is refused elsewhere)",
     )
@@ -79,6 +93,23 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def enhance_settings(args: argparse.Namespace, model: str) -> EnhanceSettings:
+    """The command's `EnhanceSettings` for `model`, checked (exit 2 on bad values) before any
+    model is loaded."""
+    from innrsic.enhancer.settings import EnhanceSettings
+
+    given = {name: getattr(args, name) for name in ENHANCER_OPTIONS}
+    return EnhanceSettings(**{k: v for k, v in given.items() if v is not None}, model=model)
+
+
+def reject_enhancer_options(args: argparse.Namespace) -> None:
+    """UsageError when enhancer options are given without --enhance (they would be ignored)."""
+    given = [f"--{name}" for name in ENHANCER_OPTIONS if getattr(args, name, None) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} only apply with --enhance MODEL; add it or leave "
+                         f"{'it' if len(given) == 1 else 'them'} out")
+
+
 def run_enhancing_batch(
     args: argparse.Namespace,
     jobs: list[tuple[Path, Path]],
@@ -88,39 +119,37 @@ def run_enhancing_batch(
     verb: str,
     streams: bool = False,
 ) -> int:
-    """`run_batch` of ``operation(enhancer, source, target)`` with the enhancer `weights`
-    loaded once per process (`innrsic.enhancer.session`, `worker_cached`) at the command's
-    settings and --threads. It is loaded here first: bad settings are refused and a
-    non-default temperature, or with `streams` (the sources are `.rsic` files) another
-    codec's stream, is warned about once for the batch, not once per worker."""
-    settings = (weights, args.precision, args.threads, args.temperature, args.seed, args.tile,
-                args.overlap)
-    with torch_threads(args.threads):
-        enhancer = _session(settings, warn=True)
+    """`run_batch` of ``operation(enhancer, source, target)`` with the enhancer `weights` at the
+    command's settings (`enhance_settings`, checked before any model is loaded), loaded once per
+    process (`innrsic.enhancer.session`, `worker_cached`). It is loaded here first: the
+    settings are resolved and their warnings given once for the batch, as is, with `streams`
+    (the sources are `.rsic` files), another codec's stream; workers get the resolved settings
+    and warn no more."""
+    settings = enhance_settings(args, weights)
+    with torch_threads(settings.threads):
+        enhancer = _session(settings, settings)
     if streams:
         for source, _ in jobs:
             with contextlib.suppress(InnrsicError, OSError):  # its own job reports it
                 enhancer.check_stream(source)
     checked = frozenset(enhancer.codecs_checked)
+    resolved = enhancer.settings
 
     def run_one(source: Path, target: Path) -> str:
-        session = _session(settings, warn=False)
+        session = _session(settings, resolved)
         session.codecs_checked.update(checked)
         return operation(session, source, target)
 
-    with torch_threads(args.threads):
+    with torch_threads(settings.threads):
         return run_batch(args, jobs, run_one, description, verb)
 
 
-def _session(settings: tuple, warn: bool) -> EnhancerSession:
-    """The enhancer session of `settings`, opened once per process."""
+def _session(given: EnhanceSettings, settings: EnhanceSettings) -> EnhancerSession:
+    """The enhancer session of `settings` (the `given` ones, or them resolved), opened once per
+    process."""
     from innrsic.enhancer.session import open_session
 
-    weights, precision, threads, temperature, seed, tile, overlap = settings
-    return worker_cached(("enhancer", *settings), lambda: open_session(
-        weights, precision=precision, threads=threads, temperature=temperature, seed=seed,
-        tile=tile, overlap=overlap, warn=warn,
-    ))
+    return worker_cached(("enhancer", given), lambda: open_session(settings))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -154,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             result = enhancer.enhance_file(source, written, progress=True)
         return (
             f"{target}: {result.width}x{result.height}, T={enhancer.temperature}, "
-            f"seed {args.seed}"
+            f"seed {enhancer.settings.seed}"
         )
 
     return run_enhancing_batch(args, jobs, args.weights, enhance_one, "enhance", "enhanced")

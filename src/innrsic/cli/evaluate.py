@@ -12,6 +12,7 @@ from innrsic.cli.options import (
     natural,
     positive_int,
     progress_wanted,
+    stream_spec,
     temperature,
 )
 
@@ -186,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--data and --codec are required (unless --report-only)")
     refs = image_set(args.data, args.data_root, args.limit)
     enhancers, temperatures = grid_enhancers(args.enhancer, args.temperature)
+    _warn_codec_mismatches(args.enhancer, enhancers, args.codec)
     controls = _controls(args, bool(enhancers))
     settings = EvaluationSettings(
         codecs=tuple(args.codec),
@@ -258,6 +260,19 @@ def _print_result(args: argparse.Namespace, result: EvaluationResult, report: bo
             f"shard completing the grid writes it, or run --report-only"
         )
     return 0 if result.ok else 1
+
+
+def _warn_codec_mismatches(names: list[str], paths: tuple[Path, ...], specs: list[str]) -> None:
+    """Warn once per enhancer and codec spec that is not the one it was trained behind
+    (`innrsic.enhancer.apply.check_codec`), before any work."""
+    from innrsic.enhancer.apply import check_codec
+    from innrsic.enhancer.weights_file import load_enhancer
+
+    streams = dict.fromkeys(stream_spec(spec) for spec in specs)
+    for name, path in dict(zip(names, paths, strict=True)).items():
+        trained_behind = load_enhancer(path).codec
+        for spec in streams:
+            check_codec(trained_behind, spec, name)
 
 
 def _controls(args: argparse.Namespace, enhancers: bool) -> ControlSettings | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from innrsic.cli.batch import plan_jobs
+from innrsic.cli.batch import plan_jobs, refuse_existing
 from innrsic.errors import ConfigError, UsageError
 
 _GIVEN = "_options_given"  # dests set on the command line so far, on the namespace while parsing
@@ -77,9 +78,54 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
+        """argparse's, except that a command's own parser (one without subcommands) checks its
+        words first (`_checked_words`) and any parser refuses words it does not know, so the
+        innermost command's parser names them and its help."""
+        if not any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
+            args = self._checked_words(sys.argv[1:] if args is None else list(args))
         parsed, rest = super().parse_known_args(args, namespace)
         vars(parsed).pop(_GIVEN, None)
+        if rest:
+            self.error(f"unrecognized arguments: {' '.join(rest)}")
         return parsed, rest
+
+    def _checked_words(self, words: list[str]) -> list[str]:
+        """`words`, with an unknown option refused by name (argparse would first report a
+        required option as missing) and a one-value option's value that looks like an option
+        (``--region -5,0,10,10``) joined to it (``--region=-5,0,10,10``), for its type to
+        check."""
+        checked: list[str] = []
+        rest = iter(words)
+        for word in rest:
+            if word == "--":
+                return [*checked, word, *rest]
+            found = self._parse_optional(word)
+            if found is not None and found[0] is None:
+                self._unknown_option(word)
+            checked.append(word)
+            action = None if found is None else found[0]
+            if action is None or action.nargs is not None or "=" in word:
+                continue
+            value = next(rest, None)
+            if value is not None and value.startswith("-") and self._names_option(value):
+                checked.append(value)  # a missing value: argparse says so
+            elif value is not None and value.startswith("-"):
+                checked[-1] = f"{word}={value}"
+            elif value is not None:
+                checked.append(value)
+        return checked
+
+    def _names_option(self, word: str) -> bool:
+        """Whether `word` is one of this parser's options (abbreviations too)."""
+        found = self._parse_optional(word)
+        return found is not None and found[0] is not None
+
+    def _unknown_option(self, word: str) -> NoReturn:
+        """The error for an option this parser does not have, naming the closest it has."""
+        name = word.split("=", 1)[0]
+        close = difflib.get_close_matches(name, list(self._option_string_actions), 1, 0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        self.error(f"unrecognized option {name}{hint}")
 
 
 def progress_wanted(args: argparse.Namespace) -> bool:
@@ -97,6 +143,20 @@ def temperature(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a temperature (a finite number >= 0)"
         ) from None
+
+
+def stream_spec(text: str) -> str:
+    """A codec spec as the streams of its codec carry it (``JP2:bpp=0.20`` ->
+    ``jpeg2000:bpp=0.2``); a learned codec's whose weights are not here, as parsed. A bad
+    spec raises CodecSpecError."""
+    from innrsic.codecs import make_codec
+    from innrsic.codecs.spec import CodecSpec
+    from innrsic.errors import WeightsError
+
+    try:
+        return make_codec(text).spec
+    except WeightsError:
+        return str(CodecSpec.parse(text))
 
 
 def positive_int(text: str) -> int:
@@ -171,9 +231,10 @@ def plan_outputs(
     """The (input, output) pairs of a command, or UsageError before any work.
 
     The input must exist. A directory input needs a directory output (not an existing file
-    or a name with a file suffix); its files with `input_suffixes` map to `directory_suffix`
-    under it. A file input goes into `output` when that is a directory (existing, or written
-    with a trailing slash), else to `output`, whose suffix must be one of `output_suffixes`.
+    or a name with a file suffix) and at least one file with `input_suffixes` (recursively);
+    each maps to `directory_suffix` under it. A file input goes into `output` when that is a
+    directory (existing, or written with a trailing slash), else to `output`, whose suffix
+    must be one of `output_suffixes` (`check_output_suffix`).
     """
     target = Path(output)
     if not source.exists():
@@ -185,16 +246,31 @@ def plan_outputs(
                 f"-o {output}: the input {source} is a directory, so the output must be a "
                 "directory too (a name without a file suffix)"
             )
-        return plan_jobs(source, target, input_suffixes, directory_suffix)
+        jobs = plan_jobs(source, target, input_suffixes, directory_suffix)
+        if not jobs:
+            raise UsageError(
+                f"{source}: no input files found (looked for {', '.join(input_suffixes)} "
+                "files in it and its subfolders)"
+            )
+        return jobs
     if target.is_dir() or output.endswith(("/", os.sep)):
         return [(source, target / source.with_suffix(directory_suffix).name)]
-    if target.suffix.lower() not in output_suffixes:
-        wanted = ", ".join(output_suffixes)
-        raise UsageError(
-            f"-o {output}: this command writes {wanted} files, so the output name must end in "
-            f"one of them (or be a directory)"
-        )
+    check_output_suffix(output, output_suffixes)
     return [(source, target)]
+
+
+def check_output_suffix(
+    output: str | Path, suffixes: Sequence[str], writer: str = "", directory: bool = True
+) -> None:
+    """UsageError unless the file name `output` ends in one of `suffixes` (any case);
+    `writer` says what writes them (default: this command), `directory` whether a directory
+    would do too."""
+    if Path(output).suffix.lower() not in suffixes:
+        raise UsageError(
+            f"-o {output}: {writer or 'this command'} writes {', '.join(suffixes)} files, so "
+            f"the output name must end in {'one of them' if len(suffixes) > 1 else suffixes[0]}"
+            + (" (or be a directory)" if directory else "")
+        )
 
 
 def _file_suffixes(output_suffixes: Sequence[str]) -> set[str]:
@@ -235,37 +311,51 @@ def add_data_root_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-IMAGE_FORMATS = {"png": ".png", "tif": ".tif", "jpg": ".jpg", "cog": ".tif"}
-TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGE_FORMATS = {
+    "png": (".png",),
+    "tif": (".tif", ".tiff"),
+    "jpg": (".jpg", ".jpeg"),
+    "cog": (".tif", ".tiff"),
+}  # --format -> the output suffixes it writes, the first in directory mode
+DEFAULT_IMAGE_FORMAT = "png"
 
 
 def add_image_format_option(parser: argparse.ArgumentParser) -> None:
-    """``--format``: the image format of outputs in directory mode; ``cog`` (a Cloud-Optimized
-    GeoTIFF) applies to a single ``-o x.tif`` too."""
+    """``--format``: the image format of the outputs; a file output's suffix must agree."""
     parser.add_argument(
         "--format",
-        default="png",
+        default=None,
         choices=list(IMAGE_FORMATS),
-        help="output image format in directory mode; cog: Cloud-Optimized GeoTIFF (.tif: "
-        "DEFLATE lossless, 512 px blocks, overviews, georeferencing and nodata kept), also "
-        "for a single -o FILE.tif",
+        help=f"output image format (default: {DEFAULT_IMAGE_FORMAT} in directory mode, else "
+        "the -o FILE's suffix; a -o FILE whose suffix contradicts it is refused); cog: "
+        "Cloud-Optimized GeoTIFF (.tif: DEFLATE lossless, 512 px blocks, overviews, "
+        "georeferencing and nodata kept)",
     )
 
 
 def plan_image_outputs(
     args: argparse.Namespace, input_suffixes: Sequence[str]
 ) -> list[tuple[Path, Path]]:
-    """`plan_outputs` for a command writing images in ``args.format`` (module doc)."""
+    """`plan_outputs` for a command writing images in ``args.format`` (given, or
+    `DEFAULT_IMAGE_FORMAT` in directory mode): a file output must have one of that format's
+    suffixes, or with no --format any image suffix; existing outputs need --force or
+    --skip-existing (`refuse_existing`)."""
     from innrsic.raster.image import IMAGE_SUFFIXES
 
-    suffixes = TIFF_SUFFIXES if args.format == "cog" else IMAGE_SUFFIXES
-    return plan_outputs(
-        args.input, args.output, input_suffixes, suffixes, IMAGE_FORMATS[args.format]
+    image_format = args.format or DEFAULT_IMAGE_FORMAT
+    suffixes = IMAGE_FORMATS[args.format] if args.format else IMAGE_SUFFIXES
+    directory = args.output.endswith(("/", os.sep)) or Path(args.output).is_dir()
+    if args.format and not (args.input.is_dir() or directory) and Path(args.output).suffix:
+        check_output_suffix(args.output, suffixes, f"--format {args.format}")
+    jobs = plan_outputs(
+        args.input, args.output, input_suffixes, suffixes, IMAGE_FORMATS[image_format][0]
     )
+    refuse_existing(jobs, args.force, args.skip_existing)
+    return jobs
 
 
 @contextlib.contextmanager
-def image_target(target: Path, image_format: str) -> Iterator[Path]:
+def image_target(target: Path, image_format: str | None) -> Iterator[Path]:
     """The path a writer writes `target` through: `target` itself, or for ``cog`` a scratch
     GeoTIFF that becomes the COG at `target` when the block succeeds (`innrsic.raster.cog`)."""
     if image_format != "cog":

@@ -1,7 +1,8 @@
 """Tiled enhancement of decoded images and files, in memory bounded by the tile size.
 
-``enhance_file(source, target, net)`` runs the invertible enhancer over an image file of any
-size: the input is read one tile at a time (TIFF/GeoTIFF through rasterio; PNG/JPEG whole),
+``enhance_file(source, target, net, settings)`` runs the invertible enhancer over an image file
+of any size (`settings`: an `innrsic.enhancer.settings.EnhanceSettings`, None for the
+defaults): the input is read one tile at a time (TIFF/GeoTIFF through rasterio; PNG/JPEG whole),
 each tile goes through ``net.inverse(y, z)``, overlapping tiles are blended and the output is
 written window by window (a .tif keeps the georeferencing, nodata and sample type of the
 input; nodata pixels are put back exactly). ``enhance_image`` does the same for an array.
@@ -16,7 +17,12 @@ How the tiles fit together (see `innrsic.raster.tiling.BlendGrid`):
   N(0, 1) samples from a generator seeded with ``(seed, by, bx)`` (`latent_noise`). Two
   overlapping tiles therefore see the same ``z`` where they overlap, and the output does not
   depend on the tile size except within the network's reach of a tile edge, where blending
-  takes over. ``z`` is scaled by `temperature`; 0 gives ``z = 0``;
+  takes over. ``z`` is scaled by `temperature`; 0 gives ``z = 0``. Every path samples this
+  way: ``enhance``, ``decompress --enhance`` (whole or ``--region``), the xarray engine,
+  ``evaluate``, the demo and the Python API;
+- the tile grid is anchored at the scene's corner: a region (``enhance_file(region=...)``,
+  ``decompress_enhanced(region=...)``) runs the tiles of the whole scene's grid around it
+  (`scene_area`), with their context, so its pixels are the whole scene's;
 - memory: one tile through the network plus blending bands of ``2 * overlap`` rows across the
   image width (`TileBlender`) - independent of the image height, and of the width up to those
   bands.
@@ -44,10 +50,10 @@ import torch
 from tqdm import tqdm
 
 from innrsic.atomic import scratch_folder
-from innrsic.enhancer.fast import FastEnhancer, Precision, ReferenceEngine, engine_for
-from innrsic.enhancer.network import FALLBACK_TEMPERATURE, INNEnhancer
+from innrsic.enhancer.fast import FastEnhancer, ReferenceEngine, engine_for
+from innrsic.enhancer.network import INNEnhancer
+from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, EnhanceSettings
 from innrsic.errors import ConfigError
-from innrsic.pretrained import check_temperature
 from innrsic.raster.geotiff import (
     RasterSource,
     WrittenRaster,
@@ -60,9 +66,9 @@ from innrsic.raster.tiling import BlendGrid, TileBlender, TilingError, Window
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 32
 NOISE_BLOCK = 64
+TIFF_COMPRESSION = "deflate"
+Network = INNEnhancer | FastEnhancer | ReferenceEngine
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ def latent_noise(window: Window, channels: int, seed: int, block: int = NOISE_BL
 
     Block ``(by, bx)`` of the fixed `block`-px grid is drawn from
     ``numpy.random.default_rng((seed, by, bx))``, so the value at a pixel depends only on the
-    seed, the pixel's absolute position and `channels`, never on the window asked for.
+    seed, the pixel's absolute position and `channels`, never on the window asked for. This is
+    the one sampler of every enhancing path (module doc).
     """
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")
@@ -96,59 +103,27 @@ def latent_noise(window: Window, channels: int, seed: int, block: int = NOISE_BL
     return out
 
 
-def check_settings(tile: int, overlap: int, temperature: float | None = None) -> None:
-    """TilingError/ConfigError unless `tile`, `overlap` (and `temperature`) are usable."""
-    if temperature is not None:
-        check_temperature(temperature)
-    if overlap < 0 or overlap % 2:
-        raise TilingError(f"overlap must be an even number >= 0, got {overlap}")
-    if tile != 0 and (tile % 2 or tile < 16 or tile < 2 * overlap):
-        raise TilingError(
-            f"tile {tile} must be 0 (whole image) or an even number >= 16 and >= twice the "
-            f"overlap ({overlap})"
-        )
+def scene_area(window: Window, width: int, height: int, settings: EnhanceSettings) -> Window:
+    """The part of a `width` x `height` scene the enhancer runs on to give `window` exactly the
+    whole scene's pixels: cut at the whole scene's tile starts, from the last one at least a
+    shared band before `window` to the end of the first tile whose finished part reaches past
+    it (`innrsic.enhancer.reader` explains why that is exact). Tile 0: the whole scene."""
+    if settings.tile == 0:
+        return Window(0, 0, width, height)
+    grid = BlendGrid(width, height, settings.tile, settings.overlap)
+    x0, x1 = _span(window.x, window.right, width, grid.columns, settings)
+    y0, y1 = _span(window.y, window.bottom, height, grid.rows, settings)
+    return Window(x0, y0, x1 - x0, y1 - y0)
 
 
-def model_temperature(
-    net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float | None = None,
-    label: str = "this enhancer",
-    warn: bool = True,
-) -> float:
-    """The temperature to run `net` at: `temperature`, else the model's default (an
-    `INNEnhancer` loaded from a file knows it; `FALLBACK_TEMPERATURE` otherwise).
-
-    A temperature other than the model's default is logged as a warning (unless `warn` is
-    False: the caller warned already): a model trained for T = 0 gives noise at T = 1.
-    """
-    default = getattr(net, "default_temperature", None)
-    if temperature is None:
-        return FALLBACK_TEMPERATURE if default is None else default
-    temperature = check_temperature(temperature)
-    if warn and default is not None and temperature != default:
-        log.warning(
-            "%s was chosen for temperature %g; at %g it trades fidelity and realism otherwise, "
-            "or gives noise if it never learned that end (a shipped model's card, `innrsic "
-            "models NAME`, measures each temperature; leave it out for the default)",
-            label, default, temperature,
-        )
-    return temperature
-
-
-def _engine_and_temperature(
-    net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float | None,
-    tile: int,
-    overlap: int,
-    precision: Precision,
-    threads: int | None,
-    warn: bool,
-) -> tuple[FastEnhancer | ReferenceEngine, float]:
-    """The engine to run `net` on (`engine_for`) and the temperature (`model_temperature`,
-    which warns about a non-default one if `warn`), after checking `tile` and `overlap`."""
-    temperature = model_temperature(net, temperature, warn=warn)
-    check_settings(tile, overlap)
-    return engine_for(net, precision, threads), temperature
+def _span(
+    start: int, stop: int, size: int, count: int, settings: EnhanceSettings
+) -> tuple[int, int]:
+    step, band = settings.tile, 2 * settings.overlap
+    first = min(max(0, (start - band) // step), count - 1)
+    last = min(-(-stop // step) - 1, count - 1)
+    end = size if last == count - 1 else (last + 1) * step + band
+    return first * step, end
 
 
 def check_codec(model_codec: str | None, stream_codec: str, label: str = "this enhancer") -> None:
@@ -164,125 +139,108 @@ def enhance_tiles(
     read: Callable[[Window], np.ndarray],
     width: int,
     height: int,
-    net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float | None = None,
-    seed: int = 0,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    engine: Network,
+    settings: EnhanceSettings,
     origin: tuple[int, int] = (0, 0),
     progress: bool = False,
-    *,
-    precision: Precision = "float32",
-    threads: int | None = None,
-    warn: bool = True,
 ) -> Iterator[tuple[Window, np.ndarray]]:
     """The streaming core: yield ``(window, enhanced uint8 (h, w, 3))`` covering the
-    `width` x `height` image once, in raster order.
+    `width` x `height` image once, in raster order, at `settings` (no warnings here: they come
+    with `EnhanceSettings.resolve`; a temperature of None is the model's own).
 
     `read(window)` returns the decoded (h, w, 3) uint8 pixels of a window. `origin` is the
-    image's position in a larger plane (for a region of a scene), used for the latent so that
-    a region sees the same ``z`` as the whole scene; keep it even (the Haar step works on 2x2
-    blocks). `tile` 0 runs the whole image as one tile.
+    image's position in a larger plane (for an area of a scene), used for the latent so that
+    an area sees the same ``z`` as the whole scene; keep it even (the Haar step works on 2x2
+    blocks). Tile 0 runs the whole image as one tile.
 
     The network runs on `innrsic.enhancer.fast.FastEnhancer` (an `INNEnhancer` is copied into
-    one with `precision` and `threads` worker threads; pass a `FastEnhancer` to reuse it and its
+    one at the settings' precision and threads; pass a `FastEnhancer` to reuse it and its
     workspaces across calls). float32 gives the reference's pixels exactly; at temperature 0
-    the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`). `temperature` None
-    is the model's default (`model_temperature`, which also warns about other values unless
-    `warn` is False: a caller that checked once for a batch).
+    the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`).
     """
-    engine, temperature = _engine_and_temperature(
-        net, temperature, tile, overlap, precision, threads, warn
-    )
-    step = tile if tile else max(width, height)
-    grid = BlendGrid(width, height, step, overlap if tile else 0)
+    engine = engine_for(engine, settings.precision, settings.threads)
+    temperature = settings.temperature_for(engine)
+    tile = settings.tile
+    grid = BlendGrid(width, height, tile if tile else max(width, height),
+                     settings.overlap if tile else 0)
     blender = TileBlender(grid, 3)
-    parameter = next(engine.parameters())
-    channels = engine.config.latent_channels
     positions = grid.positions()
     if progress and len(grid) > 1:
-        positions = tqdm(
-            positions,
-            total=len(grid),
-            desc="enhance",
-            unit="tile",
-            file=sys.stderr,
-            leave=False,
-            disable=None,
-        )
+        positions = tqdm(positions, total=len(grid), desc="enhance", unit="tile",
+                         file=sys.stderr, leave=False, disable=None)
     for row, col in positions:
         window = grid.window(row, col)
-        pixels = read(window)
-        # NCHW-contiguous: a transposed array would reach torch as channels-last memory
-        y = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], np.float32))
-        y = y / 255.0
         absolute = Window(window.x + origin[0], window.y + origin[1], window.width, window.height)
-        with torch.inference_mode():
-            if temperature == 0:
-                x = engine.restore(y.to(parameter))
-            else:
-                z = torch.from_numpy(latent_noise(absolute, channels, seed)[None] * temperature)
-                x = engine.inverse(y.to(parameter), z.to(parameter))
-            x = x.clamp(0.0, 1.0)
-        values = x[0].permute(1, 2, 0).float().cpu().numpy()
+        values = _run_tile(engine, read(window), absolute, temperature, settings.seed)
         done, blended = blender.add(row, col, values)
         yield done, np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
 
 
+def _run_tile(
+    engine: FastEnhancer | ReferenceEngine,
+    pixels: np.ndarray,
+    absolute: Window,
+    temperature: float,
+    seed: int,
+) -> np.ndarray:
+    """One tile's (h, w, 3) uint8 pixels at scene position `absolute` through the network:
+    float (h, w, 3) in [0, 1]."""
+    parameter = next(engine.parameters())
+    # NCHW-contiguous: a transposed array would reach torch as channels-last memory
+    y = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], np.float32))
+    y = y / 255.0
+    with torch.inference_mode():
+        if temperature == 0:
+            x = engine.restore(y.to(parameter))
+        else:
+            noise = latent_noise(absolute, engine.config.latent_channels, seed)
+            z = torch.from_numpy(noise[None] * temperature)
+            x = engine.inverse(y.to(parameter), z.to(parameter))
+        x = x.clamp(0.0, 1.0)
+    return x[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+def enhance_array(image: np.ndarray, engine: Network, settings: EnhanceSettings) -> np.ndarray:
+    """A decoded HxWx3 uint8 image enhanced at `settings` (tiled as `enhance_tiles`, no
+    warnings: for callers that chose the settings on purpose, e.g. temperature sweeps)."""
+    validate_rgb(image)
+    height, width = image.shape[:2]
+    out = np.empty_like(image)
+    for window, values in enhance_tiles(lambda w: image[w.slices], width, height, engine,
+                                        settings):
+        out[window.slices] = values
+    return out
+
+
 def enhance_image(
     image: np.ndarray,
-    net: INNEnhancer | FastEnhancer | ReferenceEngine,
+    net: Network,
     temperature: float | None = None,
     seed: int = 0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     *,
-    precision: Precision = "float32",
+    precision: Literal["float32", "bfloat16"] = "float32",
     threads: int | None = None,
-    warn: bool = True,
 ) -> np.ndarray:
-    """Enhance a decoded HxWx3 uint8 image (tiled as `enhance_tiles`; `temperature` None: the
-    model's default; `warn` False: no warning about another temperature, for sweeps that
-    choose it on purpose); returns HxWx3 uint8."""
-    validate_rgb(image)
-    height, width = image.shape[:2]
-    out = np.empty_like(image)
-    tiles = enhance_tiles(
-        lambda w: image[w.slices],
-        width,
-        height,
-        net,
-        temperature,
-        seed,
-        tile,
-        overlap,
-        precision=precision,
-        threads=threads,
-        warn=warn,
-    )
-    for window, values in tiles:
-        out[window.slices] = values
-    return out
+    """Enhance a decoded HxWx3 uint8 image; returns HxWx3 uint8. `temperature` None: the
+    model's own (another is warned about); the latent is `latent_noise` of (seed, pixel
+    position); tiled as `enhance_tiles`. `enhance_array` takes an `EnhanceSettings`."""
+    settings = EnhanceSettings(temperature, seed, tile, overlap, precision, threads)
+    return enhance_array(image, net, settings.resolve(net))
 
 
 def enhance_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float | None = None,
-    seed: int = 0,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    net: Network,
+    settings: EnhanceSettings | None = None,
     *,
     region: Window | None = None,
     bands: Sequence[int] | None = None,
     scale: tuple[float, float] | Literal["auto"] | None = None,
     nodata: float | None = None,
     progress: bool = False,
-    tiff_compression: str | None = "deflate",
-    precision: Precision = "float32",
-    threads: int | None = None,
-    warn: bool = True,
 ) -> EnhanceResult:
     """Enhance an image file tile by tile and write the result atomically.
 
@@ -293,63 +251,54 @@ def enhance_file(
             georeferencing, nodata value, band descriptions and sample type; PNG/JPEG are
             8-bit RGB assembled in memory.
         net: the enhancer (its device is used; pass it in eval mode), or a `FastEnhancer`.
-        temperature: ``z ~ N(0, T^2)``; 0 is deterministic; None: the model's default.
-        seed: the latent is a function of (seed, absolute pixel position), see the module doc.
-        tile, overlap: tile stride and half the shared band, in pixels (even; tile 0: whole).
+        settings: temperature, seed, tiling and engine (None: the defaults); resolved here
+            (`EnhanceSettings.resolve`), which warns unless they were resolved already.
         region: enhance only this window of the source (output of the region's size, its
-            georeferencing moved to the region's corner); its latent matches the full scene's.
+            georeferencing moved to the region's corner); its pixels are the whole image's
+            (`scene_area`).
         bands, scale, nodata: the sample mapping of `innrsic.raster.geotiff` for 16-bit,
             multispectral or nodata-bearing sources; nodata pixels are written back exactly.
         progress: a bar over tiles on stderr.
-        tiff_compression: GeoTIFF compression of a .tif target.
-        precision, threads: the engine's, see `enhance_tiles`.
-        warn: warn about a temperature other than the model's default (False: the caller
-            checked once for a batch).
     """
+    settings = (settings or EnhanceSettings()).resolve(net)
     with open_source(source, bands, scale, nodata) as raster:
-        region = region or Window(0, 0, raster.width, raster.height)
-        if not region.within(raster.width, raster.height):
-            raise TilingError(
-                f"region {region} reaches outside the {raster.width}x{raster.height} image"
-            )
-        # Start the processed area on even coordinates: the Haar step pairs pixels.
-        area = Window(
-            region.x - region.x % 2,
-            region.y - region.y % 2,
-            region.width + region.x % 2,
-            region.height + region.y % 2,
+        return _enhance_raster(raster, target, net, settings, region, (0, 0), progress)
+
+
+def _enhance_raster(
+    raster: RasterSource,
+    target: str | os.PathLike[str],
+    net: Network,
+    settings: EnhanceSettings,
+    region: Window | None,
+    origin: tuple[int, int],
+    progress: bool,
+) -> EnhanceResult:
+    """`enhance_file` of an open raster whose corner lies at `origin` of the scene (the
+    raster then starts at one of the scene's tile starts, see `decompress_enhanced`)."""
+    region = region or Window(0, 0, raster.width, raster.height)
+    if not region.within(raster.width, raster.height):
+        raise TilingError(
+            f"region {region} reaches outside the {raster.width}x{raster.height} image"
         )
-        masks = _MaskCache(raster, area)
-        metadata = raster.metadata.for_window(region)
-        block = tile if tile and tile % 16 == 0 else DEFAULT_TILE
-        with open_sink(
-            target, region.width, region.height, metadata, block, tiff_compression
-        ) as sink:
-            tiles = enhance_tiles(
-                masks.read,
-                area.width,
-                area.height,
-                net,
-                temperature,
-                seed,
-                tile,
-                overlap,
-                (area.x, area.y),
-                progress,
-                precision=precision,
-                threads=threads,
-                warn=warn,
-            )
-            count = 0
-            for window, values in tiles:
-                count += 1
-                absolute = Window(window.x + area.x, window.y + area.y, window.width, window.height)
-                part = absolute.intersection(region)
-                if part is None:
-                    continue
-                local = part.relative_to(absolute).slices
-                mask = masks.mask(part)
-                sink.write(part.relative_to(region), values[local], mask)
+    area = scene_area(region, raster.width, raster.height, settings)
+    masks = _MaskCache(raster, area)
+    metadata = raster.metadata.for_window(region)
+    block = settings.tile if settings.tile and settings.tile % 16 == 0 else DEFAULT_TILE
+    count = 0
+    with open_sink(
+        target, region.width, region.height, metadata, block, TIFF_COMPRESSION
+    ) as sink:
+        corner = (origin[0] + area.x, origin[1] + area.y)
+        for window, values in enhance_tiles(masks.read, area.width, area.height, net, settings,
+                                            corner, progress):
+            count += 1
+            absolute = Window(window.x + area.x, window.y + area.y, window.width, window.height)
+            part = absolute.intersection(region)
+            if part is None:
+                continue
+            local = part.relative_to(absolute).slices
+            sink.write(part.relative_to(region), values[local], masks.mask(part))
     dropped = metadata.georeference is not None and not is_geotiff(target)
     return EnhanceResult(region=region, georeference_dropped=dropped, tiles=count)
 
@@ -381,51 +330,39 @@ class _MaskCache:
 def decompress_enhanced(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    temperature: float | None = None,
-    seed: int = 0,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    net: Network,
+    settings: EnhanceSettings | None = None,
     *,
     region: Window | None = None,
     progress: bool = False,
     verify: bool = True,
-    precision: Precision = "float32",
-    threads: int | None = None,
-    warn: bool = True,
 ) -> EnhanceResult:
     """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
 
-    The decoded image goes through a temporary GeoTIFF beside `target` (so large scenes stay
-    in bounded memory and georeferencing is kept); only the enhanced image is left behind.
-    `verify` as in `innrsic.rsic.coding.decompress_file`. An enhancer whose `codec` is not the
-    stream's is warned about (`check_codec`), as a non-default temperature is, unless `warn` is
-    False (the caller checked once for a batch).
+    A region is decoded with the context the whole scene's tiles give it (`scene_area`) and
+    its latent is drawn at scene positions, so its pixels are the whole scene's. The decoded
+    area goes through a temporary GeoTIFF beside `target` (so large scenes stay in bounded
+    memory and georeferencing is kept); only the enhanced image is left behind. `verify` as in
+    `innrsic.rsic.coding.decompress_file`. Unresolved `settings` are resolved here, with their
+    warnings, and an enhancer whose `codec` is not the stream's is warned about
+    (`check_codec`); a caller that resolved them checks its streams itself.
     """
     from innrsic.rsic.coding import decompress_file
     from innrsic.rsic.container import ContainerReader
 
-    if warn:
-        with ContainerReader(source) as reader:
-            check_codec(getattr(net, "codec", None), reader.codec_spec)
-    # the temperature is warned about here, before decoding
-    engine, temperature = _engine_and_temperature(
-        net, temperature, tile, overlap, precision, threads, warn
-    )
+    settings = settings or EnhanceSettings()
+    with ContainerReader(source) as reader:
+        if not settings.resolved:
+            check_codec(getattr(net, "codec", None), reader.codec_spec, settings.label)
+        width, height = reader.width, reader.height
+    settings = settings.resolve(net)  # warned about here, before decoding
+    engine = engine_for(net, settings.precision, settings.threads)
+    region = region or Window(0, 0, width, height)
+    area = scene_area(region, width, height, settings) if region.within(width, height) else region
     with scratch_folder(target) as scratch:  # removed however the call ends
         decoded = scratch / "decoded.tif"
-        decompress_file(source, decoded, region=region, progress=progress, verify=verify)
-        return enhance_file(
-            decoded,
-            target,
-            engine,
-            temperature,
-            seed,
-            tile,
-            overlap,
-            progress=progress,
-            precision=precision,
-            threads=threads,
-            warn=False,
-        )
-
+        decompress_file(source, decoded, region=area, progress=progress, verify=verify)
+        with open_source(decoded) as raster:
+            inner = Window(region.x - area.x, region.y - area.y, region.width, region.height)
+            return _enhance_raster(raster, target, engine, settings, inner, (area.x, area.y),
+                                   progress)

@@ -174,9 +174,15 @@ def to_original_state_dict(net: INNEnhancer) -> dict[str, torch.Tensor]:
 
 
 def convert_original_checkpoint(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], half: bool = False
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    half: bool = False,
+    *,
+    default_temperature: float | None = None,
+    codec: str | None = None,
 ) -> EnhancerConfig:
-    """Convert an original ``*_G.pth`` into innrsic's safetensors format; returns its config."""
+    """Convert an original ``*_G.pth`` into innrsic's safetensors format, recording
+    `default_temperature` and `codec` when given (`save_enhancer`); returns its config."""
     net = from_original_checkpoint(src)
-    save_enhancer(net, dst, half=half)
+    save_enhancer(net, dst, half=half, default_temperature=default_temperature, codec=codec)
     return net.config

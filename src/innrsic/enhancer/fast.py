@@ -64,6 +64,7 @@ from innrsic.enhancer.network import (
     INNEnhancer,
     check_inverse_inputs,
     check_shape,
+    default_temperature,
     draw_latent,
     pad_to_even,
 )
@@ -391,11 +392,14 @@ class FastEnhancer(nn.Module):
     def enhance(
         self,
         decoded: torch.Tensor,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """As `INNEnhancer.enhance`: the same `z` draw from `generator`, clamped to [0, 1]."""
+        """As `INNEnhancer.enhance`: `temperature` None is the model's own
+        (`default_temperature`), the same `z` draw from `generator`, clamped to [0, 1]."""
         check_shape(decoded, 3, "decoded")
+        if temperature is None:
+            temperature = default_temperature(self)
         height, width = decoded.shape[-2:]
         y = pad_to_even(decoded.float())
         z = draw_latent(y, self.config.latent_channels, temperature, generator)

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 FALLBACK_TEMPERATURE = 1.0
 
 
+def default_temperature(net: object) -> float:
+    """The temperature `net` (a network or engine) records as its own (`default_temperature`,
+    from its weights file), else `FALLBACK_TEMPERATURE`."""
+    default = getattr(net, "default_temperature", None)
+    return FALLBACK_TEMPERATURE if default is None else default
+
+
 def pad_to_even(t: torch.Tensor) -> torch.Tensor:
     """Replicate the last row/column where height/width is odd (the Haar step needs even sizes).
 
@@ -158,19 +165,21 @@ class INNEnhancer(nn.Module):
     ) -> torch.Tensor:
         """Restore texture in a decoded image: ``inverse(decoded, z)``, ``z ~ N(0, T^2 I)``.
 
-        `temperature` None is the model's `default_temperature` (`FALLBACK_TEMPERATURE` when it
-        has none).
+        `temperature` None is the model's own (`default_temperature`).
         `z` is drawn at the padded (even) size from `generator` (the global RNG if None), on
         the generator's device, then moved to `decoded`'s device, so one seed gives the same
-        output on any device `decoded` lives on. ``temperature=0`` uses ``z = 0`` and is
-        deterministic. Runs without autograd. The result is clamped to [0, 1] because it is an
-        image ready to write (the original clamps when saving); `inverse` is the unclamped path.
+        output on any device `decoded` lives on. This draw is the network's own (training's
+        validation uses it); ``innrsic enhance``, ``decompress --enhance``, the xarray engine,
+        ``evaluate`` and `innrsic.enhancer.apply.enhance_image` draw z keyed to scene position
+        and seed instead (`innrsic.enhancer.apply.latent_noise`). ``temperature=0`` uses
+        ``z = 0`` and is deterministic. Runs without autograd. The result is clamped to [0, 1]
+        because it is an image ready to write (the original clamps when saving); `inverse` is
+        the unclamped path.
         """
         check_shape(decoded, 3, "decoded")
         height, width = decoded.shape[-2:]
         if temperature is None:
-            temperature = self.default_temperature
-            temperature = FALLBACK_TEMPERATURE if temperature is None else temperature
+            temperature = default_temperature(self)
         y = pad_to_even(decoded)
         z = draw_latent(y, self.config.latent_channels, temperature, generator)
         x = self._inverse_even(y, z)

@@ -8,7 +8,8 @@ network only on the enhancer tiles near the window.
 Why that is exact: the whole-scene run blends the tiles of one `innrsic.raster.tiling.BlendGrid`
 (stride ``tile``, shared bands of ``2 * overlap``). A pixel's value depends only on the tiles
 covering it, their blending weights and the order `TileBlender` adds them in. The reader runs
-`enhancer.apply.enhance_tiles` on an *area* of the scene cut at that grid's tile starts: from
+`enhancer.apply.enhance_tiles` on an *area* of the scene cut at that grid's tile starts
+(`innrsic.enhancer.apply.scene_area`, which ``decompress --region --enhance`` uses too): from
 the last tile start at least one band before the window to the end of the first tile whose
 finished part reaches past it (to the scene's edge for the last tile). That area's own grid
 has the same tiles at the same places, the latent is drawn at absolute positions (``origin``)
@@ -20,48 +21,30 @@ of the container tiles that area touches.
 The input is the decoded scene as a decoded GeoTIFF holds it (valid pixels nudged off the
 nodata value), the output has nodata pixels put back, as `enhance_file` does; so it needs
 8-bit sources (a scaled 16-bit scene would need a mapping `innrsic enhance` does not take).
-A temperature other than the model's default is warned about once per window read (the
-warning lives in `innrsic.enhancer.apply.enhance_tiles`).
+The settings are one `innrsic.enhancer.settings.EnhanceSettings`, checked and resolved (its
+warnings given) once, when the reader is made; reading windows warns no more.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from innrsic.errors import ConfigError
 from innrsic.raster.geotiff import RasterFormatError, restore_samples
-from innrsic.raster.tiling import BlendGrid, Window
+from innrsic.raster.tiling import Window
 from innrsic.rsic.reader import RsicDataset, WindowLike
 
 if TYPE_CHECKING:
-    from innrsic.enhancer.fast import Precision
+    from innrsic.enhancer.settings import EnhanceSettings
 
 
 class EnhancedReader:
-    """An `RsicDataset` seen through an enhancer (module doc); `read` as the dataset's."""
+    """An `RsicDataset` seen through the enhancer `settings.model` at `settings` (module doc);
+    `read` as the dataset's."""
 
-    def __init__(
-        self,
-        dataset: RsicDataset,
-        weights: str | os.PathLike[str],
-        temperature: float | None = None,
-        seed: int = 0,
-        tile: int | None = None,
-        overlap: int | None = None,
-        *,
-        precision: Precision = "float32",
-        threads: int | None = None,
-    ) -> None:
-        from innrsic.enhancer.apply import (
-            DEFAULT_OVERLAP,
-            DEFAULT_TILE,
-            check_codec,
-            check_settings,
-            model_temperature,
-        )
+    def __init__(self, dataset: RsicDataset, settings: EnhanceSettings) -> None:
+        from innrsic.enhancer.apply import check_codec
         from innrsic.enhancer.fast import engine_for
         from innrsic.enhancer.weights_file import load_enhancer
 
@@ -71,36 +54,26 @@ class EnhancedReader:
                 f"{dataset.path}: the enhanced view needs 8-bit samples; this scene's "
                 f"{mapping.dtype} samples were scaled to 8 bit"
             )
-        self.tile = DEFAULT_TILE if tile is None else tile
-        self.overlap = DEFAULT_OVERLAP if overlap is None else overlap
-        check_settings(self.tile, self.overlap, temperature)
-        if seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {seed}")
-        net = load_enhancer(weights).eval()
-        label = os.fspath(weights)
-        check_codec(net.codec, dataset.codec_spec, label)
-        self.temperature = model_temperature(net, temperature, label)
-        self.seed = seed
+        if settings.model is None:
+            raise ValueError("EnhancedReader needs settings that name a model")
+        net = load_enhancer(settings.model).eval()
+        check_codec(net.codec, dataset.codec_spec, settings.label)
+        self.settings = settings.resolve(net)
         self.dataset = dataset
         self.width, self.height = dataset.width, dataset.height
         self.count, self.dtype = dataset.count, dataset.dtype
-        self._engine = engine_for(net, precision, threads)
+        self._engine = engine_for(net, self.settings.precision, self.settings.threads)
+
+    @property
+    def temperature(self) -> float:
+        """The temperature the scene is enhanced at."""
+        return self.settings.temperature_for(self._engine)
 
     def area(self, window: Window) -> Window:
         """The part of the scene the enhancer runs on to produce `window` (module doc)."""
-        if self.tile == 0:
-            return Window(0, 0, self.width, self.height)
-        grid = BlendGrid(self.width, self.height, self.tile, self.overlap)
-        x0, x1 = self._span(window.x, window.right, self.width, grid.columns)
-        y0, y1 = self._span(window.y, window.bottom, self.height, grid.rows)
-        return Window(x0, y0, x1 - x0, y1 - y0)
+        from innrsic.enhancer.apply import scene_area
 
-    def _span(self, start: int, stop: int, size: int, count: int) -> tuple[int, int]:
-        step, band = self.tile, 2 * self.overlap
-        first = min(max(0, (start - band) // step), count - 1)
-        last = min(-(-stop // step) - 1, count - 1)
-        end = size if last == count - 1 else (last + 1) * step + band
-        return first * step, end
+        return scene_area(window, self.width, self.height, self.settings)
 
     def read(self, window: WindowLike | None = None) -> np.ndarray:
         """Band-first enhanced samples of `window`, ``(count, h, w)`` uint8."""
@@ -112,17 +85,8 @@ class EnhancedReader:
         metadata = self.dataset.metadata
         pixels = metadata.mapping.to_rgb(restore_samples(rgb, mask, metadata))
         out = np.empty((window.height, window.width, 3), np.uint8)
-        tiles = enhance_tiles(
-            lambda part: pixels[part.slices],
-            area.width,
-            area.height,
-            self._engine,
-            self.temperature,
-            self.seed,
-            self.tile,
-            self.overlap,
-            (area.x, area.y),
-        )
+        tiles = enhance_tiles(lambda part: pixels[part.slices], area.width, area.height,
+                              self._engine, self.settings, (area.x, area.y))
         for done, values in tiles:
             absolute = Window(done.x + area.x, done.y + area.y, done.width, done.height)
             part = absolute.intersection(window)

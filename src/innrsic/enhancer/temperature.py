@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from innrsic.enhancer.apply import model_temperature
+from innrsic.enhancer.settings import model_temperature
 from innrsic.enhancer.weights_file import load_enhancer
 from innrsic.pretrained import resolve_enhancer
 

@@ -29,8 +29,9 @@ from innrsic.codecs import make_codec
 from innrsic.compute.threads import torch_threads
 from innrsic.data.splits import ImageRef
 from innrsic.enhancer import load_enhancer
-from innrsic.enhancer.apply import enhance_image
+from innrsic.enhancer.apply import enhance_array
 from innrsic.enhancer.fast import FastEnhancer, engine_for
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.errors import InnrsicError, WeightsError
 from innrsic.evaluation.controls import ControlEntry, subsample
 from innrsic.evaluation.crops import CropWindow
@@ -85,7 +86,7 @@ class Condition:
         if self.control is not None:
             return self.control.apply(decoded, image_name)
         if self.temperature is not None:
-            return enhance_image(decoded, net, self.temperature, SEED, warn=False)
+            return enhance_array(decoded, net, EnhanceSettings(self.temperature, SEED))
         return decoded
 
     def columns(self) -> dict[str, object]:
@@ -285,7 +286,7 @@ def showcase_crops(
         for seed in CROP_SEEDS if temperature > 0 else CROP_SEEDS[:1]:
             images[temperature_label(temperature, seed)] = (
                 views[temperature_label(temperature)] if seed == SEED
-                else enhance_image(decoded, run.net, temperature, seed, warn=False)
+                else enhance_array(decoded, run.net, EnhanceSettings(temperature, seed))
             )
     window = CropWindow.busiest(original)
     items = []

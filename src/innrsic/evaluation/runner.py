@@ -18,7 +18,9 @@ A rerun computes only what is missing: a row already present is reused; a row la
 that has become available gets that metric added; a missing decoded or enhanced image is made
 from the cached bitstream or decoded image when those exist. Enhanced rows report the codec's
 rate: the enhancer adds no bits. The enhancement seed of an image is derived from (seed, image
-name), so sharding does not change any result.
+name), so sharding does not change any result; its enhanced image is what ``innrsic enhance
+DECODED.png --seed <the row's image_seed> --temperature T`` writes (the same position-keyed
+latent, `innrsic.enhancer.apply.latent_noise`, and tiling).
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from tqdm import tqdm
 
 from innrsic.atomic import write_bytes_atomic
 from innrsic.codecs import Codec, make_codec
-from innrsic.compute.tensors import to_tensor, to_uint8
 from innrsic.compute.threads import torch_threads
 from innrsic.data.splits import ImageRef
+from innrsic.enhancer.apply import enhance_array
 from innrsic.enhancer.fast import engine_for
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.errors import (
     ConfigError,
     ContainerError,
@@ -93,6 +96,9 @@ from innrsic.raster.image import read_image, write_image
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
+# how the enhanced images' latents are drawn (`innrsic.enhancer.apply.latent_noise`); folders
+# written before it drew z with a torch.Generator over each image
+LATENT = "position-keyed 2026-12-07"
 
 
 @dataclass(frozen=True)
@@ -347,11 +353,9 @@ class _GridRunner:
         if cached is not None:
             return cached
         net = next(net for entry, net in self.plan.enhancers if entry is enhancer)
-        x = to_tensor(decoded)[None].to(self.settings.device)
-        generator = None
-        if temperature > 0:
-            generator = torch.Generator().manual_seed(image_seed(self.settings.seed, name))
-        image = to_uint8(net.enhance(x, temperature=temperature, generator=generator))
+        # what `innrsic enhance --seed <the row's image_seed> --temperature T` writes
+        settings = EnhanceSettings(temperature, image_seed(self.settings.seed, name))
+        image = enhance_array(decoded, net, settings)
         write_image(path, image)
         self.result.images_enhanced += 1
         return image
@@ -437,7 +441,15 @@ def update_grid_file(
     def union(old: list, new: list) -> list:
         return list(old) + [item for item in new if item not in old]
 
+    sampled = any(t > 0 for t in grid.get("temperatures", []))
+    if enhancers and sampled and grid.get("latent") != LATENT:
+        raise ConfigError(
+            f"{out} holds enhanced images drawn with the earlier latent sampler (before "
+            f"{LATENT}); use another output folder, or delete its cache/enhanced and rows"
+        )
     grid["format"] = "innrsic-evaluation-grid"
+    if enhancers or grid.get("enhancers"):
+        grid["latent"] = LATENT
     grid["codecs"] = union(grid.get("codecs", []), [e.spec for e in entries])
     known = {e["id"] for e in grid.get("enhancers", [])}
     grid["enhancers"] = grid.get("enhancers", []) + [
