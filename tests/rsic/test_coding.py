@@ -250,3 +250,41 @@ def test_a_codec_that_is_neither_a_spec_nor_a_codec_is_one_clear_error(tmp_path:
     with pytest.raises(CodecSpecError, match="unknown codec"):
         compress_image(np.zeros((64, 64, 3), np.uint8), "jpg3000:bpp=0.2")
 
+
+def test_truncated_tiled_file_decodes_its_intact_tiles(
+    tiled, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 32 item 15, as the user ran it: `decompress --region` inside the tiles before the
+    cut decodes (exit 0); a region reaching a missing tile, or the whole file, fails naming the
+    missing tiles (exit 1), as a damaged tile is named."""
+    from innrsic.cli import main
+    from innrsic.rsic.reader import open_rsic
+
+    stream, full = tiled
+    data = stream.read_bytes()
+    with ContainerReader(stream) as reader:  # 20 tiles of 512 in 5 columns; cut inside tile 12
+        cut = int(reader._offsets[12]) + 100
+    cut_file = tmp_path / "cut.rsic"
+    cut_file.write_bytes(data[:cut])
+    assert main(["decompress", str(cut_file), "-o", str(tmp_path / "r.png"),
+                 "--region", "0,0,2304,1024"]) == 0
+    assert np.array_equal(read_image(tmp_path / "r.png"), full[:1024])
+    with open_rsic(cut_file) as dataset:  # the xarray engine's reader, too
+        assert np.array_equal(dataset.read(Window(1000, 1000, 500, 24)).transpose(1, 2, 0),
+                              full[1000:1024, 1000:1500])
+    capsys.readouterr()
+    assert main(["decompress", str(cut_file), "-o", str(tmp_path / "x.png"),
+                 "--region", "0,1000,2304,100"]) == 1
+    assert ("truncated, tiles 12-14 of 20 are missing; tiles before 12 are intact (region "
+            "0,0,2304,1024 holds whole rows of them)") in "".join(capsys.readouterr())
+    assert main(["decompress", str(cut_file), "-o", str(tmp_path / "y.png")]) == 1
+    assert "tiles 12-19 of 20 are missing" in "".join(capsys.readouterr())
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+    damaged = bytearray(data)
+    with ContainerReader(stream) as reader:
+        damaged[int(reader._offsets[7]) + 50] ^= 0xFF
+    (tmp_path / "damaged.rsic").write_bytes(bytes(damaged))
+    assert main(["decompress", str(tmp_path / "damaged.rsic"), "-o", str(tmp_path / "z.png")]) == 1
+    assert "tile 7 of 20 fails its record checksum" in "".join(capsys.readouterr())
+

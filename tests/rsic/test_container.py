@@ -58,6 +58,18 @@ def test_tiled_round_trip() -> None:
     assert read_container(pack_container(tiled)) == tiled
 
 
+def test_overhead_is_what_the_readme_states() -> None:
+    """Issue 32 item 17: 36 bytes + spec + metadata + 4 per tile; 40 + spec untiled without
+    metadata (56 for jpeg2000:bpp=0.2), 26 more for one reconstruction CRC-32."""
+    spec = "jpeg2000:bpp=0.2"
+    untiled = Container(spec, 256, 256, (b"x" * 1000,))
+    assert len(pack_container(untiled)) - 1000 == 40 + len(spec) == 56
+    checked = Container(spec, 256, 256, (b"x" * 1000,), metadata={"recon_crc32": "0" * 8})
+    assert len(pack_container(checked)) - 1000 == 56 + 26
+    tiled = Container(spec, 256, 256, (b"x",) * 4, 128, 128, metadata={"recon_crc32": "0" * 32})
+    assert len(pack_container(tiled)) - 4 == 36 + len(spec) + (18 + 8 * 4) + 4 * 4
+
+
 def test_payload_bit_flip_is_checksum_error() -> None:
     data = bytearray(pack_container(SAMPLE))
     data[-20] ^= 0x01
@@ -174,6 +186,24 @@ def test_reader_names_each_defect(tmp_path: Path) -> None:
     for name, (content, error) in cases.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(error), ContainerReader(tmp_path / name) as reader:
+            reader.verify()
+
+
+def test_partial_reader_reads_the_tiles_before_a_cut(tmp_path: Path) -> None:
+    records = tuple(pack_tile_record(TileRecord(bytes([i]) * 10)) for i in range(6))
+    data = pack_container(Container("jpeg", 300, 200, records, 128, 128, flags=FLAG_TILE_RECORDS))
+    path = tmp_path / "cut.rsic"
+    path.write_bytes(data[: len(data) - 4 - 18 - 3])  # the file CRC, tile 5 and part of tile 4
+    with pytest.raises(TruncatedError, match="header declares"):
+        ContainerReader(path)  # a whole file is expected by default
+    with ContainerReader(path, partial=True) as reader:
+        assert reader.missing_tiles == [4, 5]
+        assert unpack_tile_record(reader.read_tile(3)).payload == bytes([3]) * 10
+        reader.check_present([0, 1, 2, 3])
+        with pytest.raises(TruncatedError, match=r"tile 4 of 6 is missing; tiles before 4 are "
+                           r"intact \(region 0,0,300,128 holds whole rows"):
+            reader.read_tile(4)
+        with pytest.raises(TruncatedError, match="tiles 4-5 of 6 are missing"):
             reader.verify()
 
 

@@ -98,6 +98,13 @@ INFO_EXAMPLES = """examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the coding commands."""
+    _register_compress(subparsers)
+    _register_decompress(subparsers)
+    _register_info(subparsers)
+
+
+def _register_compress(subparsers: argparse._SubParsersAction) -> None:
+    """Add `compress`."""
     codecs = "\n".join(f"  {name:10s} {text}" for name, text in describe_codecs().items())
     compress = subparsers.add_parser(
         "compress",
@@ -147,6 +154,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_cluster_options(compress)
     compress.set_defaults(handler=run_compress)
 
+
+def _register_decompress(subparsers: argparse._SubParsersAction) -> None:
+    """Add `decompress`."""
     decompress = subparsers.add_parser(
         "decompress",
         help="decode .rsic files into images",
@@ -181,6 +191,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_enhancer_options(decompress)
     decompress.set_defaults(handler=run_decompress)
 
+
+def _register_info(subparsers: argparse._SubParsersAction) -> None:
+    """Add `info`."""
     info = subparsers.add_parser(
         "info",
         help="show the header of a .rsic file",

@@ -625,7 +625,9 @@ def decompress_file(
 
     Only the tiles that intersect `region` are read and decoded. A full decode checks the file
     checksum first (one streaming pass); a region decode of a file with tile records relies on
-    the header checksum and the checksums of the tiles it reads. A .tif/.tiff target is written
+    the header checksum and the checksums of the tiles it reads, so a region of a truncated
+    file decodes when its tiles are intact (TruncatedError names the missing ones, before any
+    tile is decoded, as ChecksumError names a damaged one). A .tif/.tiff target is written
     window by window with georeferencing (moved to the region's corner), nodata, band
     descriptions and the source sample type restored; PNG/JPEG targets are assembled whole and
     carry none of those (`DecompressResult.georeference_dropped` says when some was dropped).
@@ -634,7 +636,7 @@ def decompress_file(
     for first (`make_codec`; ``decompress --weights``); `codec` (a codec or a spec) replaces
     the file's spec.
     """
-    with ContainerReader(source) as reader:
+    with ContainerReader(source, partial=True) as reader:
         codec = make_codec(reader.codec_spec if codec is None else codec, weights)
         metadata = RasterMetadata.from_json(reader.metadata)
         full = region is None or (region.width, region.height) == (reader.width, reader.height)
@@ -643,6 +645,7 @@ def decompress_file(
             reader.verify()
         grid = reader.grid
         indices = grid.indices(region)
+        reader.check_present(indices)
         checksums = reconstruction_checksums(reader.metadata, len(grid)) if verify else None
         block = reader.tile_width if reader.tile_width else DEFAULT_TILE // 2
         with open_sink(

@@ -54,6 +54,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -64,6 +65,7 @@ from innrsic.atomic import atomic_output, write_bytes_atomic
 from innrsic.errors import (
     BadMagicError,
     ChecksumError,
+    ContainerError,
     HeaderError,
     TrailingDataError,
     TruncatedError,
@@ -253,10 +255,11 @@ class _Header:
         return self.header_end + sum(self.lengths) + 4
 
 
-def _parse_header(head: bytes | memoryview, total: int) -> _Header:
+def _parse_header(head: bytes | memoryview, total: int, partial: bool = False) -> _Header:
     """Parse and verify the header from the file's first bytes (`head`; `total` is the file
     size). Raises TruncatedError with the number of bytes needed (`_NeedMore`) when `head` is
-    shorter than the header but the file is not."""
+    shorter than the header but the file is not. `partial` accepts a file cut off after its
+    header (`ContainerReader`)."""
     view = memoryview(head)
     if total < len(MAGIC):
         if MAGIC.startswith(bytes(view[:total])):
@@ -298,7 +301,7 @@ def _parse_header(head: bytes | memoryview, total: int) -> _Header:
         raise HeaderError("metadata must be a JSON object")
     lengths = struct.unpack_from(f"<{tiles}I", view, index_offset)
     header = _Header(spec, width, height, tile_w, tile_h, flags, metadata, lengths, header_end)
-    if total < header.end:
+    if total < header.end and not partial:
         raise TruncatedError(f"file is {total} bytes; header declares {header.end}")
     if total > header.end:
         raise TrailingDataError(f"{total - header.end} unexpected bytes after the end of the file")
@@ -368,19 +371,23 @@ class ContainerReader(_Layout):
 
     `read_tile` does not check the file checksum; call `verify` for that (one streaming pass),
     or rely on the per-tile checksums of tile records (`unpack_tile_record`).
+
+    `partial` opens a file cut off after its header too: the tiles stored whole before the cut
+    read as usual, `missing_tiles` lists the others, and reading one of them or `verify`
+    raises TruncatedError naming them (`truncation_text`).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, partial: bool = False) -> None:
         self.path = os.fspath(path)
         self._handle: BinaryIO = open(self.path, "rb")  # noqa: SIM115 (closed by close())
         try:
             self.file_size = os.fstat(self._handle.fileno()).st_size
             head = self._handle.read(min(self.file_size, 1 << 16))
             try:
-                header = _parse_header(head, self.file_size)
+                header = _parse_header(head, self.file_size, partial)
             except _NeedMore as more:
                 self._handle.seek(0)
-                header = _parse_header(self._handle.read(more.size), self.file_size)
+                header = _parse_header(self._handle.read(more.size), self.file_size, partial)
         except BaseException:
             self._handle.close()
             raise
@@ -394,16 +401,43 @@ class ContainerReader(_Layout):
         self._offsets = np.concatenate(
             ([header.header_end], header.header_end + np.cumsum(header.lengths, dtype=np.int64))
         )
+        self.declared_size = header.end
+
+    @property
+    def missing_tiles(self) -> list[int]:
+        """Tiles whose bytes a truncated file lacks (empty for a whole file)."""
+        return [int(i) for i in np.flatnonzero(self._offsets[1:] > self.file_size)]
+
+    def truncation_text(self, wanted: Sequence[int] | None = None) -> str:
+        """Why tiles `wanted` (default: all) cannot be read from a truncated file: the cut, the
+        tiles missing among them, and the whole tile rows that are intact."""
+        missing = self.missing_tiles
+        lost = missing if wanted is None else sorted(set(wanted) & set(missing))
+        verb = "are" if len(lost) > 1 else "is"
+        text = (f"file is {self.file_size} bytes; header declares {self.declared_size}: "
+                f"truncated, {_ranges(lost)} of {len(self.tile_lengths)} {verb} missing")
+        rows = (missing[0] if missing else len(self.tile_lengths)) // self.grid.columns
+        if self.tile_records and rows:
+            text += (f"; tiles before {missing[0]} are intact (region 0,0,{self.width},"
+                     f"{min(self.height, rows * self.tile_height)} holds whole rows of them)")
+        return text
 
     @property
     def payload_size(self) -> int:
         """Total payload bytes (all tiles)."""
         return sum(self.tile_lengths)
 
+    def check_present(self, indices: Sequence[int]) -> None:
+        """TruncatedError (`truncation_text`) when a truncated file lacks any of `indices`."""
+        if set(indices) & set(self.missing_tiles):
+            raise TruncatedError(self.truncation_text(indices))
+
     def read_tile(self, index: int) -> bytes:
         """The stored payload (or record) of tile `index`."""
         if not 0 <= index < len(self.tile_lengths):
             raise IndexError(f"tile {index} outside a grid of {len(self.tile_lengths)} tiles")
+        if self._offsets[index + 1] > self.file_size:
+            raise TruncatedError(self.truncation_text([index]))
         self._handle.seek(int(self._offsets[index]))
         data = self._handle.read(self.tile_lengths[index])
         if len(data) != self.tile_lengths[index]:
@@ -412,6 +446,8 @@ class ContainerReader(_Layout):
 
     def verify(self) -> None:
         """Check the file checksum, reading the file in chunks (bounded memory)."""
+        if self.file_size < self.declared_size:
+            raise TruncatedError(self.truncation_text())
         self._handle.seek(0)
         crc, remaining = 0, self.file_size - 4
         while remaining:
@@ -421,7 +457,24 @@ class ContainerReader(_Layout):
             crc = zlib.crc32(chunk, crc)
             remaining -= len(chunk)
         if crc != _U32.unpack(self._handle.read(4))[0]:
-            raise ChecksumError("file checksum mismatch: the payload is damaged")
+            raise ChecksumError("file checksum mismatch: the payload is damaged"
+                                + self._damaged_text())
+
+    def _damaged_text(self) -> str:
+        """Which tile records fail their own checksums (when the file has them)."""
+        if not self.tile_records:
+            return ""
+        damaged = []
+        for index in range(len(self.tile_lengths)):
+            try:
+                unpack_tile_record(self.read_tile(index), index)
+            except ContainerError:
+                damaged.append(index)
+        if not damaged:
+            return " (every tile record is intact: the file's final checksum is damaged)"
+        verb = "fail their record checksums" if len(damaged) > 1 else "fails its record checksum"
+        return (f"; {_ranges(damaged)} of {len(self.tile_lengths)} {verb}, the others are "
+                "intact (decode a region within them)")
 
     def close(self) -> None:
         self._handle.close()
@@ -519,6 +572,18 @@ class ContainerWriter:
         crc = crc32_combine(zlib.crc32(header), self._payload_crc, self.payload_bytes)
         self._handle.write(_U32.pack(crc))
         self.file_bytes = len(header) + self.payload_bytes + 4
+
+
+def _ranges(indices: Sequence[int]) -> str:
+    """``tile 3`` or ``tiles 3-7, 9``."""
+    spans: list[list[int]] = []
+    for index in indices:
+        if spans and index == spans[-1][1] + 1:
+            spans[-1][1] = index
+        else:
+            spans.append([index, index])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+    return f"tile{'s' if len(indices) > 1 else ''} {text}"
 
 
 def crc32_combine(crc1: int, crc2: int, length2: int) -> int:

@@ -9,9 +9,10 @@ gives the codec's own pixels, HxWx3 uint8, and the nodata mask. ``crs``, ``trans
 ``nodata``, ``profile`` and ``tiles`` describe the scene as rasterio would.
 
 Checks, as `innrsic.rsic.coding.decompress_file` makes them: tile records carry their own checksums,
-so a window is verified from the tiles it reads; a container without them (one whole-image
-payload) has its file checksum checked on opening; each decoded tile is compared with the
-encoder's reconstruction checksum unless ``verify=False``. Tile reads share one file handle
+so a window is verified from the tiles it reads (and is read from a truncated file when its
+tiles are intact; a missing one is a TruncatedError naming it); a container without them (one
+whole-image payload) has its file checksum checked on opening; each decoded tile is compared
+with the encoder's reconstruction checksum unless ``verify=False``. Tile reads share one file handle
 under a lock, so one dataset serves several threads (dask); decoding runs in parallel. A
 dataset pickles as its path and reopens, for dask's process and distributed schedulers.
 """
@@ -80,7 +81,7 @@ class RsicDataset:
     def __init__(self, path: str | os.PathLike[str], *, verify: bool = True) -> None:
         self.path = os.fspath(path)
         self.verify = verify
-        self._reader = ContainerReader(self.path)
+        self._reader = ContainerReader(self.path, partial=True)
         self.codec_spec = self._reader.codec_spec
         self.width, self.height = self._reader.width, self._reader.height
         try:
@@ -173,6 +174,7 @@ class RsicDataset:
         """The codec's pixels of `window` (HxWx3 uint8, nodata pixels at their fill value) and
         its nodata mask (True: nodata; None without a nodata value)."""
         region = self.window(window)
+        self._reader.check_present(self.tiles.indices(region))
         rgb = np.empty((region.height, region.width, 3), np.uint8)
         mask = None if self.nodata is None else np.zeros(rgb.shape[:2], bool)
         parts = decode_region(
