@@ -509,19 +509,7 @@ def run_evaluation(
     from innrsic.enhancer import load_enhancer
 
     out = Path(out)
-    if not images:
-        raise ConfigError("no images to evaluate")
-    if not settings.codecs:
-        raise ConfigError("no codec specs given")
-    names = [ref.name for ref in images]
-    if len(set(names)) != len(names):
-        raise ConfigError("two images share a name; names key the cache and the rows")
-    entries = codec_entries(list(settings.codecs))
-    enhancers = [enhancer_entry(path) for path in settings.enhancers]
-    enhancers = list({e.id: e for e in enhancers}.values())
-    temperatures = check_temperatures(list(settings.temperatures)) if enhancers else ()
-    if enhancers and not temperatures:
-        raise ConfigError("enhancers given but no temperatures")
+    entries, enhancers, temperatures = _grid_of(images, settings)
     index, count = shard if shard is not None else shard_from_env()
     if not 0 <= index < count:
         raise ConfigError(f"shard {index}/{count}: need 0 <= i < n")
@@ -552,6 +540,27 @@ def run_evaluation(
                      probes=probes)
         result.report_written = True
     return result
+
+
+def _grid_of(
+    images: Sequence[ImageRef], settings: EvaluationSettings
+) -> tuple[list[CodecEntry], list[EnhancerEntry], tuple[float, ...]]:
+    """The codec entries, enhancers and temperatures of `settings`, after checking them and
+    the image names (ConfigError)."""
+    if not images:
+        raise ConfigError("no images to evaluate")
+    if not settings.codecs:
+        raise ConfigError("no codec specs given")
+    names = [ref.name for ref in images]
+    if len(set(names)) != len(names):
+        raise ConfigError("two images share a name; names key the cache and the rows")
+    entries = codec_entries(list(settings.codecs))
+    enhancers = [enhancer_entry(path) for path in settings.enhancers]
+    enhancers = list({e.id: e for e in enhancers}.values())
+    temperatures = check_temperatures(list(settings.temperatures)) if enhancers else ()
+    if enhancers and not temperatures:
+        raise ConfigError("enhancers given but no temperatures")
+    return entries, enhancers, temperatures
 
 
 def _check_controls(
