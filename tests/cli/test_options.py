@@ -3,15 +3,17 @@ that contradict the format, --skip-existing across codecs, closed pipes, -v, --h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from innrsic.cli import build_parser
+from innrsic.cli import build_parser, main
 from innrsic.enhancer.temperature import grid_enhancers
 from innrsic.pretrained import installed_models
 from innrsic.raster.image import read_image
@@ -168,3 +170,59 @@ def test_help_shows_defaults() -> None:
     enhance = build_parser()._subparsers._group_actions[0].choices["enhance"]
     text = " ".join(enhance.format_help().split())
     assert "(default: 512)" in text and "(default: 32)" in text and "(default: 0)" in text
+
+
+# --- issue 32 (round 3): --format vs -o, empty folders, option typos -------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["decompress", "{rsic}", "-o", "ab7.png", "--format", "tif"],
+         "-o ab7.png: --format tif writes .tif, .tiff files"),
+        (["decompress", "{rsic}", "-o", "ab8.png", "--format", "cog"],
+         "-o ab8.png: --format cog writes .tif, .tiff files"),
+        (["enhance", "{img}", "-o", "e.tif", "--format", "jpg", "--weights", SHIPPED],
+         "-o e.tif: --format jpg writes .jpg, .jpeg files"),
+        (["decompress", "{empty}", "-o", "out"], "{empty}: no input files found"),
+        (["compress", "{empty}", "-o", "out", "--codec", "jpeg"], "{empty}: no input files found"),
+        (["enhance", "{empty}", "-o", "out", "--weights", SHIPPED],
+         "{empty}: no input files found"),
+        (["compress", "{img}", "-o", "x.rsic", "--codc", "jpeg"],
+         "innrsic compress: error: unrecognized option --codc (did you mean --codec?) (see "
+         "innrsic compress --help)"),
+        (["decompress", "{rsic}", "-o", "x.png", "--frce"],
+         "unrecognized option --frce (did you mean --force?) (see innrsic decompress --help)"),
+        (["info", "{rsic}", "--jsn"], "(see innrsic info --help)"),
+        (["decompress", "{rsic}", "-o", "x.tif", "--region", "-5,0,10,10"],
+         "argument --region: region '-5,0,10,10' is not x,y,w,h (four non-negative integers)"),
+    ],
+)
+def test_format_folders_and_typos_fail_with_one_line(
+    tmp_path: Path, ucm_test_paths, capsys, argv, message
+) -> None:
+    """Issue 32, items 5, 7 and 12: one line on stderr, exit 2, nothing written."""
+    (tmp_path / "a.rsic").write_bytes(b"not read")
+    (tmp_path / "empty").mkdir()
+    places = {"img": ucm_test_paths[0], "empty": tmp_path / "empty", "rsic": tmp_path / "a.rsic"}
+    with contextlib.chdir(tmp_path), pytest.raises(SystemExit) as stop:
+        sys.exit(main([a.format(**places) for a in argv]))
+    assert stop.value.code == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.count("\n") == 1
+    assert message.format(**places) in printed.err, printed.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.rsic", "empty"]
+
+
+def test_format_agreeing_with_the_output_name(tmp_path: Path, ucm_test_paths, capsys) -> None:
+    """Issue 32, item 5: --format that agrees with -o FILE, or -o FILE alone, writes it."""
+    stream = tmp_path / "a.rsic"
+    assert main(["compress", str(ucm_test_paths[0]), "-o", str(stream), "--codec", "jpeg"]) == 0
+    for name, image_format in (("a.tif", "tif"), ("b.TIFF", "cog"), ("c.jpg", None)):
+        extra = ["--format", image_format] if image_format else []
+        assert main(["decompress", str(stream), "-o", str(tmp_path / name), *extra]) == 0
+        assert read_image(tmp_path / name).shape == (256, 256, 3)
+    folder = tmp_path / "decoded"
+    assert main(["decompress", str(tmp_path), "-o", str(folder), "--format", "jpg"]) == 0
+    assert [p.name for p in folder.iterdir()] == ["a.jpg"]
+    capsys.readouterr()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import statistics
+import sys
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from innrsic.cli.batch import batch_client, run_batch, run_jobs
+from innrsic.cli.batch import BatchReport, batch_client, refuse_existing, run_batch, run_jobs
 from innrsic.cli.enhance import (
     add_enhancer_options,
     reject_enhancer_options,
@@ -25,6 +29,7 @@ from innrsic.cli.options import (
     plan_outputs,
 )
 from innrsic.codecs import describe_codecs, make_codec
+from innrsic.codecs.spec import CodecSpec
 from innrsic.compute.cluster import cluster_plan, worker_cached
 from innrsic.errors import InnrsicError, UsageError, WeightsError
 from innrsic.raster.geotiff import open_source
@@ -34,12 +39,13 @@ from innrsic.rsic.coding import (
     DEFAULT_TILE,
     WHOLE_IMAGE_MAX_SIDE,
     BatchEncoder,
+    CompressResult,
     compress_file,
     decompress_file,
     resolve_tile,
 )
 from innrsic.rsic.container import SUFFIX, ContainerReader
-from innrsic.rsic.describe import describe_file, description_lines
+from innrsic.rsic.describe import TABLE_FIELDS, describe_file, description_lines, table_row
 from innrsic.rsic.tile_parallel import cluster_encoder
 
 if TYPE_CHECKING:
@@ -93,6 +99,12 @@ codec library) fails the file with a message naming the tile; --no-verify decode
 INFO_EXAMPLES = """examples:
   innrsic info scene.rsic
   innrsic info scene.rsic --json
+  innrsic info a.rsic b.rsic          # a table, one row per file
+  innrsic info streams/ --csv > rates.csv
+
+One file: its header, sizes, rates (bpp of the whole file and of the codec payload alone),
+checksums and metadata. Several files or a folder (searched recursively for .rsic files): one
+row per file; a file that cannot be read is reported on stderr and the exit status is 1.
 """
 
 
@@ -152,6 +164,11 @@ def _register_compress(subparsers: argparse._SubParsersAction) -> None:
         compress, "; refused when an existing output was made with another codec spec"
     )
     add_cluster_options(compress)
+    compress.add_argument(
+        "--json", action="store_true",
+        help="print each file's sizes and rates and the batch's rate summary as JSON (-v: "
+        "as a table)",
+    )
     compress.set_defaults(handler=run_compress)
 
 
@@ -196,21 +213,53 @@ def _register_info(subparsers: argparse._SubParsersAction) -> None:
     """Add `info`."""
     info = subparsers.add_parser(
         "info",
-        help="show the header of a .rsic file",
+        help="show the header and rates of .rsic files",
         epilog=INFO_EXAMPLES,
     )
-    info.add_argument("input", type=Path, help=".rsic file")
-    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument("input", type=Path, nargs="+", help=".rsic files or folders of them")
+    form = info.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print JSON instead of text")
+    form.add_argument("--csv", action="store_true", help="print CSV, one row per file")
     info.set_defaults(handler=run_info)
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """One compressed file: its line (``str``) and its row of the batch's table."""
+
+    target: Path
+    result: CompressResult
+    spec: str
+
+    def __str__(self) -> str:
+        result = self.result
+        tiles = f", {result.tiles} tiles of {result.tile_size}" if result.tile_size else ""
+        chosen = f" (rate search chose {result.knob})" if result.knob else ""
+        return (
+            f"{self.target}: {result.width}x{result.height}{tiles}, {result.file_bytes} bytes, "
+            f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {self.spec}{chosen}"
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The file's sizes and rates (JSON)."""
+        result = self.result
+        return {
+            "file": str(self.target), "width": result.width, "height": result.height,
+            "tiles": result.tiles, "file_bytes": result.file_bytes,
+            "payload_bytes": result.payload_bytes, "bpp": result.bpp,
+            "payload_bpp": result.payload_bpp, "knob": result.knob,
+        }
 
 
 def run_compress(args: argparse.Namespace) -> int:
     spec = _codec(args.codec).spec
     jobs = plan_outputs(args.input, args.output, IMAGE_SUFFIXES, [SUFFIX], SUFFIX)
+    refuse_existing(jobs, args.force, args.skip_existing)
     if args.skip_existing:
         _check_existing_codec(jobs, spec)
+    summary = partial(_print_rates, args, spec)
 
-    def compress_one(source: Path, target: Path, encoder: BatchEncoder | None = None) -> str:
+    def compress_one(source: Path, target: Path, encoder: BatchEncoder | None = None) -> Compressed:
         result = compress_file(
             source,
             target,
@@ -223,12 +272,7 @@ def run_compress(args: argparse.Namespace) -> int:
             checksum=args.checksum,
             encoder=encoder,
         )
-        tiles = f", {result.tiles} tiles of {result.tile_size}" if result.tile_size else ""
-        chosen = f" (rate search chose {result.knob})" if result.knob else ""
-        return (
-            f"{target}: {result.width}x{result.height}{tiles}, {result.file_bytes} bytes, "
-            f"{result.bpp:.4f} bpp ({result.payload_bpp:.4f} bpp payload), {spec}{chosen}"
-        )
+        return Compressed(target, result, spec)
 
     if len(jobs) == 1:
         plan = cluster_plan(args.workers, args.scheduler, _tile_count(args, jobs[0][0]))
@@ -237,12 +281,63 @@ def run_compress(args: argparse.Namespace) -> int:
                 encoder = cluster_encoder(client, args.codec)
                 report = run_jobs(
                     jobs, partial(compress_one, encoder=encoder), "compress", args.force,
-                    args.skip_existing,
+                    args.skip_existing, echo=not args.json,
                 )
             report.print_summary("compressed")
+            summary(report)
             return report.exit_code
-    status = run_batch(args, jobs, compress_one, "compress", "compressed")
-    return status if jobs else _no_inputs(args.input)
+    return run_batch(args, jobs, compress_one, "compress", "compressed", summary)
+
+
+def _print_rates(args: argparse.Namespace, spec: str, report: BatchReport) -> None:
+    """After a compress batch: with --json every file's row, the failures and the rate
+    summary; else, for several files, the summary line, after a table of the files on -v."""
+    rows = [report.results[source].row() for source, _ in report.done if source in report.results]
+    summary = _rate_summary(rows, CodecSpec.parse(spec).params.get("bpp"))
+    if args.json:
+        failed = [{"file": str(source), "reason": reason} for source, reason in report.failed]
+        print(json.dumps({"files": rows, "failed": failed, "summary": summary}, indent=2))
+        return
+    if len(rows) < 2 and len(report.done) + len(report.failed) < 2:
+        return  # one file: its line says it all
+    if args.verbose:
+        _print_table(rows, ("file", "width", "height", "tiles", "file_bytes", "bpp",
+                            "payload_bpp", "knob"))
+    if rows:
+        target = summary["target_bpp"]
+        over = f"; {summary['over_target']} over the {target:g} bpp target" if target else ""
+        print(
+            f"rates of {len(rows)} file(s): payload mean {summary['payload_bpp_mean']:.4f} bpp "
+            f"(min {summary['payload_bpp_min']:.4f}, max {summary['payload_bpp_max']:.4f}), "
+            f"whole file mean {summary['bpp_mean']:.4f} bpp{over}"
+        )
+
+
+def _rate_summary(rows: list[dict[str, Any]], target: str | None) -> dict[str, Any]:
+    """Mean/min/max payload bpp, mean file bpp and the count of payloads over `target`."""
+    payload = [row["payload_bpp"] for row in rows]
+    limit = float(target) if target is not None else None
+    return {
+        "files": len(rows),
+        "payload_bpp_mean": statistics.fmean(payload) if rows else None,
+        "payload_bpp_min": min(payload, default=None),
+        "payload_bpp_max": max(payload, default=None),
+        "bpp_mean": statistics.fmean(row["bpp"] for row in rows) if rows else None,
+        "target_bpp": limit,
+        "over_target": None if limit is None else sum(value > limit for value in payload),
+    }
+
+
+def _print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """`rows` as an aligned text table of `columns` (floats to 4 decimals)."""
+    cells = [list(columns)] + [
+        [f"{row[key]:.4f}" if isinstance(row[key], float) else str(row[key]) for key in columns]
+        for row in rows
+    ]
+    widths = [max(len(line[index]) for line in cells) for index in range(len(columns))]
+    for line in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+              .rstrip())
 
 
 def _tile_count(args: argparse.Namespace, source: Path) -> int:
@@ -303,8 +398,7 @@ def run_decompress(args: argparse.Namespace) -> int:
             text += "; georeferencing not written (write a .tif to keep it)"
         return text
 
-    status = run_batch(args, jobs, decompress_one, "decompress", "decompressed")
-    return status if jobs else _no_inputs(args.input)
+    return run_batch(args, jobs, decompress_one, "decompress", "decompressed")
 
 
 def _check_weights(jobs: list[tuple[Path, Path]], weights: Path | None) -> None:
@@ -330,9 +424,6 @@ def _check_weights(jobs: list[tuple[Path, Path]], weights: Path | None) -> None:
 
 
 def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
-    if not jobs:
-        return _no_inputs(args.input)
-
     def decompress_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
         if args.weights is not None:  # also on a cluster's workers, not only in this process
             from innrsic.codecs.learned_weights import add_hint
@@ -351,16 +442,53 @@ def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Pa
 
 
 def run_info(args: argparse.Namespace) -> int:
-    if not args.input.is_file():
-        what = "is a directory" if args.input.is_dir() else "no such file"
-        raise UsageError(f"{args.input}: {what} (info reads one .rsic file)")
-    fields = describe_file(args.input)
+    paths = _info_inputs(args.input)
+    if len(args.input) == 1 and args.input[0].is_file():
+        fields = describe_file(paths[0])  # one file: its errors are the command's (exit 2)
+        if args.json:
+            print(json.dumps(fields, indent=2))
+        elif args.csv:
+            _print_csv([table_row(fields)])
+        else:
+            print("\n".join(description_lines(fields)))
+        return 0
+    described, failed = [], 0
+    for path in paths:
+        try:
+            described.append(describe_file(path))
+        except (InnrsicError, OSError) as exc:
+            failed += 1
+            print(f"innrsic info: {exc if str(path) in str(exc) else f'{path}: {exc}'}",
+                  file=sys.stderr)
     if args.json:
-        print(json.dumps(fields, indent=2))
+        print(json.dumps(described, indent=2))
+    elif args.csv:
+        _print_csv([table_row(fields) for fields in described])
     else:
-        for line in description_lines(fields):
-            print(line)
-    return 0
+        _print_table([table_row(fields) for fields in described], TABLE_FIELDS)
+    return 1 if failed else 0
+
+
+def _info_inputs(inputs: list[Path]) -> list[Path]:
+    """The .rsic files of `inputs` (files, and folders searched recursively), or UsageError."""
+    paths: list[Path] = []
+    for path in inputs:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+        found = sorted(p for p in path.rglob(f"*{SUFFIX}") if p.is_file()) if path.is_dir() else [
+            path
+        ]
+        if not found:
+            raise UsageError(f"{path}: no {SUFFIX} files found in it or its subfolders")
+        paths += found
+    return paths
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    """`rows` as CSV with a header line, on stdout."""
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(TABLE_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def _tile_size(text: str) -> int | str:
@@ -395,7 +523,3 @@ def _region(text: str) -> Window:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _no_inputs(source: Path) -> int:
-    print(f"no input files found at {source}")
-    return 1

@@ -174,9 +174,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     jobs = plan_image_outputs(args, IMAGE_SUFFIXES)
-    if not jobs:
-        print(f"no input images found at {args.input}")
-        return 1
 
     def enhance_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
         with image_target(target, args.format) as written:
