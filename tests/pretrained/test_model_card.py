@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from innrsic.enhancer import load_enhancer
 from innrsic.errors import InnrsicError
+from innrsic.pretrained import installed_models
 from innrsic.pretrained.card import (
     acceptance_table,
     choose_temperature,
@@ -89,3 +92,29 @@ def test_no_temperature_keeps_psnr_gives_zero_and_unknown_labels_are_named(tmp_p
     bad.write_text("{}")
     with pytest.raises(InnrsicError, match="not an acceptance summary"):
         read_acceptance(bad)
+
+
+def _uc_m_psnr_gains(card: str) -> dict[float, float]:
+    """Mean PSNR change vs decoded on UC-M test per temperature, as the card's default-temperature
+    section states it (full-set numbers), else as its ucmerced-test table does."""
+    section = card.split("## Default temperature", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"T=([0-9.]+) ([+-][0-9.]+) dB", section)
+    if not found:
+        table = card.split("### ucmerced-test", 1)[1].split("\n### ", 1)[0]
+        found = re.findall(r"\| this model T=([0-9.]+) \|(?:[^|]*\|){5} ([+-][0-9.]+) \[", table)
+    return {float(t): float(gain) for t, gain in found}
+
+
+@pytest.mark.parametrize("model", installed_models(), ids=lambda m: m.name)
+def test_each_shipped_default_is_what_its_cards_rule_gives(model) -> None:
+    """Issue 32 item 17: the default temperature of the record, the weights file and the card
+    agree, and it is the rule's answer on the numbers the card states (the 0.1 and 0.2 bpp
+    cards' full-set numbers put T=1 below decoded, so their default is 0.5)."""
+    card = model.card.read_text(encoding="utf-8")
+    default = model.default_temperature
+    assert load_enhancer(model.weights).default_temperature == default
+    assert f"Default temperature **{default:g}** (rule below)" in card
+    assert f"## Default temperature\n\n{default:g}: the largest temperature" in card
+    gains = _uc_m_psnr_gains(card)
+    assert len(gains) >= 2
+    assert default == max(t for t, gain in gains.items() if gain >= 0)
