@@ -1,7 +1,9 @@
 """The Python API on HxWx3 uint8 arrays, re-exported by `innrsic`: ``compress`` -> ``.rsic``
 bytes, ``decompress`` -> array, ``load_enhancer`` (a shipped model's name or a weights file),
-with `innrsic.enhancer.apply.enhance_image` (the model's default temperature) beside them.
-File-level and tiled variants: `innrsic.rsic.coding`, `innrsic.enhancer.apply`.
+with `innrsic.enhancer.apply.enhance_image` (the model's default temperature; the latent keyed
+to (seed, pixel position), as every command draws it) beside them. File-level and tiled
+variants: `innrsic.rsic.coding`, `innrsic.enhancer.apply` (taking an
+`innrsic.enhancer.EnhanceSettings`).
 """
 
 from __future__ import annotations

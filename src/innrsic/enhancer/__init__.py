@@ -4,9 +4,11 @@ from innrsic.enhancer.checkpoint import convert_original_checkpoint, from_origin
 from innrsic.enhancer.config import EnhancerConfig
 from innrsic.enhancer.network import INNEnhancer
 from innrsic.enhancer.quantize import quantize_8bit
+from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.enhancer.weights_file import load_enhancer, save_enhancer
 
 __all__ = [
+    "EnhanceSettings",
     "EnhancerConfig",
     "INNEnhancer",
     "convert_original_checkpoint",
