@@ -104,7 +104,8 @@ INFO_EXAMPLES = """examples:
 
 One file: its header, sizes, rates (bpp of the whole file and of the codec payload alone),
 checksums and metadata. Several files or a folder (searched recursively for .rsic files): one
-row per file; a file that cannot be read is reported on stderr and the exit status is 1.
+row per file (--json: a list of the objects one file gives); a file that cannot be read is
+reported on stderr and the exit status is 1.
 """
 
 
@@ -166,8 +167,8 @@ def _register_compress(subparsers: argparse._SubParsersAction) -> None:
     add_cluster_options(compress)
     compress.add_argument(
         "--json", action="store_true",
-        help="print each file's sizes and rates and the batch's rate summary as JSON (-v: "
-        "as a table)",
+        help="print every file's sizes and rates, the failures and the rate summary as JSON "
+        "(without it a batch ends with the summary line; -v adds a table of the files)",
     )
     compress.set_defaults(handler=run_compress)
 

@@ -114,9 +114,9 @@ def cluster_client(plan: ClusterPlan) -> Iterator[Client | None]:
         threads_per_worker=1,
         processes=True,
         memory_limit="auto",  # an equal share of this machine's memory each
-        dashboard_address=None,  # no dashboard unless asked (none is: use --scheduler)
-        # the scheduler's HTTP server (health checks) on a free port, not 8787: no "port in
-        # use" warning when another cluster runs
+        dashboard_address=None,  # no dashboard (a cluster of `dask scheduler` has its own)
+        # the scheduler's HTTP server (health checks) on a free local port, not 8787: no "port
+        # in use" warning when another cluster or program holds it
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.CRITICAL,
         env={"OMP_NUM_THREADS": threads, "OPJ_NUM_THREADS": threads,
