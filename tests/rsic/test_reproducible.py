@@ -175,6 +175,6 @@ def test_cli_reports_a_mismatch_and_no_verify_decodes(run_cli, ucm_test_paths, t
     assert run_cli("compress", ucm_test_paths[0], "-o", plain, "--codec", "jpeg2000:ratio=30",
                    "--tile", "128", "--no-checksum", threads=1).returncode == 0  # fmt: skip
     assert good.stat().st_size - plain.stat().st_size == 18 + 8 * 4  # as innrsic.rsic.coding says
-    assert "reconstruction none" in " ".join(run_cli("info", plain, threads=1).stdout.split())
+    assert "reconstruction: none" in " ".join(run_cli("info", plain, threads=1).stdout.split())
     assert run_cli("decompress", plain, "-o", tmp_path / "p.png", threads=1).returncode == 0
     assert (tmp_path / "p.png").read_bytes() == (tmp_path / "t.png").read_bytes()
