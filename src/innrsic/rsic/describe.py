@@ -69,7 +69,8 @@ def description_lines(fields: dict[str, Any]) -> list[str]:
         ("tile records", records),
         ("file size", f"{fields['file_bytes']} bytes, {fields['bpp']:.4f} bpp"),
         ("payload", f"{fields['payload_bytes']} bytes, {fields['payload_bpp']:.4f} bpp "
-                    "(the codec's bits; the rest is header and metadata)"),
+                    "(tiles as stored, what a bpp target caps; the rest is header and "
+                    "metadata)"),
         ("checksums", fields["checksums"]),
         ("reconstruction", fields["reconstruction"]),
         *_metadata_pairs(metadata),
