@@ -438,36 +438,36 @@ def compress_file(
         grid = TileGrid(width, height, size, size)
         crcs: list[int] | None = [] if _checksum_wanted(checksum, grid) else None
         choices: list[str] = []
-        lengths: list[int] = []
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.SpooledTemporaryFile(SPOOL_BYTES, dir=Path(target).parent) as spool:
-            for payload in _encode_tiles(
-                raster, grid, codec, records, progress, crcs, choices, encoder
-            ):
-                spool.write(payload)
-                lengths.append(len(payload))
-            spool.seek(0)
-            with ContainerWriter(
-                target,
-                codec.spec,
-                width,
-                height,
-                size,
-                size,
-                _with_checksums(raster.metadata.to_json(), crcs),
-                FLAG_TILE_RECORDS if records else 0,
-            ) as writer:
-                for length in lengths:
-                    writer.add(spool.read(length))
+        payloads = _encode_tiles(raster, grid, codec, records, progress, crcs, choices, encoder)
+        writer = _spool_and_write(target, payloads, lambda: ContainerWriter(
+            target, codec.spec, width, height, size, size,
+            _with_checksums(raster.metadata.to_json(), crcs), FLAG_TILE_RECORDS if records else 0,
+        ))
     return CompressResult(
-        width,
-        height,
-        writer.file_bytes,
-        writer.payload_bytes,
-        size,
-        len(grid),
+        width, height, writer.file_bytes, writer.payload_bytes, size, len(grid),
         knob_summary(choices),
     )
+
+
+def _spool_and_write(
+    target: str | os.PathLike[str],
+    payloads: Iterator[bytes],
+    make_writer: Callable[[], ContainerWriter],
+) -> ContainerWriter:
+    """Collect `payloads` in a temporary file beside `target` (in memory up to `SPOOL_BYTES`),
+    then add them to the writer `make_writer` opens once all are coded (its header needs
+    what coding them found, e.g. the reconstruction checksums); return that writer."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    lengths: list[int] = []
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES, dir=Path(target).parent) as spool:
+        for payload in payloads:
+            spool.write(payload)
+            lengths.append(len(payload))
+        spool.seek(0)
+        with make_writer() as writer:
+            for length in lengths:
+                writer.add(spool.read(length))
+    return writer
 
 
 def knob_summary(choices: Sequence[str]) -> str | None:
@@ -625,16 +625,14 @@ def decompress_file(
 
     Only the tiles that intersect `region` are read and decoded. A full decode checks the file
     checksum first (one streaming pass); a region decode of a file with tile records relies on
-    the header checksum and the checksums of the tiles it reads, so a region of a truncated
-    file decodes when its tiles are intact (TruncatedError names the missing ones, before any
-    tile is decoded, as ChecksumError names a damaged one). A .tif/.tiff target is written
+    the header's and its tiles' checksums, so it also reads a truncated file whose tiles it
+    needs are whole (else TruncatedError names those missing). A .tif/.tiff target is written
     window by window with georeferencing (moved to the region's corner), nodata, band
     descriptions and the source sample type restored; PNG/JPEG targets are assembled whole and
     carry none of those (`DecompressResult.georeference_dropped` says when some was dropped).
     `verify` checks each decoded tile against the reconstruction checksum when the file has one
-    (ReconstructionMismatch, module doc). `weights`: where a learned codec's weights are looked
-    for first (`make_codec`; ``decompress --weights``); `codec` (a codec or a spec) replaces
-    the file's spec.
+    (ReconstructionMismatch, module doc). `codec` (or a spec) replaces the file's; `weights`:
+    where a learned codec's weights are looked for first (`make_codec`, ``--weights``).
     """
     with ContainerReader(source, partial=True) as reader:
         codec = make_codec(reader.codec_spec if codec is None else codec, weights)
