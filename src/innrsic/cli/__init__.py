@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "innrsic.cli.evaluate",
     "innrsic.cli.weights",
     "innrsic.cli.models",
+    "innrsic.cli.view",
 )
 
 EPILOG = """examples:
