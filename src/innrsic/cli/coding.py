@@ -24,6 +24,7 @@ from innrsic.cli.options import (
     add_existing_options,
     add_image_format_option,
     add_input_output,
+    add_sample_options,
     image_target,
     plan_image_outputs,
     plan_outputs,
@@ -135,17 +136,10 @@ def _register_compress(subparsers: argparse._SubParsersAction) -> None:
         f"image; default auto: whole up to {WHOLE_IMAGE_MAX_SIDE} px per side, else "
         f"{DEFAULT_TILE})",
     )
-    compress.add_argument(
-        "--bands",
-        type=_bands,
-        metavar="B[,G,R]",
-        help="TIFF bands to code, 1-based, in RGB order (one or three), e.g. 3,2,1",
-    )
-    compress.add_argument(
-        "--scale",
-        type=_scale,
-        metavar="MIN,MAX|auto",
-        help="map TIFF samples in MIN..MAX (or the data's range: auto) linearly to 8 bit; "
+    add_sample_options(
+        compress,
+        "TIFF bands to code, 1-based, in RGB order (one or three), e.g. 3,2,1",
+        "map TIFF samples in MIN..MAX (or the data's range: auto) linearly to 8 bit; "
         "the range is stored and decode restores it (lossy)",
     )
     compress.add_argument(
@@ -499,23 +493,6 @@ def _tile_size(text: str) -> int | str:
         return resolve_tile(int(text), 1, 1)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _bands(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of band numbers") from None
-
-
-def _scale(text: str) -> tuple[float, float] | str:
-    if text == "auto":
-        return text
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX or auto") from None
-    return low, high
 
 
 def _region(text: str) -> Window:

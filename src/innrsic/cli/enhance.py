@@ -15,6 +15,7 @@ from innrsic.cli.options import (
     add_existing_options,
     add_image_format_option,
     add_input_output,
+    add_sample_options,
     even_natural,
     image_target,
     natural,
@@ -24,7 +25,7 @@ from innrsic.cli.options import (
 )
 from innrsic.compute.cluster import worker_cached
 from innrsic.compute.threads import torch_threads
-from innrsic.errors import InnrsicError, UsageError
+from innrsic.errors import ContainerError, ImageReadError, InnrsicError, UsageError
 from innrsic.raster.image import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -36,12 +37,15 @@ EXAMPLES = """examples:
   innrsic enhance decoded.png -o enhanced.png --weights enhancer.safetensors
   innrsic enhance decoded/ -o enhanced/ --weights enhancer.safetensors --temperature 0.5 --seed 7
   innrsic enhance scene.tif -o scene_enhanced.tif --weights enhancer.safetensors --tile 512
+  innrsic enhance ms16.tif -o ms16_rgb.tif --weights enhancer.safetensors --bands 3,2,1 --scale auto
 
 The enhancer samples its latent z ~ N(0, T^2) (--temperature T; 0 is deterministic) from
 --seed as a function of pixel position in the scene, so the same seed gives the same image,
 whatever the tile size, and `decompress --region --enhance` gives the whole scene's pixels.
 Large GeoTIFF scenes are processed tile by tile with blended overlaps in bounded memory and
-keep their georeferencing. The bitrate is the codec's: the enhancer adds no bits.
+keep their georeferencing. A 16-bit, float or multiband TIFF is enhanced in 8 bit through
+--bands/--scale (as compress maps it) and written back in its sample type: the selected bands
+only, in the order given. The bitrate is the codec's: the enhancer adds no bits.
 """
 
 
@@ -126,6 +130,7 @@ def run_enhancing_batch(
     (the sources are `.rsic` files), another codec's stream; workers get the resolved settings
     and warn no more."""
     settings = enhance_settings(args, weights)
+    check_jobs(args, jobs, streams)
     with torch_threads(settings.threads):
         enhancer = _session(settings, settings)
     if streams:
@@ -142,6 +147,25 @@ def run_enhancing_batch(
 
     with torch_threads(settings.threads):
         return run_batch(args, jobs, run_one, description, verb)
+
+
+def check_jobs(args: argparse.Namespace, jobs: list[tuple[Path, Path]], streams: bool) -> None:
+    """Refuse (exit 2, one line, before the model loads) a source that ``--bands``/``--scale``
+    do not fit, or an output that cannot hold the samples written back (a scaled scene needs a
+    .tif); a file that cannot be read at all is left to its own job to report."""
+    from innrsic.enhancer.apply import check_enhance_target, check_stream_target
+    from innrsic.rsic.container import ContainerReader
+
+    bands, scale = getattr(args, "bands", None), getattr(args, "scale", None)
+    for source, target in jobs:
+        try:
+            if streams:
+                with ContainerReader(source) as container:
+                    check_stream_target(container.metadata, target)
+            else:
+                check_enhance_target(source, target, bands, scale)
+        except (ImageReadError, ContainerError, OSError):
+            continue
 
 
 def _session(given: EnhanceSettings, settings: EnhanceSettings) -> EnhancerSession:
@@ -166,6 +190,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a shipped model's name (see `innrsic models`) or enhancer weights (.safetensors)",
     )
     add_image_format_option(parser)
+    add_sample_options(
+        parser,
+        "TIFF bands to enhance, 1-based, in RGB order (one or three), e.g. 3,2,1 of a 4-band "
+        "scene; only those bands are written, in that order and the source's sample type (one "
+        "band: the mean of the enhanced channels)",
+        "map TIFF samples in MIN..MAX (or the data's range: auto) linearly to the 8 bit the "
+        "enhancer takes, and the enhanced 8 bit back to that range in the source's sample type "
+        "(lossy: 256 levels; needs a .tif output)",
+    )
     add_existing_options(parser)
     add_cluster_options(parser)
     add_enhancer_options(parser)
@@ -177,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
 
     def enhance_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
         with image_target(target, args.format) as written:
-            result = enhancer.enhance_file(source, written, progress=True)
+            result = enhancer.enhance_file(source, written, progress=True, bands=args.bands,
+                                           scale=args.scale)
         return (
             f"{target}: {result.width}x{result.height}, T={enhancer.temperature}, "
             f"seed {enhancer.settings.seed}"

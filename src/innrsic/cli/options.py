@@ -184,6 +184,32 @@ def workers_count(text: str) -> int | str:
     return text if text == AUTO else positive_int(text)
 
 
+def band_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated band numbers, e.g. ``3,2,1``."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of band numbers") from None
+
+
+def sample_range(text: str) -> tuple[float, float] | str:
+    """argparse type: ``MIN,MAX`` or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX or auto") from None
+    return low, high
+
+
+def add_sample_options(parser: argparse.ArgumentParser, bands_help: str, scale_help: str) -> None:
+    """--bands / --scale: how TIFF samples map to 8-bit RGB (`innrsic.raster.geotiff`), with
+    the command's own words on what it does with them."""
+    parser.add_argument("--bands", type=band_list, metavar="B[,G,R]", help=bands_help)
+    parser.add_argument("--scale", type=sample_range, metavar="MIN,MAX|auto", help=scale_help)
+
+
 def add_cluster_options(
     parser: argparse.ArgumentParser, default: str = "auto"
 ) -> argparse._MutuallyExclusiveGroup:

@@ -43,7 +43,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,8 +55,11 @@ from innrsic.enhancer.network import INNEnhancer
 from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, EnhanceSettings
 from innrsic.errors import ConfigError
 from innrsic.raster.geotiff import (
+    RasterMetadata,
     RasterSource,
+    SampleMapping,
     WrittenRaster,
+    check_target,
     is_geotiff,
     open_sink,
     open_source,
@@ -342,16 +345,22 @@ def decompress_enhanced(
     A region is decoded with the context the whole scene's tiles give it (`scene_area`) and
     its latent is drawn at scene positions, so its pixels are the whole scene's. The decoded
     area goes through a temporary GeoTIFF beside `target` (so large scenes stay in bounded
-    memory and georeferencing is kept); only the enhanced image is left behind. `verify` as in
-    `innrsic.rsic.coding.decompress_file`. Unresolved `settings` are resolved here, with their
-    warnings, and an enhancer whose `codec` is not the stream's is warned about
-    (`check_codec`); a caller that resolved them checks its streams itself.
+    memory and georeferencing is kept); only the enhanced image is left behind. A scene
+    scaled from another sample type (``compress --scale``) is enhanced in 8 bit, the file's
+    mapping applied to the decoded samples (exact when the range spans at least 255 source
+    units), and written back as `decompress_file` writes it: the source type and range,
+    nodata and georeferencing; its `target` must then be a TIFF (RasterFormatError, before
+    any decoding). `verify` as in `innrsic.rsic.coding.decompress_file`. Unresolved
+    `settings` are resolved here, with their warnings, and an enhancer whose `codec` is not
+    the stream's is warned about (`check_codec`); a caller that resolved them checks its
+    streams itself.
     """
     from innrsic.rsic.coding import decompress_file
     from innrsic.rsic.container import ContainerReader
 
     settings = settings or EnhanceSettings()
     with ContainerReader(source) as reader:
+        mapping = check_stream_target(reader.metadata, target)
         if not settings.resolved:
             check_codec(getattr(net, "codec", None), reader.codec_spec, settings.label)
         width, height = reader.width, reader.height
@@ -362,7 +371,31 @@ def decompress_enhanced(
     with scratch_folder(target) as scratch:  # removed however the call ends
         decoded = scratch / "decoded.tif"
         decompress_file(source, decoded, region=area, progress=progress, verify=verify)
-        with open_source(decoded) as raster:
+        with open_source(decoded, scale=mapping.scale) as raster:
             inner = Window(region.x - area.x, region.y - area.y, region.width, region.height)
             return _enhance_raster(raster, target, engine, settings, inner, (area.x, area.y),
                                    progress)
+
+
+def check_stream_target(metadata: dict[str, Any], target: str | os.PathLike[str]) -> SampleMapping:
+    """The sample mapping of a `.rsic` file's `metadata` (its container metadata), after
+    checking that `target` can hold the samples it restores (`check_target`)."""
+    raster = RasterMetadata.from_json(metadata)
+    check_target(target, raster)
+    return raster.mapping
+
+
+def check_enhance_target(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    bands: Sequence[int] | None = None,
+    scale: tuple[float, float] | Literal["auto"] | None = None,
+) -> None:
+    """Refuse, reading no pixels, what `enhance_file` would refuse about `source`'s sample
+    mapping (`bands`, `scale`: RasterFormatError saying what to pass) or a `target` that
+    cannot hold the samples it writes back (`check_target`)."""
+    if not is_geotiff(source) and bands is None and scale is None:
+        return  # 8-bit RGB, for any target
+    probe = (0.0, 1.0) if scale == "auto" else scale  # "auto" would scan every pixel
+    with open_source(source, bands, probe) as raster:
+        check_target(target, raster.metadata)

@@ -11,7 +11,9 @@ trained behind is warned about once per codec spec.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from innrsic.enhancer.apply import (
     EnhanceResult,
@@ -28,6 +30,7 @@ from innrsic.raster.tiling import Window
 from innrsic.rsic.container import ContainerReader
 
 PathLike = str | os.PathLike[str]
+Scale = tuple[float, float] | Literal["auto"] | None
 
 
 @dataclass
@@ -44,9 +47,14 @@ class EnhancerSession:
         """The temperature every file is enhanced at."""
         return self.settings.temperature_for(self.net)
 
-    def enhance_file(self, source: PathLike, target: PathLike, progress: bool) -> EnhanceResult:
-        """`innrsic.enhancer.apply.enhance_file` of a decoded image at the session's settings."""
-        return enhance_file(source, target, self.engine, self.settings, progress=progress)
+    def enhance_file(
+        self, source: PathLike, target: PathLike, progress: bool, *,
+        bands: Sequence[int] | None = None, scale: Scale = None,
+    ) -> EnhanceResult:
+        """`innrsic.enhancer.apply.enhance_file` of a decoded image at the session's settings,
+        its samples mapped by `bands` and `scale` (`innrsic.raster.geotiff`)."""
+        return enhance_file(source, target, self.engine, self.settings, bands=bands,
+                            scale=scale, progress=progress)
 
     def decompress_file(
         self, source: PathLike, target: PathLike, region: Window | None, progress: bool,

@@ -326,9 +326,10 @@ class GeoTiffSource(RasterSource):
             )
         if scale is None and dtype != "uint8":
             raise RasterFormatError(
-                f"{self.path}: samples are {dtype}, the codecs take 8 bit; give an explicit "
-                "mapping: --scale MIN,MAX (or --scale auto for the data's range) maps them "
-                "linearly to 0..255 and decode restores the range (lossy: 256 levels)"
+                f"{self.path}: samples are {dtype}, the codecs and the enhancer take 8 bit; "
+                "give an explicit mapping: --scale MIN,MAX (or --scale auto for the data's "
+                "range) maps them linearly to 0..255 and the output restores the range (lossy: "
+                "256 levels)"
             )
         eight_bit = dtype == "uint8" and scale is None
         if (
@@ -474,18 +475,25 @@ def restore_samples(
     return samples
 
 
+def check_target(path: str | os.PathLike[str], metadata: RasterMetadata) -> None:
+    """RasterFormatError unless an image at `path` can hold `metadata`'s samples: samples
+    scaled to 8 bit are restored only to a TIFF/GeoTIFF."""
+    if is_geotiff(path) or (metadata.mapping.dtype == "uint8" and metadata.mapping.identity):
+        return
+    raise RasterFormatError(
+        f"{path}: the source had {metadata.mapping.dtype} samples scaled to 8 bit; "
+        "write a .tif to restore them (PNG/JPEG output would keep only the 8-bit "
+        "mapping)"
+    )
+
+
 class ArraySink(RasterSink):
     """Collects the whole image in memory and writes it with Pillow (PNG/JPEG) at the end."""
 
     def __init__(
         self, path: str | os.PathLike[str], width: int, height: int, metadata: RasterMetadata
     ) -> None:
-        if metadata.mapping.dtype != "uint8" or not metadata.mapping.identity:
-            raise RasterFormatError(
-                f"{path}: the source had {metadata.mapping.dtype} samples scaled to 8 bit; "
-                "write a .tif to restore them (PNG/JPEG output would keep only the 8-bit "
-                "mapping)"
-            )
+        check_target(path, metadata)
         self.path = path
         self.metadata = metadata
         self.image = np.zeros((height, width, 3), np.uint8)
