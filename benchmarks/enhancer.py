@@ -40,6 +40,7 @@ from innrsic.compute.perf import peak_gflops, peak_rss_mib, uptime_line
 from innrsic.enhancer import INNEnhancer, from_original_checkpoint, load_enhancer
 from innrsic.enhancer.cost import enhancer_macs
 from innrsic.enhancer.fast import FastEnhancer
+from innrsic.enhancer.settings import ENHANCER_OVERLAP
 
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "reference": None,
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tile", type=int, default=1024, help="larger sizes are tiled")
     parser.add_argument("--tile-batch", type=int, default=4, help="tiles per call (batched)")
-    parser.add_argument("--overlap", type=int, default=32, help="tile overlap (px)")
+    parser.add_argument("--overlap", type=int, default=ENHANCER_OVERLAP, help="tile overlap (px)")
     parser.add_argument(
         "--tiler",
         choices=("innrsic", "batch"),

@@ -58,6 +58,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from innrsic.data.pairs import read_pairs_manifest
+from innrsic.enhancer.settings import ENHANCER_TILE
 from innrsic.evaluation.figures import plot_perception_distortion
 from innrsic.evaluation.paired import paired_ci, verdict
 from innrsic.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
@@ -123,7 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"LPIPS backbone file or folder (default ${WEIGHTS_ENV}, else "
                              "../shared/weights)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--tile", type=int, default=512, help="enhancer tile size (0 = whole)")
+    parser.add_argument("--tile", type=int, default=ENHANCER_TILE,
+                        help="enhancer tile size (0 = whole)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "enhancer_acceptance")
     args = parser.parse_args(argv)
     if not args.enhancer:

@@ -35,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from innrsic.enhancer.settings import ENHANCER_TILE
+from innrsic.rsic.coding import CONTAINER_TILE
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "large_scene.csv"
 BLOCK = 512
@@ -280,7 +283,7 @@ def main() -> None:
         child = argparse.ArgumentParser(prog="large_scene.py enhance-child")
         child.add_argument("source", type=Path)
         child.add_argument("target", type=Path)
-        child.add_argument("--tile", type=int, default=512)
+        child.add_argument("--tile", type=int, default=ENHANCER_TILE)
         child.add_argument("--region")
         child.add_argument("--torch-threads", type=int, default=1)
         enhance_child(child.parse_args(sys.argv[2:]))
@@ -289,8 +292,10 @@ def main() -> None:
     parser.add_argument("csv", type=Path, nargs="?", default=DEFAULT_CSV, help="output CSV")
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 10000, 20000])
     parser.add_argument("--codec", default="jpeg:quality=75", help="codec spec")
-    parser.add_argument("--tile", type=int, default=1024, help="container tile size")
-    parser.add_argument("--enhance-tile", type=int, default=512, help="enhancer tile size")
+    parser.add_argument("--tile", type=int, default=CONTAINER_TILE, help="container tile size")
+    parser.add_argument(
+        "--enhance-tile", type=int, default=ENHANCER_TILE, help="enhancer tile size"
+    )
     parser.add_argument(
         "--enhance-pixels",
         type=int,

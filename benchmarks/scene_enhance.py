@@ -104,7 +104,7 @@ def main() -> None:
         child_reference(Path(source), Path(target), model)
         return
 
-    from innrsic.enhancer.apply import DEFAULT_OVERLAP, DEFAULT_TILE
+    from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE
     from innrsic.pretrained import installed_models
     from innrsic.raster.image import read_image, write_image
 
@@ -148,7 +148,7 @@ def main() -> None:
                     rss[case] = max(rss.get(case, 0.0), peak_rss)
                     print(f"{name} round {round_index + 1} {case}: {seconds:.2f} s", flush=True)
             reference = read_image(work / "reference.png")
-            gflop = network_gflop(name, width, height, DEFAULT_TILE, DEFAULT_OVERLAP)
+            gflop = network_gflop(name, width, height, ENHANCER_TILE, ENHANCER_OVERLAP)
             base = common.median(times["decompress"])
             ref_time = common.median(times["reference"])
             for case, values in times.items():

@@ -133,12 +133,12 @@ def open_rsic_dataset(
     """The Dataset of a `.rsic` scene (module doc); what the engine's `open_dataset` returns."""
     settings = None
     if enhance is not None:  # checked before anything is opened or loaded
-        from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, EnhanceSettings
+        from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE, EnhanceSettings
 
         settings = EnhanceSettings(
             temperature, seed,
-            DEFAULT_TILE if enhance_tile is None else enhance_tile,
-            DEFAULT_OVERLAP if enhance_overlap is None else enhance_overlap,
+            ENHANCER_TILE if enhance_tile is None else enhance_tile,
+            ENHANCER_OVERLAP if enhance_overlap is None else enhance_overlap,
             model=os.fspath(enhance),
         )
     dataset = open_rsic(path, verify=verify)

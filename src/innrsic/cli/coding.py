@@ -37,7 +37,7 @@ from innrsic.raster.geotiff import open_source
 from innrsic.raster.image import IMAGE_SUFFIXES
 from innrsic.raster.tiling import TileGrid, Window
 from innrsic.rsic.coding import (
-    DEFAULT_TILE,
+    CONTAINER_TILE,
     WHOLE_IMAGE_MAX_SIDE,
     BatchEncoder,
     CompressResult,
@@ -134,7 +134,7 @@ def _register_compress(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"code in independently decodable NxN tiles (a multiple of 16, >= 64; 0: whole "
         f"image; default auto: whole up to {WHOLE_IMAGE_MAX_SIDE} px per side, else "
-        f"{DEFAULT_TILE})",
+        f"{CONTAINER_TILE})",
     )
     add_sample_options(
         compress,

@@ -55,7 +55,7 @@ ENHANCER_OPTIONS = ("temperature", "seed", "tile", "overlap", "precision", "thre
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by `enhance` and `decompress --enhance` (left None when not given:
     `enhance_settings` fills in the defaults, `reject_enhancer_options` sees what was given)."""
-    from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, MIN_TILE
+    from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE, MIN_ENHANCER_TILE
 
     parser.add_argument(
         "--temperature",
@@ -67,13 +67,13 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=natural, default=None, help="latent seed (default: 0)")
     parser.add_argument(
         "--tile", type=natural, default=None,
-        help=f"enhancer tile size: 0 runs the whole image as one tile, else even, >= {MIN_TILE} "
-        f"and >= twice --overlap (default: {DEFAULT_TILE})",
+        help="enhancer tile size: 0 runs the whole image as one tile, else even, "
+        f">= {MIN_ENHANCER_TILE} and >= twice --overlap (default: {ENHANCER_TILE})",
     )
     parser.add_argument(
         "--overlap", type=even_natural, default=None,
         help="blended overlap in pixels, even; a tiling that runs the network on more than "
-        f"twice the image's pixels is warned about (default: {DEFAULT_OVERLAP})",
+        f"twice the image's pixels is warned about (default: {ENHANCER_OVERLAP})",
     )
     add_engine_options(parser)
 

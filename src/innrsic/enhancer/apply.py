@@ -52,7 +52,7 @@ from tqdm import tqdm
 from innrsic.atomic import scratch_folder
 from innrsic.enhancer.fast import FastEnhancer, ReferenceEngine, engine_for
 from innrsic.enhancer.network import INNEnhancer
-from innrsic.enhancer.settings import DEFAULT_OVERLAP, DEFAULT_TILE, EnhanceSettings
+from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE, EnhanceSettings
 from innrsic.errors import ConfigError
 from innrsic.raster.geotiff import (
     RasterMetadata,
@@ -220,8 +220,8 @@ def enhance_image(
     net: Network,
     temperature: float | None = None,
     seed: int = 0,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    tile: int = ENHANCER_TILE,
+    overlap: int = ENHANCER_OVERLAP,
     *,
     precision: Literal["float32", "bfloat16"] = "float32",
     threads: int | None = None,
@@ -287,7 +287,7 @@ def _enhance_raster(
     area = scene_area(region, raster.width, raster.height, settings)
     masks = _MaskCache(raster, area)
     metadata = raster.metadata.for_window(region)
-    block = settings.tile if settings.tile and settings.tile % 16 == 0 else DEFAULT_TILE
+    block = settings.tile if settings.tile and settings.tile % 16 == 0 else ENHANCER_TILE
     count = 0
     with open_sink(
         target, region.width, region.height, metadata, block, TIFF_COMPRESSION

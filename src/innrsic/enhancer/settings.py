@@ -31,9 +31,9 @@ from innrsic.raster.tiling import TilingError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 32
-MIN_TILE = 16
+ENHANCER_TILE = 512
+ENHANCER_OVERLAP = 32
+MIN_ENHANCER_TILE = 16
 # a tiling whose tiles (with their overlap) cover more than this many times the image is warned
 # about: ``--tile 16 --overlap 8`` runs the network on 4x the pixels
 MAX_WORK_FACTOR = 2.0
@@ -49,10 +49,10 @@ def check_tiling(tile: int, overlap: int) -> None:
     """TilingError unless `tile` and `overlap` are usable enhancer tiling settings."""
     if overlap < 0 or overlap % 2:
         raise TilingError(f"overlap must be an even number >= 0, got {overlap}")
-    if tile != 0 and (tile % 2 or tile < MIN_TILE or tile < 2 * overlap):
+    if tile != 0 and (tile % 2 or tile < MIN_ENHANCER_TILE or tile < 2 * overlap):
         raise TilingError(
-            f"tile {tile} must be 0 (whole image) or an even number >= {MIN_TILE} and >= twice "
-            f"the overlap ({overlap}); e.g. --tile {max(MIN_TILE, 2 * overlap)}"
+            f"tile {tile} must be 0 (whole image) or an even number >= {MIN_ENHANCER_TILE} and "
+            f">= twice the overlap ({overlap}); e.g. --tile {max(MIN_ENHANCER_TILE, 2 * overlap)}"
         )
 
 
@@ -70,8 +70,8 @@ class EnhanceSettings:
 
     temperature: float | None = None
     seed: int = 0
-    tile: int = DEFAULT_TILE
-    overlap: int = DEFAULT_OVERLAP
+    tile: int = ENHANCER_TILE
+    overlap: int = ENHANCER_OVERLAP
     precision: Precision = "float32"
     threads: int | None = None
     model: str | None = None
@@ -110,7 +110,7 @@ class EnhanceSettings:
             log.warning(
                 "tile %d with overlap %d runs the network on %.1fx the image's pixels; a larger "
                 "tile (default %d) or a smaller overlap is faster",
-                self.tile, self.overlap, factor, DEFAULT_TILE,
+                self.tile, self.overlap, factor, ENHANCER_TILE,
             )
         return replace(self, temperature=self.temperature_for(net), resolved=True)
 

@@ -8,7 +8,7 @@ record and nodata mask included) land at or below X, and so does the whole paylo
 do not borrow bits from flat ones as they would within one whole-image codestream.
 
 **Default tile size** (``tile="auto"``): images up to `WHOLE_IMAGE_MAX_SIDE` px per side are
-coded whole (best rate-distortion, as before tiles existed); larger ones in `DEFAULT_TILE` px
+coded whole (best rate-distortion, as before tiles existed); larger ones in `CONTAINER_TILE` px
 tiles. 1024 comes from this measurement on three DOTA scenes (P0168, P0770, P1088, 6.2 Mpx),
 each tile coded on its own at a fixed knob, against the untiled image (2-core machine shared
 with other jobs, so times are rough)::
@@ -117,9 +117,9 @@ from innrsic.rsic.container import (
     unpack_tile_record,
 )
 
-DEFAULT_TILE = 1024
+CONTAINER_TILE = 1024
 WHOLE_IMAGE_MAX_SIDE = 4096
-MIN_TILE = 64
+MIN_CONTAINER_TILE = 64
 TILE_BATCH = 8
 RECONSTRUCTION_KEY = "recon_crc32"
 MAX_CHECKSUM_TILES = 100_000  # 8 hex digits each: 800 kB of the container's 1 MiB of metadata
@@ -166,13 +166,13 @@ class DecompressResult(WrittenRaster):
 def resolve_tile(tile: TileSize, width: int, height: int) -> int:
     """The tile size to use: an int as given (0: whole image), "auto"/None per the module doc."""
     if tile is None or tile == "auto":
-        return 0 if max(width, height) <= WHOLE_IMAGE_MAX_SIDE else DEFAULT_TILE
+        return 0 if max(width, height) <= WHOLE_IMAGE_MAX_SIDE else CONTAINER_TILE
     if not isinstance(tile, int) or isinstance(tile, bool):
         raise TilingError(f"tile size must be an integer or 'auto', got {tile!r}")
-    if tile != 0 and (tile < MIN_TILE or tile % 16):
+    if tile != 0 and (tile < MIN_CONTAINER_TILE or tile % 16):
         raise TilingError(
             f"tile size {tile} must be 0 (whole image) or a multiple of 16 of at least "
-            f"{MIN_TILE} (whole JPEG/chroma blocks)"
+            f"{MIN_CONTAINER_TILE} (whole JPEG/chroma blocks)"
         )
     return tile
 
@@ -645,7 +645,7 @@ def decompress_file(
         indices = grid.indices(region)
         reader.check_present(indices)
         checksums = reconstruction_checksums(reader.metadata, len(grid)) if verify else None
-        block = reader.tile_width if reader.tile_width else DEFAULT_TILE // 2
+        block = reader.tile_width if reader.tile_width else CONTAINER_TILE // 2
         with open_sink(
             target,
             region.width,
