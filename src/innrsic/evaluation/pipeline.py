@@ -15,15 +15,12 @@ import numpy as np
 from innrsic.atomic import write_bytes_atomic
 from innrsic.codecs import Codec
 from innrsic.errors import MetricError
-from innrsic.metrics import bits_per_pixel, ms_ssim, psnr
-from innrsic.metrics.niqe import niqe
-from innrsic.metrics.optional import MetricProbe, lpips_torchvision
-from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN, band_metrics
+from innrsic.metrics import bits_per_pixel
+from innrsic.metrics.optional import MetricProbe
+from innrsic.metrics.spectrum import band_metrics
+from innrsic.metrics.table import ALWAYS_COMPUTED, BAND_METRICS, METRIC_BY_NAME, metric_names
 from innrsic.rsic.coding import compress_image, decompress_container
 from innrsic.rsic.container import Container, pack_container, read_container
-
-BAND_METRICS = (BAND_ERROR_COLUMN, *BAND_COLUMNS.values())
-ALWAYS_COMPUTED = ("psnr", "ms_ssim", "niqe", *BAND_METRICS)
 
 
 @dataclass(frozen=True)
@@ -89,9 +86,7 @@ def code_image(image: np.ndarray, codec: Codec, path: Path | None = None) -> Cod
 def per_image_metrics(probes: dict[str, MetricProbe]) -> list[str]:
     """The per-image metrics an evaluation computes: PSNR, MS-SSIM, NIQE, the band-energy
     ratios and every available optional one."""
-    from innrsic.metrics.optional import PER_IMAGE_METRICS
-
-    return [*ALWAYS_COMPUTED, *(m for m in PER_IMAGE_METRICS if probes[m].available)]
+    return [*ALWAYS_COMPUTED, *(m for m in metric_names(("weights",)) if probes[m].available)]
 
 
 def compute_metrics(
@@ -100,8 +95,6 @@ def compute_metrics(
     """The metrics `names` of `test` against `reference`; None (with a note) where undefined
     (MS-SSIM under 161 px, NIQE under two 96x96 patches, band energy under 32 px). An optional
     metric takes its weights from its (available) probe in `probes`."""
-    from innrsic.metrics.perceptual import lpips_distance
-
     values: dict[str, float | None] = {}
     notes: list[str] = []
     bands: dict[str, float | None] | None = None
@@ -114,29 +107,29 @@ def compute_metrics(
                     bands = dict.fromkeys(BAND_METRICS)
                     notes.append(f"band energy undefined: {exc}")
             values[name] = bands[name]
-        elif name == "niqe":
-            try:
-                values[name] = niqe(test)
-            except MetricError as exc:
-                values[name] = None
-                notes.append(f"niqe undefined: {exc}")
-        elif name == "psnr":
-            values[name] = psnr(reference, test)
-        elif name == "ms_ssim":
-            try:
-                values[name] = ms_ssim(reference, test)
-            except MetricError as exc:
-                values[name] = None
-                notes.append(f"ms_ssim undefined: {exc}")
-        elif name == "lpips_squeeze":
-            (weights,) = probes[name].files.values()
-            values[name] = lpips_distance(reference, test, weights)
-        elif name in ("lpips_alex", "lpips_vgg"):
-            (weights,) = probes[name].files.values()
-            values[name] = lpips_torchvision(name, reference, test, weights)
         else:
-            raise MetricError(f"no per-image implementation for metric {name!r}")
+            values[name] = _compute_one(name, reference, test, probes, notes)
     return values, notes
+
+
+def _compute_one(
+    name: str, reference: np.ndarray, test: np.ndarray, probes: dict[str, MetricProbe],
+    notes: list[str],
+) -> float | None:
+    """One metric of the table (not a band column); None with a note where undefined."""
+    metric = METRIC_BY_NAME.get(name)
+    if metric is None or metric.compute is None:
+        raise MetricError(f"no per-image implementation for metric {name!r}")
+    weights = None
+    if metric.kind == "weights":
+        (weights,) = probes[name].files.values()
+    try:
+        return metric.compute(reference, test, weights)
+    except MetricError as exc:
+        if not metric.undefined_ok:
+            raise
+        notes.append(f"{name} undefined: {exc}")
+        return None
 
 
 def metric_values(

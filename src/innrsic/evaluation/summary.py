@@ -14,19 +14,15 @@ from innrsic.evaluation.grid import codec_entry, control_id, is_control, tempera
 from innrsic.evaluation.store import Row
 from innrsic.metrics.bjontegaard import BDResult, bd_quality, bd_rate
 from innrsic.metrics.controls import CONTROL_KINDS
-from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
 from innrsic.metrics.stats import MeanCI, mean_ci
 
-RATE_METRICS = ("payload_bpp", "file_bpp")
-# Quality metrics in report order: higher is better for the first two, lower for the rest.
-QUALITY_METRICS = ("psnr", "ms_ssim", "lpips_squeeze", "lpips_alex", "lpips_vgg", "dists",
-                   "niqe", BAND_ERROR_COLUMN)
-LOWER_IS_BETTER = frozenset({"lpips_squeeze", "lpips_alex", "lpips_vgg", "dists", "niqe",
-                             BAND_ERROR_COLUMN})
-# Bjøntegaard deltas are computed for these (not for NIQE, a no-reference score, or spectra).
-BD_METRICS = ("psnr", "ms_ssim", "lpips_squeeze", "lpips_alex", "lpips_vgg", "dists")
-# Band-energy ratios (1 = the ground truth's energy): no direction, reported in their own table.
-SPECTRUM_METRICS = tuple(BAND_COLUMNS.values())
+# The metric lists (report order, direction, BD) are read from the metrics table.
+from innrsic.metrics.table import BD_METRICS as BD_METRICS
+from innrsic.metrics.table import LOWER_IS_BETTER as LOWER_IS_BETTER
+from innrsic.metrics.table import QUALITY_METRICS as QUALITY_METRICS
+from innrsic.metrics.table import RATE_METRICS
+from innrsic.metrics.table import SPECTRUM_METRICS as SPECTRUM_METRICS
+
 METRIC_UNITS = {"psnr": "dB"}
 CombinationKey = tuple[str, str, float | None, int | None]
 CurveKey = tuple[str, str, float | None, int | None]

@@ -4,21 +4,10 @@ names of the decoded image, the controls and the enhancers."""
 from __future__ import annotations
 
 from innrsic.evaluation.summary import Combination
-from innrsic.metrics.optional import PER_IMAGE_METRICS, SET_METRICS
 from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
 from innrsic.metrics.stats import MeanCI
+from innrsic.metrics.table import METRIC_TITLES as METRIC_TITLES
 
-METRIC_TITLES = {
-    "payload_bpp": "bpp",
-    "file_bpp": "file bpp",
-    "psnr": "PSNR (dB)",
-    "ms_ssim": "MS-SSIM",
-    **PER_IMAGE_METRICS,
-    **SET_METRICS,
-    "niqe": "NIQE",
-    BAND_ERROR_COLUMN: "band error 1/16-1/4",
-    **{column: f"energy {band}" for band, column in BAND_COLUMNS.items()},
-}
 DIGITS = {"payload_bpp": 4, "file_bpp": 4, "psnr": 2, "ms_ssim": 4, "niqe": 3,
           BAND_ERROR_COLUMN: 3, **dict.fromkeys(BAND_COLUMNS.values(), 3)}
 
