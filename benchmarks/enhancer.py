@@ -67,7 +67,7 @@ class Runner:
         self.name = name
         self.bf16 = bool(options and options.get("precision") == "bfloat16")
         self.model: INNEnhancer | FastEnhancer = (
-            net if options is None else FastEnhancer.from_reference(net, **options)
+            net if options is None else FastEnhancer(net, **options)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,14 +14,14 @@ import pytest
 
 from innrsic.cli import main
 from innrsic.raster.image import read_image
-from innrsic.rsic.container import read_container_file
+from innrsic.rsic.container import read_container
 
 
 def test_compress_jpeg2000_target_then_decompress(run_cli, tmp_path: Path, ucm_test_paths) -> None:
     source = ucm_test_paths[0]
     result = run_cli("compress", source, "-o", tmp_path / "a.rsic", "--codec", "jpeg2000:bpp=0.2")
     assert result.returncode == 0, result.stderr
-    container = read_container_file(tmp_path / "a.rsic")
+    container = read_container((tmp_path / "a.rsic").read_bytes())
     header_bytes = (tmp_path / "a.rsic").stat().st_size - container.payload_size
     assert container.payload_size * 8 / (256 * 256) <= 0.2
     assert header_bytes < 90  # 26 of them: the reconstruction checksum (innrsic.rsic.coding)
@@ -159,7 +159,7 @@ def test_compress_batch_prints_its_rates(small_images: Path, tmp_path: Path, cap
     assert report["summary"]["payload_bpp_max"] == max(payload) <= 0.3
     assert report["summary"]["over_target"] == 0 and report["failed"] == []
     for row in report["files"]:
-        assert row["payload_bytes"] == read_container_file(Path(row["file"])).payload_size
+        assert row["payload_bytes"] == read_container(Path(row["file"]).read_bytes()).payload_size
 
 
 def test_info_over_files_and_folders(small_images: Path, tmp_path: Path, capsys) -> None:

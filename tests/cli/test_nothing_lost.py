@@ -27,7 +27,7 @@ from innrsic.data import ucmerced_split
 from innrsic.data.pairs import generate_pairs, read_pairs_manifest
 from innrsic.enhancer import EnhancerConfig, INNEnhancer, save_enhancer
 from innrsic.rsic.coding import compress_file, decompress_container
-from innrsic.rsic.container import read_container_file
+from innrsic.rsic.container import read_container
 from innrsic.train import load_enhancer_config, train_enhancer
 from innrsic.train.checkpoint import list_checkpoints, load_checkpoint
 
@@ -164,7 +164,7 @@ def check_interrupted_compress(output: str, images: Path, out: Path, signum: int
         p.stem for p in images.glob("*.png")
     }
     for path in written:  # whole files: checksums hold and they decode
-        image = decompress_container(read_container_file(path))
+        image = decompress_container(read_container(path.read_bytes()))
         assert image.ndim == 3 and image.shape[2] == 3
     assert_no_leftovers(out)
     return left

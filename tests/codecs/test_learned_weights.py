@@ -26,7 +26,7 @@ from innrsic.codecs.learned_weights import find_by_fingerprint
 from innrsic.errors import WeightsError
 from innrsic.raster.image import write_image
 from innrsic.rsic.coding import compress_image, decompress_container, reconstruction_crc
-from innrsic.rsic.container import Container, read_container_file, write_container_file
+from innrsic.rsic.container import Container, pack_container, read_container
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (40, 72, 3), dtype=np.uint8)
 
@@ -143,13 +143,14 @@ def test_files_of_earlier_versions_decode_and_find_moved_weights_with_the_hint(
 ):
     assert _HEADER.size == 15
     path = tmp_path / "old.rsic"
-    write_container_file(path, _legacy_container(weights))
-    decoded = decompress_container(read_container_file(path))
+    path.write_bytes(pack_container(_legacy_container(weights)))
+    decoded = decompress_container(read_container(path.read_bytes()))
     assert decoded.shape == IMAGE.shape
     moved = _moved(weights, tmp_path)
     with pytest.raises(WeightsError, match="not found"):
-        decompress_container(read_container_file(path))
-    assert np.array_equal(decompress_container(read_container_file(path), weights=moved), decoded)
+        decompress_container(read_container(path.read_bytes()))
+    container = read_container(path.read_bytes())
+    assert np.array_equal(decompress_container(container, weights=moved), decoded)
 
 
 def test_a_hint_added_twice_is_searched_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

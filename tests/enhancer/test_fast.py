@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from innrsic.enhancer import EnhancerConfig, INNEnhancer, capability, load_enhancer
 from innrsic.enhancer import fast as fast_module
 from innrsic.enhancer.cost import dense_block_macs_per_pixel, enhancer_macs
-from innrsic.enhancer.fast import FastEnhancer, optimize
+from innrsic.enhancer.fast import FastEnhancer
 from innrsic.errors import ConfigError, UnsupportedPrecision
 
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
@@ -67,7 +67,7 @@ def test_float32_equals_reference_checkpoint(reference_net, airplane) -> None:
     x = airplane[..., 96:144, 64:128]  # a 48x64 region of the real image
     ref = outputs(reference_net, x)
     assert ref["inverse"].abs().max() > 1, "this random-weight network amplifies: a hard case"
-    fast = FastEnhancer.from_reference(reference_net, workers=2)
+    fast = FastEnhancer(reference_net, workers=2)
     assert_close(outputs(fast, x), ref, FLOAT32_BOUND)
 
 
@@ -78,7 +78,7 @@ def test_float32_inverse_whole_real_image(reference_net, airplane, workers) -> N
     z = latent(reference_net, airplane)
     with torch.no_grad():
         ref = reference_net.inverse(airplane, z)
-    fast = FastEnhancer.from_reference(reference_net, workers=workers)
+    fast = FastEnhancer(reference_net, workers=workers)
     assert max_abs(fast.inverse(airplane, z), ref) <= FLOAT32_BOUND
 
 
@@ -89,7 +89,7 @@ def test_float32_chunk_borders(reference_net, airplane, monkeypatch) -> None:
     monkeypatch.setattr(fast_module, "CHUNK_BYTES", 1 << 14)
     x = airplane[..., 40:115, 20:121]  # 75x101
     ref = outputs(reference_net, x)
-    fast = FastEnhancer.from_reference(reference_net, workers=2)
+    fast = FastEnhancer(reference_net, workers=2)
     assert_close(outputs(fast, x), ref, FLOAT32_BOUND)
 
 
@@ -101,27 +101,27 @@ def test_float32_equals_random_network(random_net, airplane, config, workers) ->
     ref = outputs(net, x)
     assert ref["inverse"].abs().max() < 20, "the random network should stay image-sized"
     assert ref["z"].std() > 0.05, "the Gaussianisation must not be a constant"
-    assert_close(outputs(FastEnhancer.from_reference(net, workers=workers), x), ref, FLOAT32_BOUND)
+    assert_close(outputs(FastEnhancer(net, workers=workers), x), ref, FLOAT32_BOUND)
 
 
 def test_float32_tiny_images_random_network(random_net, airplane) -> None:
     """Inputs so small that PyTorch runs its own convolution kernel, not oneDNN's."""
     net = random_net(EnhancerConfig())
     x = airplane[..., :16, :24]
-    assert_close(outputs(FastEnhancer.from_reference(net), x), outputs(net, x), FLOAT32_BOUND)
+    assert_close(outputs(FastEnhancer(net), x), outputs(net, x), FLOAT32_BOUND)
 
 
 def test_batches_and_odd_sizes(reference_net, airplane) -> None:
     """A batch (item by item), odd height and width (padded and cropped)."""
     x = torch.cat((airplane[..., :23, :31], airplane[..., 100:123, 50:81].flip(-1)))
-    fast = FastEnhancer.from_reference(reference_net, workers=2)
+    fast = FastEnhancer(reference_net, workers=2)
     assert_close(outputs(fast, x), outputs(reference_net, x), FLOAT32_BOUND)
 
 
 def test_channels_last_is_close(reference_net, airplane) -> None:
     """NHWC changes the summation order only: small differences, not bitwise (opt-in mode)."""
     x = airplane[..., 96:128, 64:96]
-    fast = outputs(FastEnhancer.from_reference(reference_net, channels_last=True), x)
+    fast = outputs(FastEnhancer(reference_net, channels_last=True), x)
     ref = outputs(reference_net, x)
     for key, value in ref.items():
         scale = max(1.0, value.abs().max().item())
@@ -133,8 +133,8 @@ def test_channels_last_is_close(reference_net, airplane) -> None:
 def test_bfloat16_within_45db_random_network(random_net, airplane, config) -> None:
     net = random_net(config, seed=3)
     x = airplane[..., :64, :96]
-    exact = outputs(FastEnhancer.from_reference(net), x)
-    low = outputs(FastEnhancer.from_reference(net, precision="bfloat16"), x)
+    exact = outputs(FastEnhancer(net), x)
+    low = outputs(FastEnhancer(net, precision="bfloat16"), x)
     for key in exact:
         assert low[key].dtype == torch.float32
         assert psnr(low[key], exact[key]) >= BF16_MIN_PSNR, (key, psnr(low[key], exact[key]))
@@ -147,8 +147,8 @@ def test_bfloat16_within_45db_paper_size_real_image(random_net, airplane) -> Non
     inverse (unclamped) within 45 dB of float32."""
     net = random_net(EnhancerConfig(), seed=5)
     z = latent(net, airplane)
-    exact = FastEnhancer.from_reference(net).inverse(airplane, z)
-    low = FastEnhancer.from_reference(net, precision="bfloat16").inverse(airplane, z)
+    exact = FastEnhancer(net).inverse(airplane, z)
+    low = FastEnhancer(net, precision="bfloat16").inverse(airplane, z)
     assert psnr(low, exact) >= BF16_MIN_PSNR, psnr(low, exact)
 
 
@@ -158,8 +158,8 @@ def test_bfloat16_within_45db_reference_checkpoint(reference_net, airplane) -> N
     spans about [-15, 25] instead of [0, 1] and amplifies every rounding error (about 38 dB for
     peak 1), so its PSNR is taken over that range."""
     x = airplane[..., 96:144, 64:128]
-    exact = outputs(FastEnhancer.from_reference(reference_net), x)
-    low = outputs(FastEnhancer.from_reference(reference_net, precision="bfloat16"), x)
+    exact = outputs(FastEnhancer(reference_net), x)
+    low = outputs(FastEnhancer(reference_net, precision="bfloat16"), x)
     for key in ("y", "z", "enhance", "enhance_t0"):
         assert psnr(low[key], exact[key]) >= BF16_MIN_PSNR, (key, psnr(low[key], exact[key]))
     for key in ("inverse", "roundtrip"):
@@ -171,7 +171,7 @@ def test_bfloat16_within_45db_reference_checkpoint(reference_net, airplane) -> N
 def test_workspaces_are_reused_and_released(reference_net, airplane) -> None:
     """One workspace per block width, reused by later calls and grown for larger images only;
     a smaller image in a larger workspace gives the same result as in its own."""
-    fast = FastEnhancer.from_reference(reference_net)
+    fast = FastEnhancer(reference_net)
     small, large = airplane[..., :48, :64], airplane[..., :64, :96]
     first = fast.inverse(small, torch.zeros(1, 3, 48, 64))
     fast.inverse(large, torch.zeros(1, 3, 64, 96))
@@ -187,7 +187,7 @@ def test_workspaces_are_reused_and_released(reference_net, airplane) -> None:
 
 def test_weights_are_read_from_the_reference(random_net) -> None:
     net = random_net(SMALL_K2)
-    fast = FastEnhancer.from_reference(net)
+    fast = FastEnhancer(net)
     for fc, rc in zip(fast.couplings, net.couplings, strict=True):
         for i in range(5):
             assert torch.equal(fc.G.conv(i)[0], rc.G.convs[i].weight)
@@ -197,7 +197,7 @@ def test_weights_are_read_from_the_reference(random_net) -> None:
 
 
 def test_inverse_does_not_invert_matrices(reference_net, airplane, monkeypatch) -> None:
-    fast = FastEnhancer.from_reference(reference_net)
+    fast = FastEnhancer(reference_net)
 
     def refuse(*args, **kwargs):
         raise AssertionError("matrix inverse computed per call")
@@ -208,12 +208,12 @@ def test_inverse_does_not_invert_matrices(reference_net, airplane, monkeypatch) 
 
 def test_options_are_checked(reference_net) -> None:
     with pytest.raises(ConfigError, match="precision"):
-        FastEnhancer.from_reference(reference_net, precision="float16")
+        FastEnhancer(reference_net, precision="float16")
     with pytest.raises(ConfigError, match="workers"):
-        FastEnhancer.from_reference(reference_net, workers=0)
+        FastEnhancer(reference_net, workers=0)
     with pytest.raises(ConfigError, match="INNEnhancer"):
         FastEnhancer(torch.nn.Conv2d(3, 3, 3))
-    fast = optimize(reference_net)
+    fast = FastEnhancer(reference_net)
     assert fast.precision == "float32" and not fast.channels_last
     with pytest.raises(ValueError, match="differ"):
         fast.inverse(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 10))
@@ -223,17 +223,17 @@ def test_options_are_checked(reference_net) -> None:
 
 @requires_bf16
 def test_bfloat16_runs_channels_last(reference_net) -> None:
-    assert FastEnhancer.from_reference(reference_net, precision="bfloat16").channels_last
+    assert FastEnhancer(reference_net, precision="bfloat16").channels_last
 
 
 def test_bfloat16_without_cpu_support_is_a_clear_error(reference_net, monkeypatch) -> None:
     """The branch an AVX2-only CPU takes, on any machine: the probe says no."""
     monkeypatch.setattr(capability, "bf16_convolution_supported", lambda: False)
     with pytest.raises(UnsupportedPrecision, match="AVX512-BF16") as caught:
-        FastEnhancer.from_reference(reference_net, precision="bfloat16")
+        FastEnhancer(reference_net, precision="bfloat16")
     assert "\n" not in str(caught.value)
     assert isinstance(caught.value, ConfigError)
-    FastEnhancer.from_reference(reference_net, precision="float32")  # float32 always runs
+    FastEnhancer(reference_net, precision="float32")  # float32 always runs
 
 
 def test_bf16_probe_matches_the_real_convolution() -> None:
@@ -241,7 +241,7 @@ def test_bf16_probe_matches_the_real_convolution() -> None:
     net = INNEnhancer(SMALL).eval()
     x = torch.rand(1, 3, 16, 16)
     if capability.bf16_convolution_supported():
-        FastEnhancer.from_reference(net, precision="bfloat16").inverse(x, torch.zeros_like(x))
+        FastEnhancer(net, precision="bfloat16").inverse(x, torch.zeros_like(x))
     else:
         with pytest.raises(RuntimeError, match="bf16"):
             rows = torch.zeros(1, 8, 4, 4, dtype=torch.bfloat16)
@@ -255,7 +255,7 @@ def test_bf16_probe_matches_the_real_convolution() -> None:
 
 def test_no_autograd_and_reference_untouched(reference_net, airplane) -> None:
     before = {k: v.clone() for k, v in reference_net.state_dict().items()}
-    fast = FastEnhancer.from_reference(reference_net)
+    fast = FastEnhancer(reference_net)
     out = fast.inverse(airplane[..., :16, :16], torch.zeros(1, 3, 16, 16))
     assert not out.requires_grad
     for key, value in reference_net.state_dict().items():
@@ -285,7 +285,7 @@ def test_shipped_model_float32_fast_path_on_a_real_image(airplane) -> None:
 
     for model in installed_models():
         net = load_enhancer(model.weights).eval()
-        exact = FastEnhancer.from_reference(net)
+        exact = FastEnhancer(net)
         with torch.no_grad():
             reference = net.inverse(airplane, torch.zeros_like(airplane))
         assert max_abs(exact.inverse(airplane, torch.zeros_like(airplane)), reference) <= 1e-5
@@ -299,8 +299,8 @@ def test_shipped_model_bf16_fast_path_on_a_real_image(airplane) -> None:
 
     for model in installed_models():
         net = load_enhancer(model.weights).eval()
-        exact = FastEnhancer.from_reference(net)
-        low = FastEnhancer.from_reference(net, precision="bfloat16")
+        exact = FastEnhancer(net)
+        low = FastEnhancer(net, precision="bfloat16")
         z = latent(net, airplane) * model.default_temperature
         raw = psnr(low.inverse(airplane, z), exact.inverse(airplane, z))
         assert raw >= BF16_MIN_PSNR, (model.name, raw)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from innrsic.metrics.bjontegaard import FIT_CUBIC, FIT_PCHIP, bd_psnr, bd_quality, bd_rate
+from innrsic.metrics.bjontegaard import FIT_CUBIC, FIT_PCHIP, bd_quality, bd_rate
 
 RATES = [0.1, 0.2, 0.4, 0.8]
 PSNR = [28.0, 30.5, 33.2, 36.1]
@@ -23,14 +23,14 @@ def test_rates_scaled_by_0_9_give_minus_10_percent(points: int) -> None:
 
 def test_identical_curves_give_zero() -> None:
     assert bd_rate(RATES, PSNR, RATES, PSNR).value == pytest.approx(0.0, abs=1e-12)
-    assert bd_psnr(RATES, PSNR, RATES, PSNR).value == pytest.approx(0.0, abs=1e-12)
+    assert bd_quality(RATES, PSNR, RATES, PSNR).value == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("points", [4, 3])
-def test_constant_db_offset_is_the_bd_psnr(points: int) -> None:
+def test_constant_db_offset_is_the_bd_quality(points: int) -> None:
     rates, psnr = RATES[:points], PSNR[:points]
-    assert bd_psnr(rates, psnr, rates, [p + 0.5 for p in psnr]).value == pytest.approx(0.5)
-    assert bd_psnr(rates, psnr, rates, [p - 1.25 for p in psnr]).value == pytest.approx(-1.25)
+    assert bd_quality(rates, psnr, rates, [p + 0.5 for p in psnr]).value == pytest.approx(0.5)
+    assert bd_quality(rates, psnr, rates, [p - 1.25 for p in psnr]).value == pytest.approx(-1.25)
 
 
 def test_order_of_points_does_not_matter() -> None:
@@ -58,7 +58,7 @@ def test_cubic_fit_through_a_log_linear_curve() -> None:
     # each rate it is 4 ln(1/0.9) dB better.
     rates = np.array(RATES)
     psnr = 4 * np.log(rates) + 40
-    result = bd_psnr(rates, psnr, 0.9 * rates, psnr)
+    result = bd_quality(rates, psnr, 0.9 * rates, psnr)
     assert result.value == pytest.approx(-4 * math.log(0.9))
 
 
@@ -81,8 +81,8 @@ def test_unusable_curves_give_a_reason_not_a_number(anchor, test, reason) -> Non
     assert result.text().startswith("n/a: ")
 
 
-def test_no_overlap_in_rate_for_bd_psnr() -> None:
-    result = bd_psnr([0.1, 0.2], [30.0, 32.0], [0.5, 0.9], [30.0, 32.0])
+def test_no_overlap_in_rate_for_bd_quality() -> None:
+    result = bd_quality([0.1, 0.2], [30.0, 32.0], [0.5, 0.9], [30.0, 32.0])
     assert result.value is None
     assert "do not overlap in rate" in result.reason
 

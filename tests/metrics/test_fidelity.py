@@ -12,7 +12,7 @@ from pytorch_msssim import ms_ssim as reference_ms_ssim
 
 from innrsic.errors import MetricError
 from innrsic.metrics import MS_SSIM_MIN_SIDE, bits_per_pixel, mean_psnr, ms_ssim, psnr
-from innrsic.rsic.container import Container, file_bpp, write_container_file
+from innrsic.rsic.container import Container, file_bpp, pack_container
 
 
 def test_psnr_hand_computed() -> None:
@@ -61,7 +61,7 @@ def test_bpp_from_bytes_and_from_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         bits_per_pixel(10, 0, 5)
     path = tmp_path / "x.rsic"
-    size = write_container_file(path, Container("jpeg", 64, 32, (b"p" * 256,)))
+    size = path.write_bytes(pack_container(Container("jpeg", 64, 32, (b"p" * 256,))))
     total, payload = file_bpp(path)
     assert total == pytest.approx(size * 8 / (64 * 32))
     assert payload == pytest.approx(256 * 8 / (64 * 32))

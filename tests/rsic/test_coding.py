@@ -32,22 +32,6 @@ class CountingCodec:
         return self.inner.decode(data, shape=shape)
 
 
-class BatchingCodec(CountingCodec):
-    """A codec with the optional batch methods, recording the batch sizes."""
-
-    def __init__(self, spec: str) -> None:
-        super().__init__(spec)
-        self.batches: list[int] = []
-
-    def encode_batch(self, images: list[np.ndarray]) -> list[bytes]:
-        self.batches.append(len(images))
-        return [self.inner.encode(image) for image in images]
-
-    def decode_batch(self, payloads: list[bytes]) -> list[np.ndarray]:
-        self.batches.append(len(payloads))
-        return [self.decode(p) for p in payloads]
-
-
 @pytest.fixture(scope="module")
 def p0168(shared: Path) -> Path:
     path = shared / "data" / "dota" / "P0168.png"
@@ -171,18 +155,6 @@ def test_cli_rate_targets_hold_with_nodata_tiles_and_geotiffs(
         target = float(spec.split("=")[1])
         assert 0.97 * target < payload <= target and payload < total, name
         assert f"{total:.4f} bpp ({payload:.4f} bpp payload)" in done.stdout
-
-
-def test_batching_codec_gets_several_tiles_per_call(p0168: Path) -> None:
-    image = read_image(p0168)[:768, :1280]
-    codec = BatchingCodec("jpeg:quality=50")
-    container = compress_image(image, codec, tile=256)
-    assert codec.batches == [8, 8, 7, 7]  # each batch encoded, then decoded for the checksum
-    plain = compress_image(image, make_codec("jpeg:quality=50"), tile=256)
-    assert container.payloads == plain.payloads
-    codec.batches.clear()
-    assert np.array_equal(decompress_container(container, codec), decompress_container(plain))
-    assert codec.batches == [8, 7]
 
 
 def test_tile_size_rules() -> None:

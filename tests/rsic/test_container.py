@@ -31,10 +31,8 @@ from innrsic.rsic.container import (
     pack_mask,
     pack_tile_record,
     read_container,
-    read_container_file,
     unpack_mask,
     unpack_tile_record,
-    write_container_file,
 )
 
 SAMPLE = Container("jpeg2000:bpp=0.2", 256, 250, (bytes(range(256)) * 3,), metadata={"k": 1})
@@ -126,18 +124,9 @@ def test_well_formed_hand_built_file_parses() -> None:
     assert container.payload == b"xyz"
 
 
-def test_file_write_is_atomic_and_readable(tmp_path: Path) -> None:
-    path = tmp_path / "a.rsic"
-    size = write_container_file(path, SAMPLE)
-    assert path.stat().st_size == size
-    assert read_container_file(path) == SAMPLE
-    assert [p.name for p in tmp_path.iterdir()] == ["a.rsic"]
-
-
-def test_unpackable_container_leaves_no_file(tmp_path: Path) -> None:
+def test_unpackable_container_is_refused() -> None:
     with pytest.raises(HeaderError):
-        write_container_file(tmp_path / "x.rsic", Container("x" * 5000, 4, 4, (b"",)))
-    assert list(tmp_path.iterdir()) == []
+        pack_container(Container("x" * 5000, 4, 4, (b"",)))
 
 
 # --- streaming reader and writer, tile records and masks --------------------------------------

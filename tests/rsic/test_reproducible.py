@@ -29,7 +29,7 @@ from innrsic.rsic.coding import (
     decompress_container,
     reconstruction_checksums,
 )
-from innrsic.rsic.container import read_container_file, write_container_file
+from innrsic.rsic.container import pack_container, read_container
 
 CLASSICAL = ["jpeg:quality=50", "jpeg2000:ratio=48", "webp:quality=75", "avif:quality=50"]
 CLASSICAL += ["heif:quality=50"]
@@ -41,9 +41,11 @@ os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
 import torch
 torch.set_num_threads(threads)
 from innrsic.rsic.coding import decompress_container
-from innrsic.rsic.container import read_container_file
+from innrsic.rsic.container import read_container
 for path in sys.argv[2:]:
-    print(hashlib.sha256(decompress_container(read_container_file(path)).tobytes()).hexdigest())
+    with open(path, "rb") as handle:
+        image = decompress_container(read_container(handle.read()))
+    print(hashlib.sha256(image.tobytes()).hexdigest())
 """
 
 
@@ -85,7 +87,7 @@ def test_every_codec_decodes_identically_with_1_and_2_threads_and_across_runs(
     for threads in (1, 2):  # in this process
         torch.set_num_threads(threads)
         for spec, path in streams.items():
-            container = read_container_file(path)
+            container = read_container(path.read_bytes())
             assert reconstruction_checksums(container.metadata, 4) is not None
             # decoding checks each tile against the encoder's reconstruction as well
             digests[spec].append(digest(decompress_container(container)))
@@ -155,12 +157,12 @@ def test_cli_reports_a_mismatch_and_no_verify_decodes(run_cli, ucm_test_paths, t
                    "--tile", "128", threads=1).returncode == 0  # fmt: skip
     info = run_cli("info", good, threads=1).stdout
     assert "crc32 of each of the 4 decoded tile(s), checked on decode" in info
-    container = read_container_file(good)
+    container = read_container(good.read_bytes())
     crcs = container.metadata[RECONSTRUCTION_KEY]
     wrong = crcs[:16] + f"{int(crcs[16:24], 16) ^ 1:08x}" + crcs[24:]
     tampered = tmp_path / "tampered.rsic"
-    write_container_file(
-        tampered, dataclasses.replace(container, metadata={RECONSTRUCTION_KEY: wrong})
+    tampered.write_bytes(
+        pack_container(dataclasses.replace(container, metadata={RECONSTRUCTION_KEY: wrong}))
     )
 
     refused = run_cli("decompress", tampered, "-o", tmp_path / "t.png", threads=1)

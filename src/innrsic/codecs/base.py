@@ -7,7 +7,6 @@ members, and `innrsic.rsic.coding` asks with ``isinstance``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -41,24 +40,6 @@ class Reconstructing(Protocol):
 
     def encode_and_reconstruct(self, image: np.ndarray) -> tuple[bytes, np.ndarray]:
         """The payload of an HxWx3 uint8 image and the HxWx3 uint8 image it decodes to."""
-        ...
-
-
-@runtime_checkable
-class BatchEncoding(Protocol):
-    """Encodes several images (of possibly different sizes) in one call."""
-
-    def encode_batch(self, images: Sequence[np.ndarray]) -> list[bytes]:
-        """One payload per HxWx3 uint8 image, in order."""
-        ...
-
-
-@runtime_checkable
-class BatchDecoding(Protocol):
-    """Decodes several payloads in one call."""
-
-    def decode_batch(self, payloads: Sequence[bytes]) -> list[np.ndarray]:
-        """One HxWx3 uint8 image per payload, in order."""
         ...
 
 

@@ -3,8 +3,8 @@
 ``import compressai`` runs ``compressai/__init__.py``, which imports every subpackage: its
 datasets, its point-cloud models and ``compressai.registry.transforms``, which imports
 ``torch_geometric`` (and with it ``torch._dynamo``). A learned-codec command uses none of that,
-yet paid for it on every start: ``python -X importtime -c "import compressai"`` measured 6.5 s
-(of which torch 2.5 s and torch_geometric 2.9 s) on a 2-core AMD EPYC.
+yet paid for it on every start (the import time: benchmarks/README.md, "Measurements behind
+defaults").
 
 `models` therefore imports ``compressai.models`` / ``compressai.entropy_models`` under two
 **lazy package shells** put into ``sys.modules`` (only when nothing has imported CompressAI yet):

@@ -26,8 +26,7 @@ slightly different function from the float32 network (relative weight change bel
 encoder and decoder both use it. A module this does not know (with parameters) on the decoder
 side is refused (`WeightsError`) rather than evaluated inexactly.
 
-Cost (``benchmarks/exact_coding.py``, reference ELIC, 2-core AVX2 EPYC, one thread): encode
-2.2-2.8x and decode 2.7-3.4x slower than CompressAI's float32 network at 256-512 px.
+Its cost against the float32 network: ``benchmarks/exact_coding.py`` and benchmarks/README.md.
 """
 
 from __future__ import annotations

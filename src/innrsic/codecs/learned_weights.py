@@ -5,8 +5,7 @@ specs) or by fingerprint (what a container records).
 the lambda as Python prints the float (``0.0008``, ``0.045``, ``1e-05``) and ``<ext>`` is
 ``safetensors`` (innrsic's format, preferred), ``pth.tar``, ``pth.tar.xz`` or ``pth``, e.g.
 ``elic-lambda0.0008.safetensors``. It is searched for in ``$INNRSIC_MODEL_DIR`` (several
-directories separated by ``os.pathsep``; default ``~/.cache/innrsic/models``), then in the
-package's ``innrsic/models/`` directory if it exists.
+directories separated by ``os.pathsep``; default ``~/.cache/innrsic/models``).
 
 **By fingerprint** (`find_by_fingerprint`). A container names its weights by fingerprint (the
 first `FINGERPRINT_HEX` hex digits of `learned_checkpoint.weights_fingerprint`) and by the
@@ -27,7 +26,6 @@ from innrsic.errors import WeightsError
 
 MODEL_DIR_ENV = "INNRSIC_MODEL_DIR"
 DEFAULT_MODEL_DIR = Path("~/.cache/innrsic/models")
-SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[1] / "models"
 WEIGHT_SUFFIXES = (".safetensors", ".pth.tar", ".pth.tar.xz", ".pth")
 FINGERPRINT_HEX = 32
 SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
@@ -54,8 +52,6 @@ def model_dirs() -> list[Path]:
         dirs = [Path(part).expanduser() for part in override.split(os.pathsep) if part]
     else:
         dirs = [DEFAULT_MODEL_DIR.expanduser()]
-    if SHIPPED_MODEL_DIR.is_dir():
-        dirs.append(SHIPPED_MODEL_DIR)
     return dirs
 
 

@@ -27,13 +27,8 @@ How the tiles fit together (see `innrsic.raster.tiling.BlendGrid`):
   image width (`TileBlender`) - independent of the image height, and of the width up to those
   bands.
 
-Defaults: 512 px tiles (a 576x576 tile of the paper-size network peaked at about 1.7 GB resident
-on CPU, torch included), 32 px overlap. Seams, measured as the mean gradient magnitude across tile
-edges over that across other boundaries of the same phase (`innrsic.raster.tiling.seam_ratio`),
-with a random network whose output depends on a neighbourhood of tens of pixels, temperature 1, on
-four full DOTA scenes: P0168 1.006, P0770 0.998, P1088 1.018, P0003 0.977 (the untiled result
-gives the same values at those lines to 3 decimals, and differs from the tiled one by at most 1
-level, 0.001 on average); the same tiles without overlap give 0.82-0.86.
+Defaults: 512 px tiles, 32 px overlap (the memory and seam measurements behind them:
+benchmarks/README.md, "Measurements behind defaults").
 """
 
 from __future__ import annotations
@@ -55,6 +50,7 @@ from innrsic.enhancer.network import INNEnhancer
 from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE, EnhanceSettings
 from innrsic.errors import ConfigError
 from innrsic.raster.geotiff import (
+    OUTPUT_PROFILE,
     RasterMetadata,
     RasterSource,
     SampleMapping,
@@ -70,7 +66,6 @@ from innrsic.raster.tiling import BlendGrid, TileBlender, TilingError, Window
 log = logging.getLogger(__name__)
 
 NOISE_BLOCK = 64
-TIFF_COMPRESSION = "deflate"
 Network = INNEnhancer | FastEnhancer | ReferenceEngine
 
 
@@ -287,10 +282,10 @@ def _enhance_raster(
     area = scene_area(region, raster.width, raster.height, settings)
     masks = _MaskCache(raster, area)
     metadata = raster.metadata.for_window(region)
-    block = settings.tile if settings.tile and settings.tile % 16 == 0 else ENHANCER_TILE
     count = 0
     with open_sink(
-        target, region.width, region.height, metadata, block, TIFF_COMPRESSION
+        target, region.width, region.height, metadata, OUTPUT_PROFILE.block_for(settings.tile),
+        OUTPUT_PROFILE.compress,
     ) as sink:
         corner = (origin[0] + area.x, origin[1] + area.y)
         for window, values in enhance_tiles(masks.read, area.width, area.height, net, settings,

@@ -237,8 +237,8 @@ def _in_inference(fn: Callable[..., None], *args) -> None:
 class FastEnhancer(nn.Module):
     """Inference-only `INNEnhancer` with the same `forward`, `inverse` and `enhance`.
 
-    Build with `from_reference` (or `optimize`). Inputs and outputs are float32 NCHW tensors
-    as for the reference; batches run item by item. Arguments:
+    Built from an `INNEnhancer` (its weights read then). Inputs and outputs are float32 NCHW
+    tensors as for the reference; batches run item by item. Arguments:
 
     - `precision`: ``"float32"`` (default; equals the reference) or ``"bfloat16"``.
     - `channels_last`: NHWC convolutions in float32 (not bitwise equal, see the module doc).
@@ -295,11 +295,6 @@ class FastEnhancer(nn.Module):
         self.engine = _Engine(dtype, fmt)
         self._lock = threading.Lock()
         self.to(reference.expansion.matrices.device)
-
-    @classmethod
-    def from_reference(cls, net: INNEnhancer, **options: Any) -> FastEnhancer:
-        """A fast copy of `net` (weights read now); `options` as the constructor's."""
-        return cls(net, **options)
 
     def release(self) -> None:
         """Free the workspaces (they are allocated again by the next call)."""
@@ -420,11 +415,6 @@ def _scale_shift(x2: torch.Tensor, h: torch.Tensor, g: torch.Tensor, clamp: floa
     return x2 * torch.exp(clamp * (2.0 * torch.sigmoid(h) - 1.0)) + g
 
 
-def optimize(net: INNEnhancer, **options: Any) -> FastEnhancer:
-    """Shorthand for `FastEnhancer.from_reference`."""
-    return FastEnhancer(net, **options)
-
-
 class ReferenceEngine(nn.Module):
     """The plain `INNEnhancer` behind the engine interface (`restore`, `inverse`), so the
     reference path can run through the same tiled code, side by side with the product path
@@ -457,4 +447,4 @@ def engine_for(
     return FastEnhancer(net, precision, workers=workers)
 
 
-__all__ = ["PRECISIONS", "FastEnhancer", "ReferenceEngine", "engine_for", "optimize"]
+__all__ = ["PRECISIONS", "FastEnhancer", "ReferenceEngine", "engine_for"]

@@ -168,6 +168,3 @@ def bd_quality(
     The returned `interval` is in natural-log rate.
     """
     return _delta(anchor_rate, anchor_quality, test_rate, test_quality, "rate")
-
-
-bd_psnr = bd_quality

@@ -4,67 +4,33 @@
 container's tile grid), so `decompress_file(..., region=...)` decodes only the tiles a region
 touches, and a large scene is read, coded, decoded and written one tile at a time. With a target
 rate (``bpp=X``) each tile's knob is searched independently, so every tile's stored bytes (its
-record and nodata mask included) land at or below X, and so does the whole payload; busy tiles
-do not borrow bits from flat ones as they would within one whole-image codestream.
-
-**Default tile size** (``tile="auto"``): images up to `WHOLE_IMAGE_MAX_SIDE` px per side are
-coded whole (best rate-distortion, as before tiles existed); larger ones in `CONTAINER_TILE` px
-tiles. 1024 comes from this measurement on three DOTA scenes (P0168, P0770, P1088, 6.2 Mpx),
-each tile coded on its own at a fixed knob, against the untiled image (2-core machine shared
-with other jobs, so times are rough)::
-
-    tile   jpeg2000 ratio=48      jpeg2000 ratio=96      jpeg q=75    webp q=75   j2k encode
-           bpp     PSNR           bpp     PSNR           bpp          bpp         (ratio=48)
-    whole  0.500   34.94          0.250   31.87          1.175        0.697       2.4 s
-    1024   0.499   34.85 (-0.09)  0.249   31.76 (-0.11)  1.178 (+0.3%) 0.699 (+0.3%) 1.5 s
-    512    0.498   34.59 (-0.36)  0.249   31.50 (-0.37)  1.187 (+1.0%) 0.707 (+1.4%) 1.5 s
-    256    0.493   34.01 (-0.93)  0.247   30.79 (-1.08)  1.217 (+3.6%) 0.722 (+3.6%) 1.9 s
-    128    0.502   32.63 (-2.31)  0.258   28.85 (-3.02)  1.334 (+14%)  0.760 (+9.1%) 2.5 s
-
-(JPEG and WebP PSNR moved by at most 0.09 dB.) 1024 px tiles cost about 0.1 dB (JPEG 2000)
-or 0.3% of the rate (JPEG, WebP); 512 px already costs 0.36 dB / 1-1.4%. Encoding is no
-slower than whole-image coding, a tile is 3 MiB of RGB, and a 1024x1024 region needs at most
-four tiles.
+record and nodata mask included) land at or below X, and so does the whole payload. With
+``tile="auto"`` images up to `WHOLE_IMAGE_MAX_SIDE` px per side are coded whole, larger ones in
+`CONTAINER_TILE` px tiles (the measurement behind 1024: benchmarks/README.md, "Measurements
+behind defaults").
 
 **Nodata.** With a nodata value (GeoTIFF nodata, or ``nodata=`` for PNG/JPEG) the container
-uses tile records (`innrsic.rsic.container`): each tile carries a compact mask of its nodata pixels,
-restored exactly on decode, and a tile that is all nodata is not coded at all. Georeferencing,
-nodata and the sample mapping travel in the container metadata (`innrsic.raster.geotiff`).
+uses tile records (`innrsic.rsic.container`): each tile carries a compact mask of its nodata
+pixels, restored exactly on decode, and a tile that is all nodata is not coded at all.
+Georeferencing, nodata and the sample mapping travel in the container metadata
+(`innrsic.raster.geotiff`).
 
-**Learned codecs** may batch tiles through the network: a codec with ``encode_batch(images)
--> list[bytes]`` and ``decode_batch(payloads) -> list[ndarray]`` (`innrsic.rsic.capabilities`)
-gets up to `TILE_BATCH` tiles per call instead of one `encode`/`decode` each (tiles at the
-right and bottom edges are smaller than the others, so a batch may mix sizes).
-
-**Reconstruction checksum.** A decoder that computes in floating point (learned codecs, and in
-principle a classical codec library built differently) can return other pixels on another
-platform, and the payload checksums cannot see that. So the encoder stores, in the container
-metadata, the CRC-32 of every tile as its own platform decodes it::
+**Reconstruction checksum.** A decoder that computes in floating point can return other pixels
+on another platform, which the payload checksums cannot see. So the encoder stores, in the
+container metadata, the CRC-32 of every tile as its own platform decodes it::
 
     "recon_crc32": "<8 lowercase hex digits per tile>"
 
 one CRC-32 (zlib's) per tile in tile-index order, of the codec's decoded pixels (HxWx3 uint8,
-row-major, before nodata pixels are filled; ``00000000`` for a tile with nothing coded). It
-costs 18 + 8 bytes per tile of the file (26 bytes untiled: 0.003 bpp on 256x256 pixels). The
-reconstruction comes from ``encode_and_reconstruct(image) -> (payload, decoded)`` where a
-codec has it (learned codecs: the encoder's own reconstruction, no second entropy decode),
-else from decoding the payload once. It is on by default for every codec (``checksum=False``,
-``innrsic compress --no-checksum`` leave it out): detecting wrong pixels is worth one decode.
-Extra encode time (one thread, best of 3, on a shared 2-core machine), 256x256 / 1024x1024:
-
-    jpeg quality=75      +0.5 ms (+90%) / +6 ms (+28%)   (JPEG encodes about as fast as it decodes)
-    jpeg2000 ratio=48    +2 ms (+11%)   / +47 ms (+25%)
-    webp, avif, heif     +1-3 ms (2-5%) / +9-62 ms (3-5%)
-    any, with bpp=X      0.1-3%, jpeg 3-12% (the rate search encodes several times)
-    elic                 +0.5 s (+36-100%) / +16 s (+63-100%) (its synthesis transform, which
-                         the encoder does not otherwise run; range over two runs under load)
-
-Decoding checks every tile it decodes (so a region decode checks its own tiles) and raises
+row-major, before nodata pixels are filled; ``00000000`` for a tile with nothing coded). The
+reconstruction comes from ``encode_and_reconstruct`` where a codec has it
+(`innrsic.codecs.base.Reconstructing`), else from decoding the payload once. It is on by
+default (``checksum=False``, ``innrsic compress --no-checksum`` leave it out; its cost:
+benchmarks/README.md). Decoding checks every tile it decodes and raises
 `ReconstructionMismatch` naming the first tile that differs; ``verify=False`` (``innrsic
-decompress --no-verify``) skips the check. Containers without the key decode unchecked (a
-future algorithm would get a key of its own, e.g. ``recon_sha256``). Images of more than
-`MAX_CHECKSUM_TILES` tiles are written without the key (a warning is logged), as the
-metadata is limited to 1 MiB.
+decompress --no-verify``) skips the check. Containers without the key decode unchecked. Images
+of more than `MAX_CHECKSUM_TILES` tiles are written without the key (a warning is logged), as
+the metadata is limited to 1 MiB.
 """
 
 from __future__ import annotations
@@ -85,15 +51,11 @@ import numpy as np
 from tqdm import tqdm
 
 from innrsic.codecs import Codec, make_codec
-from innrsic.codecs.base import (
-    BatchDecoding,
-    BatchEncoding,
-    RateTargeting,
-    Reconstructing,
-)
+from innrsic.codecs.base import RateTargeting, Reconstructing
 from innrsic.errors import CodecError, HeaderError, ReconstructionMismatch, TilingError
 from innrsic.metrics.rate import bits_per_pixel
 from innrsic.raster.geotiff import (
+    OUTPUT_PROFILE,
     ArraySource,
     RasterMetadata,
     RasterSource,
@@ -120,7 +82,6 @@ from innrsic.rsic.container import (
 CONTAINER_TILE = 1024
 WHOLE_IMAGE_MAX_SIDE = 4096
 MIN_CONTAINER_TILE = 64
-TILE_BATCH = 8
 RECONSTRUCTION_KEY = "recon_crc32"
 MAX_CHECKSUM_TILES = 100_000  # 8 hex digits each: 800 kB of the container's 1 MiB of metadata
 SPOOL_BYTES = 64 << 20  # payloads held in memory before compress_file spools them to disk
@@ -186,17 +147,6 @@ def _progress(items: Iterable, total: int, enabled: bool, what: str) -> Iterable
     )
 
 
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def reconstruction_crc(image: np.ndarray) -> int:
     """The reconstruction checksum of one decoded tile (module doc)."""
     return zlib.crc32(np.ascontiguousarray(image, dtype=np.uint8).data)
@@ -237,9 +187,7 @@ def _encode_many(
     if checksum and isinstance(codec, Reconstructing):
         pairs = [codec.encode_and_reconstruct(image) for image in images]
         return [payload for payload, _ in pairs], [reconstruction_crc(d) for _, d in pairs]
-    if isinstance(codec, BatchEncoding) and len(images) > 1:
-        payloads = list(codec.encode_batch(images))
-    elif isinstance(codec, RateTargeting):
+    if isinstance(codec, RateTargeting):
         payloads = [codec.encode(im, extra) for im, extra in zip(images, overheads, strict=True)]
     else:
         payloads = [codec.encode(image) for image in images]
@@ -254,8 +202,6 @@ def _decode_many(
     codec: Codec, payloads: list[bytes], shapes: list[tuple[int, int]]
 ) -> list[np.ndarray]:
     """Decode `payloads`; each decoder refuses a payload declaring other than its (h, w)."""
-    if isinstance(codec, BatchDecoding) and len(payloads) > 1:
-        return list(codec.decode_batch(payloads))
     return [codec.decode(p, shape=shape) for p, shape in zip(payloads, shapes, strict=True)]
 
 
@@ -313,11 +259,6 @@ def encode_here(
     return (encode_tile_batch(codec, tiles, records, checksum) for tiles in batches)
 
 
-def tile_batch_size(codec: Codec) -> int:
-    """Tiles per call: `TILE_BATCH` for codecs that batch through a network, else 1."""
-    return TILE_BATCH if isinstance(codec, BatchEncoding) else 1
-
-
 def _encode_tiles(
     source: RasterSource,
     grid: TileGrid,
@@ -339,7 +280,7 @@ def _encode_tiles(
     encode = encoder or partial(encode_here, codec)
 
     def payloads() -> Iterator[bytes]:
-        windows = _batched(iter(grid), tile_batch_size(codec))
+        windows = ([window] for window in grid)
         batches = ([source.read(window) for window in batch] for batch in windows)
         for encoded in encode(batches, records, checksum):
             if choices is not None and encoded.choice is not None:
@@ -525,8 +466,7 @@ def _decode_tiles(
 ) -> Iterator[tuple[Window, np.ndarray, np.ndarray | None]]:
     """Decode tiles `indices`: yield (tile window, HxWx3 uint8, nodata mask or None)."""
     fill = _fill_value(metadata)
-    batch_size = TILE_BATCH if isinstance(codec, BatchDecoding) else 1
-    for batch in _batched(_progress(indices, len(indices), progress, "decompress"), batch_size):
+    for batch in ([index] for index in _progress(indices, len(indices), progress, "decompress")):
         tiles = []
         for index in batch:
             data = read_tile(index)
@@ -617,7 +557,7 @@ def decompress_file(
     region: Window | None = None,
     *,
     progress: bool = False,
-    tiff_compression: str | None = "deflate",
+    tiff_compression: str | None = OUTPUT_PROFILE.compress,
     verify: bool = True,
     weights: str | os.PathLike[str] | None = None,
 ) -> DecompressResult:
@@ -645,7 +585,7 @@ def decompress_file(
         indices = grid.indices(region)
         reader.check_present(indices)
         checksums = reconstruction_checksums(reader.metadata, len(grid)) if verify else None
-        block = reader.tile_width if reader.tile_width else CONTAINER_TILE // 2
+        block = reader.tile_width if reader.tile_width else OUTPUT_PROFILE.block
         with open_sink(
             target,
             region.width,

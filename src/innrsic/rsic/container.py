@@ -61,7 +61,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from innrsic.atomic import atomic_output, write_bytes_atomic
+from innrsic.atomic import atomic_output
 from innrsic.errors import (
     BadMagicError,
     ChecksumError,
@@ -338,19 +338,6 @@ def read_container(data: bytes) -> Container:
         header.metadata,
         header.flags,
     )
-
-
-def read_container_file(path: str | os.PathLike[str]) -> Container:
-    """Read and verify a whole `.rsic` file into memory (see `ContainerReader` for large ones)."""
-    with open(path, "rb") as handle:
-        return read_container(handle.read())
-
-
-def write_container_file(path: str | os.PathLike[str], container: Container) -> int:
-    """Write a container atomically; returns the number of bytes written."""
-    data = pack_container(container)
-    write_bytes_atomic(path, data)
-    return len(data)
 
 
 def file_bpp(path: str | os.PathLike[str]) -> tuple[float, float]:
