@@ -55,7 +55,6 @@ from innrsic.codecs.base import RateTargeting, Reconstructing
 from innrsic.errors import CodecError, HeaderError, ReconstructionMismatch, TilingError
 from innrsic.metrics.rate import bits_per_pixel
 from innrsic.raster.geotiff import (
-    OUTPUT_PROFILE,
     ArraySource,
     RasterMetadata,
     RasterSource,
@@ -557,7 +556,7 @@ def decompress_file(
     region: Window | None = None,
     *,
     progress: bool = False,
-    tiff_compression: str | None = OUTPUT_PROFILE.compress,
+    tiff_compression: str | None = "deflate",
     verify: bool = True,
     weights: str | os.PathLike[str] | None = None,
 ) -> DecompressResult:
@@ -585,7 +584,7 @@ def decompress_file(
         indices = grid.indices(region)
         reader.check_present(indices)
         checksums = reconstruction_checksums(reader.metadata, len(grid)) if verify else None
-        block = reader.tile_width if reader.tile_width else OUTPUT_PROFILE.block
+        block = reader.tile_width if reader.tile_width else CONTAINER_TILE // 2
         with open_sink(
             target,
             region.width,
