@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from innrsic.enhancer.settings import ENHANCER_TILE
+from innrsic.raster.geotiff import OUTPUT_PROFILE
 from innrsic.rsic.coding import CONTAINER_TILE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV = ROOT / "benchmarks" / "results" / "large_scene.csv"
-BLOCK = 512
+BLOCK = OUTPUT_PROFILE.block
 FIELDS = [
     "side",
     "pixels",
@@ -90,7 +91,7 @@ def build_scene(path: Path, side: int, images: list[np.ndarray]) -> None:
         "tiled": True,
         "blockxsize": BLOCK,
         "blockysize": BLOCK,
-        "compress": "deflate",
+        "compress": OUTPUT_PROFILE.compress,
         "photometric": "RGB",
         "bigtiff": "IF_SAFER",
     }

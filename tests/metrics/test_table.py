@@ -28,11 +28,11 @@ OPTIONAL = tuple(PER_IMAGE_METRICS)
 
 def test_lists_in_report_order() -> None:
     assert RATE_METRICS == ("payload_bpp", "file_bpp")
-    assert QUALITY_METRICS == ("psnr", "ms_ssim", *OPTIONAL, "niqe", BAND_ERROR_COLUMN)
-    assert LOWER_IS_BETTER == frozenset({*OPTIONAL, "niqe", BAND_ERROR_COLUMN})
-    assert BD_METRICS == ("psnr", "ms_ssim", *OPTIONAL)
+    assert ("psnr", "ms_ssim", *OPTIONAL, "niqe", BAND_ERROR_COLUMN) == QUALITY_METRICS
+    assert frozenset({*OPTIONAL, "niqe", BAND_ERROR_COLUMN}) == LOWER_IS_BETTER
+    assert ("psnr", "ms_ssim", *OPTIONAL) == BD_METRICS
     assert SPECTRUM_METRICS == RATIOS
-    assert ALWAYS_COMPUTED == ("psnr", "ms_ssim", "niqe", BAND_ERROR_COLUMN, *RATIOS)
+    assert ("psnr", "ms_ssim", "niqe", BAND_ERROR_COLUMN, *RATIOS) == ALWAYS_COMPUTED
 
 
 def test_summary_pipeline_and_titles_read_the_table() -> None:

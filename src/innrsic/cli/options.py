@@ -348,13 +348,16 @@ DEFAULT_IMAGE_FORMAT = "png"
 
 def add_image_format_option(parser: argparse.ArgumentParser) -> None:
     """``--format``: the image format of the outputs; a file output's suffix must agree."""
+    from innrsic.raster.geotiff import OUTPUT_PROFILE
+
     parser.add_argument(
         "--format",
         default=None,
         choices=list(IMAGE_FORMATS),
         help=f"output image format (default: {DEFAULT_IMAGE_FORMAT} in directory mode, else "
         "the -o FILE's suffix; a -o FILE whose suffix contradicts it is refused); cog: "
-        "Cloud-Optimized GeoTIFF (.tif: DEFLATE lossless, 512 px blocks, overviews, "
+        f"Cloud-Optimized GeoTIFF (.tif: {OUTPUT_PROFILE.compress.upper()} lossless, "
+        f"{OUTPUT_PROFILE.block} px blocks, overviews, "
         "georeferencing and nodata kept)",
     )
 

@@ -50,6 +50,7 @@ from innrsic.enhancer.network import INNEnhancer
 from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE, EnhanceSettings
 from innrsic.errors import ConfigError
 from innrsic.raster.geotiff import (
+    OUTPUT_PROFILE,
     RasterMetadata,
     RasterSource,
     SampleMapping,
@@ -65,7 +66,6 @@ from innrsic.raster.tiling import BlendGrid, TileBlender, TilingError, Window
 log = logging.getLogger(__name__)
 
 NOISE_BLOCK = 64
-TIFF_COMPRESSION = "deflate"
 Network = INNEnhancer | FastEnhancer | ReferenceEngine
 
 
@@ -282,10 +282,10 @@ def _enhance_raster(
     area = scene_area(region, raster.width, raster.height, settings)
     masks = _MaskCache(raster, area)
     metadata = raster.metadata.for_window(region)
-    block = settings.tile if settings.tile and settings.tile % 16 == 0 else ENHANCER_TILE
     count = 0
     with open_sink(
-        target, region.width, region.height, metadata, block, TIFF_COMPRESSION
+        target, region.width, region.height, metadata, OUTPUT_PROFILE.block_for(settings.tile),
+        OUTPUT_PROFILE.compress,
     ) as sink:
         corner = (origin[0] + area.x, origin[1] + area.y)
         for window, values in enhance_tiles(masks.read, area.width, area.height, net, settings,

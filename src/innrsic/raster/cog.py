@@ -30,14 +30,12 @@ import numpy as np
 
 from innrsic.atomic import replace_durably, scratch_folder
 from innrsic.errors import RasterFormatError
-from innrsic.raster.geotiff import GDAL_CACHE_MB, RasterMetadata, open_sink
+from innrsic.raster.geotiff import GDAL_CACHE_MB, OUTPUT_PROFILE, RasterMetadata, open_sink
 from innrsic.raster.image import validate_rgb
 from innrsic.raster.tiling import Window
 
-BLOCK = 512
 COMPRESSIONS = ("deflate", "lzw", "zstd", "jpeg", "webp", "none")
 LOSSLESS = ("deflate", "lzw", "zstd", "none")
-DEFAULT_COMPRESSION = "deflate"
 
 Tile = tuple[Window, np.ndarray, np.ndarray | None]
 
@@ -48,7 +46,7 @@ def write_cog(
     mask: np.ndarray | None = None,
     metadata: RasterMetadata | None = None,
     *,
-    compress: str = DEFAULT_COMPRESSION,
+    compress: str = OUTPUT_PROFILE.compress,
     level: int | None = None,
     quality: int | None = None,
 ) -> None:
@@ -76,7 +74,7 @@ def write_cog_tiles(
     height: int,
     metadata: RasterMetadata | None = None,
     *,
-    compress: str = DEFAULT_COMPRESSION,
+    compress: str = OUTPUT_PROFILE.compress,
     level: int | None = None,
     quality: int | None = None,
 ) -> None:
@@ -86,7 +84,7 @@ def write_cog_tiles(
     metadata = metadata or RasterMetadata()
     with scratch_folder(path) as scratch:
         source = scratch / "source.tif"
-        with open_sink(source, width, height, metadata, BLOCK, None) as sink:
+        with open_sink(source, width, height, metadata, OUTPUT_PROFILE.block, None) as sink:
             for window, rgb, mask in tiles:
                 if mask is not None and metadata.nodata is None:
                     raise RasterFormatError(
@@ -100,7 +98,7 @@ def geotiff_to_cog(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
     *,
-    compress: str = DEFAULT_COMPRESSION,
+    compress: str = OUTPUT_PROFILE.compress,
     level: int | None = None,
     quality: int | None = None,
 ) -> None:
@@ -112,7 +110,7 @@ def geotiff_to_cog(
 
 @contextlib.contextmanager
 def cog_output(
-    target: str | os.PathLike[str], compress: str = DEFAULT_COMPRESSION
+    target: str | os.PathLike[str], compress: str = OUTPUT_PROFILE.compress
 ) -> Iterator[Path]:
     """A scratch GeoTIFF path to write a result to; when the block ends without an error it is
     copied into a COG at `target` (atomically) and removed, so `target` is never a plain or
@@ -125,7 +123,7 @@ def cog_output(
 
 
 def creation_options(
-    compress: str = DEFAULT_COMPRESSION, level: int | None = None, quality: int | None = None
+    compress: str = OUTPUT_PROFILE.compress, level: int | None = None, quality: int | None = None
 ) -> dict[str, str]:
     """The COG driver's creation options for a compression (module doc); RasterFormatError
     for an unknown one or a setting it does not take."""
@@ -133,7 +131,7 @@ def creation_options(
     if name not in COMPRESSIONS:
         raise RasterFormatError(f"COG compression {compress!r}: choose one of {COMPRESSIONS}")
     options = {
-        "BLOCKSIZE": str(BLOCK),
+        "BLOCKSIZE": str(OUTPUT_PROFILE.block),
         "COMPRESS": name.upper(),
         "OVERVIEWS": "IGNORE_EXISTING",
         "OVERVIEW_RESAMPLING": "AVERAGE",

@@ -56,8 +56,25 @@ from innrsic.raster.tiling import TileGrid, Window
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 GDAL_CACHE_MB = 64
-DEFAULT_BLOCK = 512
 _SCAN_TILE = 1024
+
+
+@dataclass(frozen=True)
+class OutputProfile:
+    """How innrsic writes raster files, read by every writer (GeoTIFF, COG, decompress, enhance
+    output), like rasterio's ``DefaultGTiffProfile``: tiled in square `block` px blocks,
+    `compress`ed losslessly (a COG adds the horizontal predictor and overviews)."""
+
+    block: int = 512
+    compress: str = "deflate"
+
+    def block_for(self, block: int) -> int:
+        """`block` when GDAL can tile with it (a multiple of 16 in 16-4096), else `block`'s
+        default."""
+        return block if block % 16 == 0 and 16 <= block <= 4096 else self.block
+
+
+OUTPUT_PROFILE = OutputProfile()
 
 
 @dataclass(frozen=True)
@@ -521,15 +538,15 @@ class GeoTiffSink(RasterSink):
         width: int,
         height: int,
         metadata: RasterMetadata,
-        block: int = DEFAULT_BLOCK,
-        compress: str | None = "deflate",
+        block: int = OUTPUT_PROFILE.block,
+        compress: str | None = OUTPUT_PROFILE.compress,
     ) -> None:
         import rasterio
         from rasterio.crs import CRS
 
         self.metadata = metadata
         mapping = metadata.mapping
-        block = block if block % 16 == 0 and 16 <= block <= 4096 else DEFAULT_BLOCK
+        block = OUTPUT_PROFILE.block_for(block)
         profile: dict[str, Any] = {
             "driver": "GTiff",
             "width": width,
@@ -587,8 +604,8 @@ def open_sink(
     width: int,
     height: int,
     metadata: RasterMetadata | None = None,
-    block: int = DEFAULT_BLOCK,
-    compress: str | None = "deflate",
+    block: int = OUTPUT_PROFILE.block,
+    compress: str | None = OUTPUT_PROFILE.compress,
 ) -> Iterator[RasterSink]:
     """Open an output image for window writes; it appears at `path` (atomically,
     `innrsic.atomic`) only if the block completes. TIFF/GeoTIFF: windowed through rasterio with

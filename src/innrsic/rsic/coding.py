@@ -55,6 +55,7 @@ from innrsic.codecs.base import RateTargeting, Reconstructing
 from innrsic.errors import CodecError, HeaderError, ReconstructionMismatch, TilingError
 from innrsic.metrics.rate import bits_per_pixel
 from innrsic.raster.geotiff import (
+    OUTPUT_PROFILE,
     ArraySource,
     RasterMetadata,
     RasterSource,
@@ -556,7 +557,7 @@ def decompress_file(
     region: Window | None = None,
     *,
     progress: bool = False,
-    tiff_compression: str | None = "deflate",
+    tiff_compression: str | None = OUTPUT_PROFILE.compress,
     verify: bool = True,
     weights: str | os.PathLike[str] | None = None,
 ) -> DecompressResult:
@@ -584,7 +585,7 @@ def decompress_file(
         indices = grid.indices(region)
         reader.check_present(indices)
         checksums = reconstruction_checksums(reader.metadata, len(grid)) if verify else None
-        block = reader.tile_width if reader.tile_width else CONTAINER_TILE // 2
+        block = reader.tile_width if reader.tile_width else OUTPUT_PROFILE.block
         with open_sink(
             target,
             region.width,
