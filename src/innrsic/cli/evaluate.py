@@ -61,6 +61,8 @@ are listed as unavailable with what is missing. Open OUT/index.html.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS
+
     """Add the evaluate command."""
     parser = subparsers.add_parser(
         "evaluate",
@@ -154,9 +156,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=["float32", "bfloat16"],
-        default="float32",
-        help="enhancer network precision (default float32; bfloat16 needs AVX512-BF16/AMX)",
+        choices=list(PRECISIONS),
+        default=DEFAULT_PRECISION,
+        help=f"enhancer network precision (default {DEFAULT_PRECISION}; bfloat16 needs "
+        "AVX512-BF16/AMX)",
     )
     parser.add_argument(
         "--limit", type=natural, default=None, help="use only the first N images"

@@ -45,7 +45,13 @@ import torch
 from tqdm import tqdm
 
 from innrsic.atomic import scratch_folder
-from innrsic.enhancer.fast import FastEnhancer, ReferenceEngine, engine_for
+from innrsic.enhancer.fast import (
+    DEFAULT_PRECISION,
+    FastEnhancer,
+    Precision,
+    ReferenceEngine,
+    engine_for,
+)
 from innrsic.enhancer.network import INNEnhancer
 from innrsic.enhancer.settings import ENHANCER_OVERLAP, ENHANCER_TILE, EnhanceSettings
 from innrsic.errors import ConfigError
@@ -218,7 +224,7 @@ def enhance_image(
     tile: int = ENHANCER_TILE,
     overlap: int = ENHANCER_OVERLAP,
     *,
-    precision: Literal["float32", "bfloat16"] = "float32",
+    precision: Precision = DEFAULT_PRECISION,
     threads: int | None = None,
 ) -> np.ndarray:
     """Enhance a decoded HxWx3 uint8 image; returns HxWx3 uint8. `temperature` None: the

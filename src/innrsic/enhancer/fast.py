@@ -47,7 +47,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -70,8 +70,10 @@ from innrsic.enhancer.network import (
 )
 from innrsic.errors import ConfigError
 
+# the precisions the enhancer's network runs in (the one closed set: CLI choices, settings)
 Precision = Literal["float32", "bfloat16"]
-PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+DEFAULT_PRECISION: Precision = "float32"  # the reference's pixels exactly
 NEGATIVE_SLOPE = 0.2
 _Dense = Callable[["_Block", torch.Tensor], torch.Tensor]
 # Input bytes of one convolution chunk: 8-16 MB measured fastest (1024-px-wide rows, one
@@ -255,7 +257,7 @@ class FastEnhancer(nn.Module):
     def __init__(
         self,
         reference: INNEnhancer,
-        precision: Precision = "float32",
+        precision: Precision = DEFAULT_PRECISION,
         channels_last: bool = False,
         workers: int | None = None,
     ) -> None:
@@ -437,7 +439,7 @@ class ReferenceEngine(nn.Module):
 
 def engine_for(
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
-    precision: Precision = "float32",
+    precision: Precision = DEFAULT_PRECISION,
     workers: int | None = None,
 ) -> FastEnhancer | ReferenceEngine:
     """The engine every enhancing command runs: `net` itself when it already is an engine (a
@@ -447,4 +449,11 @@ def engine_for(
     return FastEnhancer(net, precision, workers=workers)
 
 
-__all__ = ["PRECISIONS", "FastEnhancer", "ReferenceEngine", "engine_for"]
+__all__ = [
+    "DEFAULT_PRECISION",
+    "PRECISIONS",
+    "FastEnhancer",
+    "Precision",
+    "ReferenceEngine",
+    "engine_for",
+]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from innrsic.enhancer.fast import PRECISIONS, Precision
+from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS, Precision
 from innrsic.enhancer.network import default_temperature
 from innrsic.errors import ConfigError, InnrsicError
 from innrsic.pretrained import (
@@ -72,7 +72,7 @@ class EnhanceSettings:
     seed: int = 0
     tile: int = ENHANCER_TILE
     overlap: int = ENHANCER_OVERLAP
-    precision: Precision = "float32"
+    precision: Precision = DEFAULT_PRECISION
     threads: int | None = None
     model: str | None = None
     resolved: bool = False

@@ -42,7 +42,7 @@ from innrsic.codecs import Codec, make_codec
 from innrsic.compute.threads import torch_threads
 from innrsic.data.splits import ImageRef
 from innrsic.enhancer.apply import enhance_array
-from innrsic.enhancer.fast import engine_for
+from innrsic.enhancer.fast import DEFAULT_PRECISION, engine_for
 from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.errors import (
     ConfigError,
@@ -118,7 +118,7 @@ class EvaluationSettings:
     threads: int | None = 1
     # the enhancer network's precision (`innrsic.enhancer.fast.FastEnhancer`); float32 gives
     # the reference's pixels exactly
-    precision: str = "float32"
+    precision: str = DEFAULT_PRECISION
     # decoded + noise / unsharp conditions per codec spec, tuned on these validation images
     controls: ControlSettings | None = None
 
