@@ -23,7 +23,6 @@ from innrsic.evaluation.grid import (
 from innrsic.evaluation.store import RowWriter, make_key, merge_row, read_rows, shard_path
 from innrsic.metrics.optional import (
     ALEXNET_FILE,
-    INCEPTION_FID_FILE,
     lpips_torchvision,
     probe_metrics,
 )
@@ -121,15 +120,13 @@ def test_missing_weights_are_reported_with_the_places_looked(
     empty = tmp_path / "weights"
     empty.mkdir()
     probes = probe_metrics(empty)
-    assert set(probes) == {"lpips_squeeze", "lpips_alex", "lpips_vgg", "dists", "fid", "kid"}
+    assert set(probes) == {"lpips_squeeze", "lpips_alex", "lpips_vgg"}
     # LPIPS-squeeze falls back to the backbone shipped with innrsic (issue 32 item 16)
     assert [name for name, p in probes.items() if p.available] == ["lpips_squeeze"]
     assert probes["lpips_squeeze"].files == {"squeeze.backbone.pth": SHIPPED_SQUEEZE}
     assert probes["lpips_alex"].status == (
         f"unavailable: {ALEXNET_FILE} not found in {empty}, {no_hub_weights}"
     )
-    assert probes["fid"].status.startswith(f"unavailable: {INCEPTION_FID_FILE} not found in")
-    assert "DISTS.pt or dists_weights.pt not found in" in probes["dists"].status
     no_folder = probe_metrics(None)
     assert no_folder["lpips_squeeze"].available
     missing = probe_metrics(tmp_path / "nowhere.pth")["lpips_squeeze"]
@@ -157,12 +154,8 @@ def test_lpips_alex_is_computed_when_torchvision_weights_are_in_the_hub_cache(
     assert lpips_torchvision("lpips_alex", a, b, path) > 1e-4
 
 
-def test_metrics_found_but_not_implemented_say_so(tmp_path: Path, no_hub_weights: Path) -> None:
-    for name in ("vgg16-397923af.pth", "DISTS.pt", INCEPTION_FID_FILE):
-        (tmp_path / name).write_bytes(b"")
-    probes = probe_metrics(tmp_path)
-    assert probes["lpips_vgg"].available
-    for name in ("dists", "fid", "kid"):
-        assert not probes[name].available
-        assert probes[name].status.startswith(f"unavailable: weights found ({tmp_path}/")
-        assert probes[name].status.endswith("but computing it is not implemented")
+def test_weights_in_the_folder_make_a_metric_available(tmp_path: Path, no_hub_weights: Path):
+    weights = tmp_path / "vgg16-397923af.pth"
+    weights.write_bytes(b"")
+    probe = probe_metrics(tmp_path)["lpips_vgg"]
+    assert probe.available and probe.files == {weights.name: weights}

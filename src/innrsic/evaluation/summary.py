@@ -23,7 +23,6 @@ from innrsic.metrics.table import QUALITY_METRICS as QUALITY_METRICS
 from innrsic.metrics.table import RATE_METRICS
 from innrsic.metrics.table import SPECTRUM_METRICS as SPECTRUM_METRICS
 
-METRIC_UNITS = {"psnr": "dB"}
 CombinationKey = tuple[str, str, float | None, int | None]
 CurveKey = tuple[str, str, float | None, int | None]
 

@@ -15,8 +15,6 @@ else the copy shipped with innrsic: its backbone file is not a torchvision downl
 | `lpips_squeeze` | ``squeeze.backbone.pth`` (shipped) | yes (`innrsic.metrics.perceptual`) |
 | `lpips_alex` | ``alexnet-owt-7be5be79.pth`` | yes: `lpips` (``pnet_rand=True``) + these |
 | `lpips_vgg` | ``vgg16-397923af.pth`` | yes: as above |
-| `dists` | ``vgg16-397923af.pth`` + ``DISTS.pt`` or ``dists_weights.pt`` | no: unavailable |
-| `fid`, `kid` | ``pt_inception-2015-12-05-6726825d.pth`` | no: reported unavailable |
 
 Nothing is downloaded. A metric that cannot be computed is reported with its reason, never as
 a number.
@@ -39,18 +37,14 @@ from innrsic.metrics.perceptual import SQUEEZE_BACKBONE, WEIGHTS_ENV
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 VGG16_FILE = "vgg16-397923af.pth"
-# DISTS alpha/beta: the official repository's file, or the copy piq distributes.
-DISTS_FILES = ("DISTS.pt", "dists_weights.pt")
-INCEPTION_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 # Per-image metrics (name -> title) in report order; set metrics are computed over a whole set.
 PER_IMAGE_METRICS = {
     "lpips_squeeze": "LPIPS (SqueezeNet)",
     "lpips_alex": "LPIPS (AlexNet)",
     "lpips_vgg": "LPIPS (VGG16)",
-    "dists": "DISTS",
 }
-SET_METRICS = {"fid": "FID (Inception, image patches)", "kid": "KID (Inception, image patches)"}
+SET_METRICS: dict[str, str] = {}  # none is computed; the metrics table and page still read it
 _LPIPS_BACKBONES = {"lpips_alex": ("alex", ALEXNET_FILE), "lpips_vgg": ("vgg", VGG16_FILE)}
 
 
@@ -62,20 +56,16 @@ class MetricProbe:
     title: str
     files: dict[str, Path] = field(default_factory=dict)
     missing: str = ""
-    implemented: bool = True
 
     @property
     def available(self) -> bool:
-        return not self.missing and self.implemented
+        return not self.missing
 
     @property
     def status(self) -> str:
         """``"available"`` or ``"unavailable: <what is missing, where it looked>"``."""
         if self.missing:
             return f"unavailable: {self.missing}"
-        if not self.implemented:
-            found = ", ".join(str(p) for p in self.files.values())
-            return f"unavailable: weights found ({found}) but computing it is not implemented"
         return "available"
 
 
@@ -115,7 +105,6 @@ def _probe_files(
     title: str,
     needed: tuple[str | tuple[str, ...], ...],
     weights_dir: str | os.PathLike[str] | None,
-    implemented: bool,
 ) -> MetricProbe:
     """Probe for every item of `needed`: a file name, or a tuple of alternative names."""
     files: dict[str, Path] = {}
@@ -131,7 +120,7 @@ def _probe_files(
             if len(names) > 1:
                 reason = reason.replace(names[-1], f"{' or '.join(names)}", 1)
             missing.append(reason)
-    return MetricProbe(name, title, files, "; ".join(missing), implemented)
+    return MetricProbe(name, title, files, "; ".join(missing))
 
 
 def probe_lpips_squeeze(weights_dir: str | os.PathLike[str] | None) -> MetricProbe:
@@ -148,15 +137,10 @@ def probe_lpips_squeeze(weights_dir: str | os.PathLike[str] | None) -> MetricPro
 
 
 def probe_metrics(weights_dir: str | os.PathLike[str] | None) -> dict[str, MetricProbe]:
-    """Probe every optional metric (per-image first, then set metrics), in report order."""
+    """Probe every optional metric, in report order."""
     probes = {"lpips_squeeze": probe_lpips_squeeze(weights_dir)}
     for name, (_, filename) in _LPIPS_BACKBONES.items():
-        probes[name] = _probe_files(name, PER_IMAGE_METRICS[name], (filename,), weights_dir, True)
-    probes["dists"] = _probe_files(
-        "dists", PER_IMAGE_METRICS["dists"], (VGG16_FILE, DISTS_FILES), weights_dir, False
-    )
-    for name, title in SET_METRICS.items():
-        probes[name] = _probe_files(name, title, (INCEPTION_FID_FILE,), weights_dir, False)
+        probes[name] = _probe_files(name, PER_IMAGE_METRICS[name], (filename,), weights_dir)
     return probes
 
 
