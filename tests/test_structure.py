@@ -1,5 +1,6 @@
 """The package's structure: modules import each other one way (no cycles, imports inside
-functions included), and docs/DESIGN.md lists every module once and the layers packages keep."""
+functions included), docs/DESIGN.md lists every module once and the layers packages keep, and
+every test file mirrors a module or is listed in DESIGN.md's Tests section."""
 
 from __future__ import annotations
 
@@ -132,3 +133,23 @@ def test_packages_import_only_lower_layers():
         for other in imported if other in layers and layers[other] >= layers[package]
     ]
     assert not upward, "\n".join(upward)
+
+
+def test_every_test_file_mirrors_a_module_or_is_listed():
+    tests = DESIGN.parents[1] / "tests"
+    section = DESIGN.read_text(encoding="utf-8").split("## Tests\n", 1)[1].split("\n## ")[0]
+    listed = set(re.findall(r"`([\w/]+\.py)`", section))
+    stray = []
+    for path in sorted(tests.rglob("test_*.py")):
+        rel = path.relative_to(tests)
+        folder, name = rel.parent, path.stem.removeprefix("test_")
+        package = PACKAGE_ROOT / folder
+        mirrors = (
+            (package / f"{name}.py").is_file()
+            or (folder.parts and name == folder.name and (package / "__init__.py").is_file())
+            or folder.parts[:1] == ("benchmarks",)
+            or (folder == Path("scripts") and (tests.parent / "scripts" / f"{name}.py").is_file())
+        )
+        if not mirrors and rel.as_posix() not in listed:
+            stray.append(rel.as_posix())
+    assert not stray, f"neither a module's tests nor listed in DESIGN.md's Tests: {stray}"
