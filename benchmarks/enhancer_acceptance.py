@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from innrsic.data.pairs import read_pairs_manifest
 from innrsic.enhancer.settings import ENHANCER_TILE
+from innrsic.enhancer.temperature import SWEEP_TEMPERATURES
 from innrsic.evaluation.figures import plot_perception_distortion
 from innrsic.evaluation.paired import paired_ci, verdict
 from innrsic.metrics import MS_SSIM_MIN_SIDE, ms_ssim, psnr
@@ -108,7 +109,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-pairs", action="append", required=True, type=Path, metavar="DIR",
                         help="pairs (of the TRAIN split) to tune the controls on: one for all "
                              "--pairs, or one per --pairs")
-    parser.add_argument("--temperatures", nargs="+", type=float, default=[0, 0.25, 0.5, 0.75, 1])
+    # whole temperatures as ints, as before: the result rows print 0 and 1
+    parser.add_argument("--temperatures", nargs="+", type=float,
+                        default=[int(t) if t.is_integer() else t for t in SWEEP_TEMPERATURES])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--limit", type=int, default=None, help="at most N images per pairs set")
     parser.add_argument("--every", type=int, default=1, help="every K-th image (before --limit)")

@@ -28,6 +28,7 @@ from innrsic.enhancer import from_original_checkpoint, load_enhancer
 from innrsic.enhancer.apply import enhance_image
 from innrsic.enhancer.capability import bf16_convolution_supported
 from innrsic.enhancer.fast import ReferenceEngine, engine_for
+from innrsic.enhancer.temperature import GRID_TEMPERATURES
 from innrsic.pretrained import resolve_enhancer
 from innrsic.raster.image import read_image
 
@@ -50,7 +51,8 @@ def main() -> None:
     parser.add_argument("--weights", default="", help="model name or file (default: the "
                         "authors' reference checkpoint layout, the paper-size network)")
     parser.add_argument("--codec", default="jpeg2000:bpp=0.2")
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.0, 1.0])
+    parser.add_argument("--temperatures", type=float, nargs="+",
+                        default=list(GRID_TEMPERATURES))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "product_path.csv")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -16,6 +15,7 @@ from innrsic.enhancer.gaussianize import ConditionalGaussianization
 from innrsic.enhancer.haar import HaarTransform
 from innrsic.enhancer.layout import check_layout
 from innrsic.errors import ConfigError
+from innrsic.pretrained import check_temperature
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,12 +51,9 @@ def draw_latent(
     Drawn on the generator's device (the global RNG's on y's device if None), then moved to
     y's device, so one seed gives the same z whatever device y lives on.
     """
-    if (
-        not isinstance(temperature, int | float)
-        or not math.isfinite(temperature)
-        or temperature < 0
-    ):
+    if not isinstance(temperature, int | float):  # a number, not text a float() would read
         raise ConfigError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    check_temperature(temperature)
     shape = (y.shape[0], channels, *y.shape[-2:])
     if temperature == 0:
         return torch.zeros(shape, dtype=y.dtype, device=y.device)

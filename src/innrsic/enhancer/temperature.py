@@ -14,6 +14,15 @@ from innrsic.enhancer.settings import model_temperature
 from innrsic.enhancer.weights_file import load_enhancer
 from innrsic.pretrained import resolve_enhancer
 
+# The standard temperature lists (one home; evaluation, benchmarks and the demo import them).
+# The two ends: the deterministic mean (T=0) and the temperature the models are trained at (T=1);
+# an evaluation's default and the report's crops.
+GRID_TEMPERATURES = (0.0, 1.0)
+# the sweep between them (the acceptance benchmark and the demo's enhancer section)
+SWEEP_TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
+# the demo's showcase crops
+SHOWCASE_TEMPERATURES = (0.0, 0.5, 1.0)
+
 
 def grid_enhancers(
     names: Sequence[str], given: Sequence[float] | None

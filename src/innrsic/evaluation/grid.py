@@ -18,6 +18,7 @@ from pathlib import Path
 
 from innrsic.codecs import CodecSpec, make_codec
 from innrsic.errors import ConfigError
+from innrsic.pretrained import check_temperature
 
 # Spec parameters that set a codec's rate: they vary along a curve, the others define it.
 RATE_PARAMS = ("bpp", "quality", "ratio", "lambda", "quality_level", "qp", "q")
@@ -115,10 +116,8 @@ def enhancer_entry(path: str | os.PathLike[str]) -> EnhancerEntry:
 def check_temperatures(temperatures: list[float] | tuple[float, ...]) -> tuple[float, ...]:
     """Temperatures as floats, duplicates removed; each must be finite and >= 0."""
     result: list[float] = []
-    for value in temperatures:
-        value = float(value)
-        if not value >= 0 or value == float("inf"):
-            raise ConfigError(f"temperature must be a finite number >= 0, got {value}")
+    for given in temperatures:
+        value = check_temperature(float(given))
         if value not in result:
             result.append(value)
     return tuple(result)

@@ -44,6 +44,7 @@ from innrsic.data.splits import ImageRef
 from innrsic.enhancer.apply import enhance_array
 from innrsic.enhancer.fast import DEFAULT_PRECISION, engine_for
 from innrsic.enhancer.settings import EnhanceSettings
+from innrsic.enhancer.temperature import GRID_TEMPERATURES
 from innrsic.errors import (
     ConfigError,
     ContainerError,
@@ -107,7 +108,7 @@ class EvaluationSettings:
 
     codecs: tuple[str, ...]
     enhancers: tuple[Path, ...] = ()
-    temperatures: tuple[float, ...] = (0.0, 1.0)
+    temperatures: tuple[float, ...] = GRID_TEMPERATURES
     seed: int = 0
     weights_dir: Path | None = None
     anchor: str | None = None
