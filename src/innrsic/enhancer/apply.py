@@ -67,7 +67,7 @@ from innrsic.raster.geotiff import (
     open_source,
 )
 from innrsic.raster.image import validate_rgb
-from innrsic.raster.tiling import BlendGrid, TileBlender, TilingError, Window
+from innrsic.raster.tiling import BlendGrid, TileBlender, Window, check_region
 
 log = logging.getLogger(__name__)
 
@@ -280,11 +280,7 @@ def _enhance_raster(
 ) -> EnhanceResult:
     """`enhance_file` of an open raster whose corner lies at `origin` of the scene (the
     raster then starts at one of the scene's tile starts, see `decompress_enhanced`)."""
-    region = region or Window(0, 0, raster.width, raster.height)
-    if not region.within(raster.width, raster.height):
-        raise TilingError(
-            f"region {region} reaches outside the {raster.width}x{raster.height} image"
-        )
+    region = check_region(region, raster.width, raster.height)
     area = scene_area(region, raster.width, raster.height, settings)
     masks = _MaskCache(raster, area)
     metadata = raster.metadata.for_window(region)

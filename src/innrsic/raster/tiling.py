@@ -95,6 +95,18 @@ class Window:
         return self.right <= width and self.bottom <= height
 
 
+def check_region(
+    region: Window | None, width: int, height: int, what: str = "region"
+) -> Window:
+    """`region` if it lies inside a `width` x `height` image (None: the whole image), else
+    TilingError naming it `what` (the one region-inside-image check)."""
+    if region is None:
+        return Window(0, 0, width, height)
+    if not region.within(width, height):
+        raise TilingError(f"{what} {region} reaches outside the {width}x{height} image")
+    return region
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """The container's non-overlapping tile grid (tile size 0x0: one tile, the whole image)."""
@@ -142,10 +154,7 @@ class TileGrid:
 
     def indices(self, region: Window) -> list[int]:
         """Row-major indices of the tiles that intersect `region` (which must lie inside)."""
-        if not region.within(self.width, self.height):
-            raise TilingError(
-                f"region {region} reaches outside the {self.width}x{self.height} image"
-            )
+        check_region(region, self.width, self.height)
         if self.tile_width == 0:
             return [0]
         cols = range(region.x // self.tile_width, (region.right - 1) // self.tile_width + 1)

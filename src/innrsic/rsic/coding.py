@@ -66,7 +66,7 @@ from innrsic.raster.geotiff import (
     restore_samples,
 )
 from innrsic.raster.image import validate_rgb
-from innrsic.raster.tiling import TileGrid, Window
+from innrsic.raster.tiling import TileGrid, Window, check_region
 from innrsic.rsic.container import (
     FLAG_TILE_RECORDS,
     Container,
@@ -503,12 +503,6 @@ def _decode_tiles(
             yield window, image, mask
 
 
-def _check_region(region: Window | None, width: int, height: int) -> Window:
-    if region is None:
-        return Window(0, 0, width, height)
-    if not region.within(width, height):
-        raise TilingError(f"region {region} reaches outside the {width}x{height} image")
-    return region
 
 
 def decompress_container(
@@ -530,7 +524,7 @@ def decompress_container(
     """
     codec = make_codec(container.codec_spec if codec is None else codec, weights)
     metadata = RasterMetadata.from_json(container.metadata)
-    region = _check_region(region, container.width, container.height)
+    region = check_region(region, container.width, container.height)
     grid = container.grid
     checksums = reconstruction_checksums(container.metadata, len(grid)) if verify else None
     out = np.empty((region.height, region.width, 3), np.uint8)
@@ -578,7 +572,7 @@ def decompress_file(
         codec = make_codec(reader.codec_spec if codec is None else codec, weights)
         metadata = RasterMetadata.from_json(reader.metadata)
         full = region is None or (region.width, region.height) == (reader.width, reader.height)
-        region = _check_region(region, reader.width, reader.height)
+        region = check_region(region, reader.width, reader.height)
         if full or not reader.tile_records:
             reader.verify()
         grid = reader.grid

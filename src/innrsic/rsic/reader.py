@@ -29,7 +29,7 @@ import numpy as np
 from innrsic.codecs import make_codec
 from innrsic.errors import TilingError
 from innrsic.raster.geotiff import RasterMetadata, restore_samples
-from innrsic.raster.tiling import TileGrid, Window
+from innrsic.raster.tiling import TileGrid, Window, check_region
 from innrsic.rsic.coding import decode_region, reconstruction_checksums
 from innrsic.rsic.container import ContainerReader
 
@@ -65,9 +65,7 @@ def as_window(window: WindowLike | None, width: int, height: int) -> Window:
         if not all(float(v).is_integer() for v in values):
             raise TilingError(f"window {window!r} must be whole pixels")
         window = Window(*(int(v) for v in values))
-    if not window.within(width, height):
-        raise TilingError(f"window {window} reaches outside the {width}x{height} image")
-    return window
+    return check_region(window, width, height, "window")
 
 
 class RsicDataset:
