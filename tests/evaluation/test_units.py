@@ -15,8 +15,10 @@ from innrsic.evaluation import mean_ci
 from innrsic.evaluation.grid import (
     codec_entries,
     codec_entry,
+    entry_from_canonical,
     image_seed,
     parse_shard,
+    rate_params,
     shard_from_env,
     slug,
 )
@@ -59,6 +61,19 @@ def test_codec_entries_are_canonical_and_split_into_family_and_rate() -> None:
     assert specs == ["jpeg2000:bpp=0.1", "heif:quality=50"]
     with pytest.raises(CodecSpecError):
         codec_entry("nosuchcodec:bpp=0.1")
+
+
+def test_rate_params_are_the_codecs_own_knob_names() -> None:
+    from innrsic.codecs.classical import CLASSICAL_CODECS
+    from innrsic.codecs.learned import LEARNED_CODECS
+
+    knobs = {cls.knob_param.name for cls in CLASSICAL_CODECS.values()}
+    assert rate_params() == {*knobs, "bpp", "lambda"} == {"quality", "ratio", "bpp", "lambda"}
+    assert all(cls.rate_params() == ("lambda",) for cls in LEARNED_CODECS.values())
+    # a codec's other settings define the curve; its knob or bpp is the point on it
+    entry = entry_from_canonical("jpeg2000:ratio=48,wavelet=53")
+    assert (entry.family, entry.rate) == ("jpeg2000:wavelet=53", "ratio=48")
+    assert entry_from_canonical("elic:lambda=0.0067").rate == "lambda=0.0067"
 
 
 def test_shards_from_argument_and_torchrun_environment() -> None:

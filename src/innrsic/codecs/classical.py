@@ -134,6 +134,11 @@ class ClassicalCodec(ABC):
         self.spec = canonical_spec(self.name, value)
 
     @classmethod
+    def rate_params(cls) -> tuple[str, ...]:
+        """The spec parameters that set this codec's rate: its knob and ``bpp``."""
+        return (cls.knob_param.name, BPP_PARAM.name)
+
+    @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ClassicalCodec:
         """Build from raw spec parameters (native knob or ``bpp``, and encoder settings)."""
         accepted = {cls.knob_param.name: cls.knob_param, "bpp": BPP_PARAM}

@@ -130,6 +130,11 @@ class LearnedCodec:
     arch: ClassVar[str]
     description: ClassVar[str]
 
+    @classmethod
+    def rate_params(cls) -> tuple[str, ...]:
+        """The spec parameters that set this codec's rate: ``lambda`` (its weights)."""
+        return (LAMBDA_PARAM.name,)
+
     def __init__(
         self,
         weights: str | os.PathLike[str] | None = None,

@@ -10,6 +10,7 @@ points are the family's rates, e.g. ``jpeg2000:bpp=0.1/0.2/0.4``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -17,13 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from innrsic.codecs import CodecSpec, make_codec
+from innrsic.codecs.registry import CODECS, codec_class
 from innrsic.errors import ConfigError
 from innrsic.pretrained import check_temperature
 
-# Spec parameters that set a codec's rate: they vary along a curve, the others define it.
-RATE_PARAMS = ("bpp", "quality", "ratio", "lambda", "quality_level", "qp", "q")
 _UNSAFE = re.compile(r"[^A-Za-z0-9.=+-]+")
 CONTROL_PREFIX = "control:"
+
+
+@functools.cache
+def rate_params() -> frozenset[str]:
+    """Spec parameters that set a codec's rate, as the codecs name them (`rate_params` of each
+    codec class): they vary along a curve, the others define it."""
+    return frozenset(param for name in CODECS for param in codec_class(name).rate_params())
 
 
 def control_id(kind: str) -> str:
@@ -63,8 +70,9 @@ def codec_entry(spec: str) -> CodecEntry:
 def entry_from_canonical(canonical: str) -> CodecEntry:
     """Family and rate of an already canonical spec (as stored in result rows)."""
     parsed = CodecSpec.parse(canonical)
-    rest = {k: v for k, v in parsed.params.items() if k not in RATE_PARAMS}
-    rate = ",".join(f"{k}={v}" for k, v in parsed.params.items() if k in RATE_PARAMS)
+    rates = rate_params()
+    rest = {k: v for k, v in parsed.params.items() if k not in rates}
+    rate = ",".join(f"{k}={v}" for k, v in parsed.params.items() if k in rates)
     return CodecEntry(canonical, str(CodecSpec(parsed.name, rest)), rate or "default")
 
 
