@@ -33,6 +33,7 @@ def test_cli_choices_are_the_set() -> None:
     parser = argparse.ArgumentParser()
     add_engine_options(parser)
     assert tuple(_precision_action(parser).choices) == PRECISIONS
+    assert _precision_action(parser).help.startswith("network precision (default float32, ")
     subparsers = argparse.ArgumentParser().add_subparsers()
     evaluate.register(subparsers)
     action = _precision_action(subparsers.choices["evaluate"])

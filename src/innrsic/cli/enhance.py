@@ -80,14 +80,14 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """--precision / --threads: how the enhancer's network is computed (None: not given)."""
-    from innrsic.enhancer.fast import PRECISIONS
+    from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS
 
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=None,
-        help="network precision (default float32, the reference's pixels exactly; bfloat16 "
-        "needs a CPU with AVX512-BF16/AMX and is refused elsewhere)",
+        help=f"network precision (default {DEFAULT_PRECISION}, the reference's pixels exactly; "
+        "bfloat16 needs a CPU with AVX512-BF16/AMX and is refused elsewhere)",
     )
     parser.add_argument(
         "--threads",
