@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, required=True, help="training run folder")
     parser.add_argument("--weights", default="best.safetensors", help="file in --run")
     parser.add_argument("--codec", required=True, help="codec spec it was trained behind")
+    parser.add_argument("--covers", nargs="+", required=True, metavar="CODEC",
+                        help="codec names it is chosen for (innrsic.pretrained.Coverage)")
+    parser.add_argument("--covers-bpp", nargs=2, type=float, required=True,
+                        metavar=("LOW", "HIGH"), help="payload rates [LOW, HIGH) it is chosen for")
     parser.add_argument("--acceptance", type=Path, required=True,
                         help="summary.json of benchmarks/enhancer_acceptance.py")
     parser.add_argument("--label", default="new", help="this model's --enhancer label there")
@@ -197,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": args.name,
         "kind": "enhancer",
         "codec": args.codec,
+        "covers": {"codecs": args.covers, "bpp": args.covers_bpp},
         "default_temperature": temperature,
         "weights": target.name,
         "card": f"{args.name}.md",

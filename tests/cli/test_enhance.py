@@ -310,3 +310,43 @@ def test_enhance_help_says_what_bands_and_scale_write(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "only those bands are written, in that order and the source's sample type" in help_text
     assert "back to that range in the source's sample type" in help_text
+
+
+def test_decompress_enhance_auto_picks_the_model_covering_the_stream(tmp_path, crops, capsys):
+    stream = tmp_path / "j.rsic"
+    compress_file(crops[0], stream, "jpeg2000:bpp=0.3")
+    assert _main("decompress", stream, "-o", tmp_path / "auto.png", "--enhance", "auto",
+                 "--temperature", "0") == 0
+    assert _main("decompress", stream, "-o", tmp_path / "named.png", "--enhance",
+                 "enhancer-jpeg2000-bpp0.4", "--temperature", "0") == 0  # covers 0.28-0.9 bpp
+    assert np.array_equal(read_image(tmp_path / "auto.png"), read_image(tmp_path / "named.png"))
+
+
+def test_enhance_auto_refuses_what_no_model_covers_before_any_work(
+    tmp_path, crops, stream, capsys, monkeypatch
+):
+    monkeypatch.setattr(session, "load_enhancer", _no_load)
+    assert _main("decompress", stream, "-o", tmp_path / "y.png", "--enhance", "auto") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "no shipped enhancer covers jpeg:quality=30 at" in line
+    assert "enhancer-jpeg2000-bpp0.2 (jpeg2000 0.14-0.28 bpp)" in line
+    assert _main("enhance", crops[0], "-o", tmp_path / "y.png") == 2
+    assert "--weights auto needs --codec SPEC" in capsys.readouterr().err
+    assert _main("enhance", crops[0], "-o", tmp_path / "y.png", "--codec", "webp:bpp=0.3") == 2
+    assert "no shipped enhancer covers webp:bpp=0.3" in capsys.readouterr().err
+    assert _main("enhance", crops[0], "-o", tmp_path / "y.png", "--codec", "nope:x=1") == 2
+    assert "--codec" in capsys.readouterr().err
+    assert not (tmp_path / "y.png").exists()
+
+
+def test_enhance_codec_picks_the_model_and_warns_about_another(tmp_path, crops, caplog):
+    args = ["--temperature", "0"]
+    assert _main("enhance", crops[0], "-o", tmp_path / "a.png", "--codec", "JP2:bpp=0.1",
+                 *args) == 0
+    assert _main("enhance", crops[0], "-o", tmp_path / "n.png", "--weights",
+                 "enhancer-jpeg2000-bpp0.1", *args) == 0
+    assert np.array_equal(read_image(tmp_path / "a.png"), read_image(tmp_path / "n.png"))
+    with caplog.at_level(logging.WARNING):
+        assert _main("enhance", crops[0], "-o", tmp_path / "w.png", "--weights",
+                     "enhancer-jpeg2000-bpp0.1", "--codec", "jpeg2000:bpp=0.4", *args) == 0
+    assert "trained behind jpeg2000:bpp=0.1; this stream is jpeg2000:bpp=0.4" in caplog.text

@@ -20,7 +20,8 @@ from innrsic.pretrained import (
 TINY = EnhancerConfig(blocks=1, growth=4, gaussian_growth=4)
 
 
-def _ship(folder: Path, name: str, codec: str, temperature: float = 0.0) -> Path:
+def _ship(folder: Path, name: str, codec: str, temperature: float = 0.0,
+          covers: tuple[list[str], list[float]] | None = None) -> Path:
     weights = folder / f"{name}.safetensors"
     save_enhancer(INNEnhancer(TINY), weights, half=True)
     (folder / f"{name}.md").write_text(f"# {name}\n", encoding="utf-8")
@@ -28,6 +29,8 @@ def _ship(folder: Path, name: str, codec: str, temperature: float = 0.0) -> Path
         "name": name,
         "kind": "enhancer",
         "codec": codec,
+        "covers": {"codecs": covers[0], "bpp": covers[1]} if covers else
+        {"codecs": [codec.split(":")[0]], "bpp": [0.05, 1.0]},
         "default_temperature": temperature,
         "weights": weights.name,
         "card": f"{name}.md",
@@ -50,12 +53,26 @@ def test_records_are_listed_sorted_and_resolved(tmp_path: Path) -> None:
     load_enhancer(find_model("enh-a", tmp_path).weights)
 
 
-def test_codec_matching_takes_the_nearest_rate_of_the_family(tmp_path: Path) -> None:
-    _ship(tmp_path, "enh-low", "jpeg2000:bpp=0.1")
-    _ship(tmp_path, "enh-high", "jpeg2000:bpp=0.4")
-    assert model_for_codec("jpeg2000:bpp=0.15", tmp_path).name == "enh-low"
-    assert model_for_codec("jpeg2000:bpp=0.3", tmp_path).name == "enh-high"
-    assert model_for_codec("webp:bpp=0.1", tmp_path) is None
+def test_codec_matching_takes_the_most_specialised_covering_model(tmp_path: Path) -> None:
+    _ship(tmp_path, "enh-low", "jpeg2000:bpp=0.1", covers=(["jpeg2000"], [0.05, 0.2]))
+    _ship(tmp_path, "enh-high", "jpeg2000:bpp=0.4", covers=(["jpeg2000"], [0.2, 0.9]))
+    _ship(tmp_path, "enh-blind", "jpeg:bpp=0.4", covers=(["jpeg", "webp", "jpeg2000"],
+                                                         [0.1, 1.0]))
+    assert model_for_codec("jpeg2000:bpp=0.15", folder=tmp_path).name == "enh-low"
+    assert model_for_codec("jpeg2000:bpp=0.3", folder=tmp_path).name == "enh-high"
+    assert model_for_codec("jpeg2000:ratio=40", 0.3, folder=tmp_path).name == "enh-high"
+    assert model_for_codec("jpeg2000:bpp=0.95", folder=tmp_path).name == "enh-blind"
+    assert model_for_codec("jpeg2000:bpp=1.5", folder=tmp_path) is None
+    assert model_for_codec("webp:quality=30", 0.5, folder=tmp_path).name == "enh-blind"
+    assert model_for_codec("webp:quality=30", folder=tmp_path) is None  # rate unknown
+    assert model_for_codec("avif:bpp=0.3", folder=tmp_path) is None
+
+
+def test_every_shipped_model_covers_its_own_codec_and_rate() -> None:
+    for model in installed_models():
+        assert model.bpp is not None
+        assert model.covers.covers(model.codec_family, model.bpp)
+        assert model_for_codec(model.codec) == model
 
 
 def test_altered_weights_are_refused(tmp_path: Path) -> None:
@@ -80,6 +97,12 @@ def test_unknown_names_and_bad_records_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text('{"name": "broken"}', encoding="utf-8")
     with pytest.raises(WeightsError, match="exactly the keys"):
         installed_models(tmp_path)
+    record = json.loads((tmp_path / "enh.json").read_text(encoding="utf-8"))
+    for covers in ({"codecs": ["jpeg"]}, {"codecs": [], "bpp": [0.1, 0.2]},
+                   {"codecs": ["jpeg"], "bpp": [0.3, 0.2]}):
+        (tmp_path / "broken.json").write_text(json.dumps({**record, "covers": covers}))
+        with pytest.raises(WeightsError, match="covers"):
+            installed_models(tmp_path)
 
 
 def test_every_shipped_model_loads_and_has_a_card(run_cli) -> None:

@@ -84,6 +84,7 @@ was made with another codec spec than --codec: use --force to redo those, or ano
 DECOMPRESS_EXAMPLES = """examples:
   innrsic decompress scene.rsic -o scene.png --enhance enhancer.safetensors --temperature 0.5
   innrsic decompress scene.rsic -o scene.png --enhance enhancer-jpeg2000-bpp0.1
+  innrsic decompress scene.rsic -o scene.png --enhance auto
   innrsic decompress scene.rsic -o scene.png
   innrsic decompress bitstreams/ -o decoded/ --format tif
   innrsic decompress scene.rsic -o part.tif --region 4096,2048,1024,1024
@@ -198,7 +199,8 @@ def _register_decompress(subparsers: argparse._SubParsersAction) -> None:
         "--enhance",
         metavar="MODEL",
         help="enhance the decoded image with this INN-RSIC enhancer: a shipped model's name "
-        "(see `innrsic models`) or weights (.safetensors)",
+        "(see `innrsic models`), weights (.safetensors), or auto: the shipped model covering "
+        "each file's codec and payload bpp (refused before any work where none does)",
     )
     add_enhancer_options(decompress)
     decompress.set_defaults(handler=run_decompress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 EXAMPLES = """examples:
   innrsic enhance decoded.png -o enhanced.png --weights enhancer-jpeg2000-bpp0.1
+  innrsic enhance decoded.png -o enhanced.png --codec jpeg2000:bpp=0.2   # model chosen (auto)
   innrsic enhance decoded.png -o enhanced.png --weights enhancer.safetensors
   innrsic enhance decoded/ -o enhanced/ --weights enhancer.safetensors --temperature 0.5 --seed 7
   innrsic enhance scene.tif -o scene_enhanced.tif --weights enhancer.safetensors --tile 512
@@ -50,6 +52,8 @@ only, in the order given. The bitrate is the codec's: the enhancer adds no bits.
 
 
 ENHANCER_OPTIONS = ("temperature", "seed", "tile", "overlap", "precision", "threads")
+AUTO = "auto"
+"""The model name that picks a shipped model per file from its codec and payload rate."""
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
@@ -123,30 +127,96 @@ def run_enhancing_batch(
     verb: str,
     streams: bool = False,
 ) -> int:
-    """`run_batch` of ``operation(enhancer, source, target)`` with the enhancer `weights` at the
-    command's settings (`enhance_settings`, checked before any model is loaded), loaded once per
-    process (`innrsic.enhancer.session`, `worker_cached`). It is loaded here first: the
-    settings are resolved and their warnings given once for the batch, as is, with `streams`
-    (the sources are `.rsic` files), another codec's stream; workers get the resolved settings
-    and warn no more."""
+    """`run_batch` of ``operation(enhancer, source, target)`` with the enhancer `weights` (or,
+    with `AUTO`, each file's model: `choose_models`) at the command's settings
+    (`enhance_settings`, checked before any model is loaded), loaded once per process
+    (`innrsic.enhancer.session`, `worker_cached`). Each model is loaded here first: the settings
+    are resolved and their warnings given once for the batch, as is, with `streams` (the
+    sources are `.rsic` files) or `--codec`, another codec's stream; workers get the resolved
+    settings and warn no more."""
     settings = enhance_settings(args, weights)
+    models = choose_models(jobs, weights, streams, getattr(args, "codec", None))
     check_jobs(args, jobs, streams)
-    with torch_threads(settings.threads):
-        enhancer = _session(settings, settings)
-    if streams:
-        for source, _ in jobs:
-            with contextlib.suppress(InnrsicError, OSError):  # its own job reports it
-                enhancer.check_stream(source)
-    checked = frozenset(enhancer.codecs_checked)
-    resolved = enhancer.settings
+    sessions = {name: _prepared(replace(settings, model=name), jobs, models, streams,
+                                getattr(args, "codec", None))
+                for name in dict.fromkeys(models.values())}
+    first = next(iter(sessions))
 
     def run_one(source: Path, target: Path) -> str:
-        session = _session(settings, resolved)
+        given, resolved, checked = sessions[models.get(source, first)]
+        session = _session(given, resolved)
         session.codecs_checked.update(checked)
         return operation(session, source, target)
 
     with torch_threads(settings.threads):
         return run_batch(args, jobs, run_one, description, verb)
+
+
+def _prepared(
+    settings: EnhanceSettings, jobs: list[tuple[Path, Path]], models: dict[Path, str],
+    streams: bool, codec: str | None,
+) -> tuple[EnhanceSettings, EnhanceSettings, frozenset[str]]:
+    """Open the session of `settings` here (its warnings, and those of its streams or of
+    `codec` being another codec's, given once): the given settings, the resolved ones and the
+    codec specs already warned about, for the workers."""
+    from innrsic.enhancer.apply import check_codec
+
+    with torch_threads(settings.threads):
+        enhancer = _session(settings, settings)
+    if codec is not None:
+        check_codec(enhancer.net.codec, codec, settings.label)
+    if streams:
+        for source, _ in jobs:
+            if models.get(source, settings.model) == settings.model:
+                with contextlib.suppress(InnrsicError, OSError):  # its own job reports it
+                    enhancer.check_stream(source)
+    return settings, enhancer.settings, frozenset(enhancer.codecs_checked)
+
+
+def choose_models(
+    jobs: list[tuple[Path, Path]], weights: str, streams: bool, codec: str | None
+) -> dict[Path, str]:
+    """The model of each source: `weights`, or with `AUTO` the shipped model covering the
+    codec and payload rate of each `.rsic` header (`streams`) or of the `codec` spec
+    (`innrsic.pretrained.model_for_codec`). A file no model covers is refused (UsageError) before
+    any work; an unreadable header is left to the file's own job."""
+    if weights != AUTO:
+        return {source: weights for source, _ in jobs}
+    if not streams and codec is None:
+        raise UsageError("--weights auto needs --codec SPEC: the codec (and bpp=) the images "
+                         "were decoded from")
+    chosen = {}
+    for source, _ in jobs:
+        try:
+            spec, bpp = _stream_rate(source) if streams else (codec, None)
+        except (ContainerError, OSError):
+            continue
+        chosen[source] = _covering_model(source, spec, bpp)
+    return chosen or {source: _covering_model(source, codec or "", None) for source, _ in jobs}
+
+
+def _stream_rate(path: Path) -> tuple[str, float]:
+    """The codec spec and payload bits per pixel of a `.rsic` file, from its header."""
+    from innrsic.metrics import bits_per_pixel
+    from innrsic.rsic.container import ContainerReader
+
+    with ContainerReader(path, partial=True) as container:
+        spec, size = container.codec_spec, container.payload_size
+        return spec, bits_per_pixel(size, container.height, container.width)
+
+
+def _covering_model(source: Path, spec: str, bpp: float | None) -> str:
+    """The shipped model for `spec` at `bpp` (UsageError naming what is covered otherwise)."""
+    from innrsic.codecs import make_codec
+    from innrsic.pretrained import covered_text, model_for_codec
+
+    canonical = make_codec(spec).spec if spec else spec
+    model = model_for_codec(canonical, bpp)
+    if model is None:
+        rate = f" at {bpp:.3f} bpp" if bpp is not None else ""
+        raise UsageError(f"{source}: no shipped enhancer covers {canonical or 'this file'}{rate}"
+                         f"; shipped: {covered_text()}")
+    return model.name
 
 
 def check_jobs(args: argparse.Namespace, jobs: list[tuple[Path, Path]], streams: bool) -> None:
@@ -176,6 +246,18 @@ def _session(given: EnhanceSettings, settings: EnhanceSettings) -> EnhancerSessi
     return worker_cached(("enhancer", given), lambda: open_session(settings))
 
 
+def codec_spec(text: str) -> str:
+    """argparse type: a codec spec, checked and made canonical (``JP2:bpp=0.20`` ->
+    ``jpeg2000:bpp=0.2``)."""
+    from innrsic.codecs import make_codec
+    from innrsic.errors import CodecSpecError
+
+    try:
+        return make_codec(text).spec
+    except CodecSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the enhance command."""
     parser = subparsers.add_parser(
@@ -186,8 +268,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_output(parser, "decoded image file or directory", IMAGE_OUTPUT_HELP)
     parser.add_argument(
         "--weights",
-        required=True,
-        help="a shipped model's name (see `innrsic models`) or enhancer weights (.safetensors)",
+        default=AUTO,
+        help="a shipped model's name (see `innrsic models`), enhancer weights (.safetensors), or "
+        "auto: the shipped model covering --codec (default: auto)",
+    )
+    parser.add_argument(
+        "--codec",
+        type=codec_spec,
+        default=None,
+        help="the codec spec the images were decoded from, e.g. jpeg:bpp=0.4: picks the model "
+        "with --weights auto (from the codec and bpp=), else warns when the model was trained "
+        "behind another",
     )
     add_image_format_option(parser)
     add_sample_options(

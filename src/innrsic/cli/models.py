@@ -12,7 +12,9 @@ EXAMPLES = """examples:
   innrsic decompress scene.rsic -o scene.png --enhance enhancer-jpeg2000-bpp0.1
 
 A shipped model's name works wherever an enhancer weights file is expected; its default
-temperature is then used unless --temperature is given.
+temperature is then used unless --temperature is given. `decompress --enhance auto` (and
+`enhance --codec SPEC`) picks the model whose coverage ("chosen by auto for": codecs and payload
+bpp range) holds the file's codec and rate, the most specialised where several do.
 """
 
 
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
                 "name": m.name,
                 "kind": m.kind,
                 "codec": m.codec,
+                "covers": {"codecs": list(m.covers.codecs), "bpp": list(m.covers.bpp)},
                 "default_temperature": m.default_temperature,
                 "weights": str(m.weights),
                 "bytes": m.weights.stat().st_size,
@@ -54,14 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if not models:
         print("no models installed")
         return 0
-    rows = [("name", "codec", "default T", "size", "summary")]
+    rows = [("name", "trained behind", "chosen by auto for", "default T", "size", "summary")]
     rows += [
-        (m.name, m.codec, f"{m.default_temperature:g}",
+        (m.name, m.codec, m.covers.text(), f"{m.default_temperature:g}",
          f"{m.weights.stat().st_size / 1024:.0f} KiB", m.summary)
         for m in models
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
         padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*padded, row[4]]))
+        print("  ".join([*padded, row[5]]))
     return 0

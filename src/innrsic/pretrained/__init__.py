@@ -3,8 +3,14 @@
 Every ``<name>.json`` in this folder describes one model::
 
     {"name": "...", "kind": "enhancer", "codec": "jpeg2000:bpp=0.1",
+     "covers": {"codecs": ["jpeg2000"], "bpp": [0.05, 0.14]},
      "default_temperature": 0.0, "weights": "<name>.safetensors", "card": "<name>.md",
      "sha256": "<hex digest of the weights file>", "summary": "one line"}
+
+``covers`` is what the model is meant to restore: codec names and a payload rate range
+``[low, high)`` in bits per pixel. `model_for_codec` picks a model for a stream from it (the
+``auto`` choice of ``decompress --enhance`` and ``enhance --codec``): among the models that
+cover the codec and rate, the most specialised one (narrowest rate range).
 
 `installed_models` reads them all (a record whose weights are missing or altered raises
 WeightsError rather than being used); `resolve_enhancer` turns what a user typed (a shipped
@@ -29,6 +35,7 @@ RECORD_KEYS = (
     "name",
     "kind",
     "codec",
+    "covers",
     "default_temperature",
     "weights",
     "card",
@@ -36,6 +43,27 @@ RECORD_KEYS = (
     "summary",
 )
 _RATE = re.compile(r"\bbpp=([0-9.]+)")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The codecs and payload rates ``[low, high)`` bpp a model is meant to restore."""
+
+    codecs: tuple[str, ...]
+    bpp: tuple[float, float]
+
+    def covers(self, codec: str, bpp: float) -> bool:
+        """Whether a `codec` stream (codec name) at `bpp` is in this coverage."""
+        return codec in self.codecs and self.bpp[0] <= bpp < self.bpp[1]
+
+    @property
+    def breadth(self) -> float:
+        """How wide the rate range is (the ratio high / low): smaller is more specialised."""
+        return self.bpp[1] / self.bpp[0]
+
+    def text(self) -> str:
+        """E.g. ``jpeg2000 0.05-0.14 bpp``."""
+        return f"{','.join(self.codecs)} {self.bpp[0]:g}-{self.bpp[1]:g} bpp"
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,8 @@ class PretrainedModel:
     """``enhancer``."""
     codec: str
     """The codec spec it was trained behind, e.g. ``jpeg2000:bpp=0.2``."""
+    covers: Coverage
+    """The codecs and rates it is chosen for (`model_for_codec`)."""
     default_temperature: float
     """The temperature used when none is given."""
     weights: Path
@@ -80,6 +110,18 @@ class PretrainedModel:
             )
 
 
+def _read_coverage(path: Path, covers: object) -> Coverage:
+    try:
+        codecs = tuple(str(name) for name in covers["codecs"])  # type: ignore[index]
+        low, high = (float(value) for value in covers["bpp"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{path}: covers must be {{\"codecs\": [names], \"bpp\": "
+                           f"[low, high]}} ({exc})") from exc
+    if not codecs or not 0 < low < high:
+        raise WeightsError(f"{path}: covers needs codec names and 0 < low < high bpp")
+    return Coverage(codecs, (low, high))
+
+
 def _read_record(path: Path) -> PretrainedModel:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -92,6 +134,7 @@ def _read_record(path: Path) -> PretrainedModel:
         name=str(record["name"]),
         kind=str(record["kind"]),
         codec=str(record["codec"]),
+        covers=_read_coverage(path, record["covers"]),
         default_temperature=float(record["default_temperature"]),
         weights=path.parent / str(record["weights"]),
         card=path.parent / str(record["card"]),
@@ -118,17 +161,26 @@ def find_model(name: str, folder: Path = PRETRAINED_DIR) -> PretrainedModel:
     raise WeightsError(f"no shipped model named {name!r}; installed: {names}")
 
 
-def model_for_codec(spec: str, folder: Path = PRETRAINED_DIR) -> PretrainedModel | None:
-    """The shipped enhancer for a codec spec: same codec family, nearest trained rate."""
+def model_for_codec(
+    spec: str, bpp: float | None = None, folder: Path = PRETRAINED_DIR
+) -> PretrainedModel | None:
+    """The shipped enhancer for a stream of codec `spec` (canonical codec name) at payload rate
+    `bpp` (default: the spec's ``bpp=``): the most specialised model whose coverage holds it,
+    None where none does or the rate is unknown."""
     family = spec.split(":", 1)[0]
-    match = _RATE.search(spec)
-    candidates = [m for m in installed_models(folder) if m.codec_family == family]
-    if not candidates:
+    if bpp is None:
+        match = _RATE.search(spec)
+        bpp = float(match.group(1)) if match else None
+    if bpp is None:
         return None
-    if match is None:
-        return candidates[0] if len(candidates) == 1 else None
-    rate = float(match.group(1))
-    return min(candidates, key=lambda m: abs((m.bpp or 0.0) - rate))
+    candidates = [m for m in installed_models(folder) if m.covers.covers(family, bpp)]
+    return min(candidates, key=lambda m: m.covers.breadth, default=None)
+
+
+def covered_text(folder: Path = PRETRAINED_DIR) -> str:
+    """What the shipped models cover, for messages: ``name (jpeg2000 0.05-0.14 bpp), ...``."""
+    models = installed_models(folder)
+    return ", ".join(f"{m.name} ({m.covers.text()})" for m in models) or "no models installed"
 
 
 def check_temperature(value: object) -> float:
