@@ -35,10 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", type=int, default=1, help="UC-M test images per class")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images")
     parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)"
+        "--workers", type=int, default=os.cpu_count() or 1,
+        help="worker processes of the codec grid (default: all cores)"
     )
     parser.add_argument(
         "--weights-dir",
+        type=Path,
         help="folder of metric weights; a squeeze.backbone.pth there replaces the shipped "
         "LPIPS backbone (default: $INNRSIC_WEIGHTS_DIR)",
     )
@@ -49,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the demo and print what it wrote; 1 when a codec failed on an image."""
     from innrsic.evaluation.demo import (  # torch-heavy: only when the command runs
         DEFAULT_RATES,
+        DemoEnhancers,
         run_demo,
     )
 
@@ -61,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
         args.per_class,
         args.limit,
         workers=args.workers,
-        enhancers=not args.no_enhancer,
+        enhancers=None if args.no_enhancer else DemoEnhancers(),
         weights_dir=args.weights_dir,
     )
     failed = sum(1 for row in rows if str(row["status"]).startswith("failed"))
     unreachable = sum(1 for row in rows if str(row["status"]).startswith("unreachable"))
     print(
-        f"wrote {args.out / 'index.html'}: {len(rows)} encodes, {unreachable} target rates "
+        f"wrote {args.out / 'index.html'}: {len(rows)} codec rows, {unreachable} target rates "
         f"out of a codec's reach, {failed} failed"
     )
     return 1 if failed else 0

@@ -1,70 +1,58 @@
 """The demo's enhancer section: each shipped enhancer behind its own codec, swept over the
-decode-time temperature and compared with the decoded image and the tuned controls.
+decode-time temperature against the decoded image and the tuned controls.
 
-For every model of `innrsic.pretrained`, each shown image is compressed with the model's codec
-spec and decoded; the conditions are the decoded image, decoded + white noise and decoded +
-unsharp mask (strengths tuned as `innrsic evaluate` tunes them, `demo_controls`), and the
-enhancer at each of `TEMPERATURES` (seed 0). Each (image, condition) is a row of PSNR,
-LPIPS-squeeze (when its weights are found) and NIQE; per model the section shows the means, the
-paired PSNR difference from decoded and the paired LPIPS difference from the best control (the
-control of lower mean LPIPS on the shown images, as `innrsic.evaluation.paired` picks it) with
-95% CIs, a perception-distortion plot, and crops of one image at a few temperatures and seeds.
+The numbers are an evaluation grid (`innrsic.evaluation.runner.run_evaluation`) under
+``OUT/enhancers/``: per model, its codec spec on `SECTION_IMAGES` of the demo's images, the
+decoded image, decoded + noise and decoded + unsharp mask (tuned as `innrsic evaluate` tunes
+them, on UC Merced train images) and the enhancer at each of `TEMPERATURES` (seed `SEED`); that
+folder gets the evaluation's own report (`innrsic.evaluation.page.build_report`). A second grid
+under ``OUT/enhancers/showcase-seed1/`` draws the showcase image at `SHOWCASE_TEMPERATURES` with
+seed 1. This module adds only the demo's page sections: per model a table of means and paired
+differences, a perception-distortion plot ``pd-<model>.png`` and crops of the showcase image.
 """
 
 from __future__ import annotations
 
-import json
+import html
 import math
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
-from innrsic.atomic import write_bytes_atomic
-from innrsic.codecs import make_codec
-from innrsic.compute.threads import torch_threads
+from innrsic.data.image_sets import describe_image_set, image_set
 from innrsic.data.splits import ImageRef
-from innrsic.enhancer import load_enhancer
-from innrsic.enhancer.apply import enhance_array
-from innrsic.enhancer.fast import FastEnhancer, engine_for
-from innrsic.enhancer.settings import EnhanceSettings
-from innrsic.errors import InnrsicError, WeightsError
-from innrsic.evaluation.controls import ControlEntry, subsample
-from innrsic.evaluation.crops import CropWindow
-from innrsic.evaluation.demo_controls import CONTROL_IMAGES, DemoControls, tune_demo_controls
-from innrsic.evaluation.figures import (
-    html_figure_grid,
-    html_table,
-    plot_perception_distortion,
-    write_csv,
+from innrsic.errors import ConfigError, InnrsicError
+from innrsic.evaluation.claims import write_pd_plot
+from innrsic.evaluation.controls import (
+    CONTROLS_FILE,
+    ControlSettings,
+    check_cached_setup,
+    check_validation_images,
+    subsample,
 )
-from innrsic.evaluation.grid import slug
-from innrsic.evaluation.paired import direction, paired_ci, verdict
-from innrsic.evaluation.pipeline import code_image, metric_values
-from innrsic.metrics.optional import PER_IMAGE_METRICS, MetricProbe, probe_lpips_squeeze
-from innrsic.metrics.stats import MeanCI, mean_ci
+from innrsic.evaluation.crops import CropWindow
+from innrsic.evaluation.figures import html_figure_grid, html_table
+from innrsic.evaluation.grid import codec_entry, enhancer_entry, slug, temperature_text
+from innrsic.evaluation.page import build_report
+from innrsic.evaluation.paired import Comparison, comparisons, direction, verdict
+from innrsic.evaluation.runner import EvaluationSettings, run_evaluation
+from innrsic.evaluation.store import Row, make_key, read_grid_file, read_rows
+from innrsic.evaluation.summary import Combination, compute_stats, group_rows
+from innrsic.evaluation.text import condition_text, fmt_ci, fmt_interval
+from innrsic.metrics.optional import MetricProbe, probe_lpips_squeeze
 from innrsic.pretrained import PretrainedModel
+from innrsic.raster.image import read_image
 
 LPIPS = "lpips_squeeze"
-METRICS = ("psnr", LPIPS, "niqe")
 TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SEED = 0
-CROP_TEMPERATURES = (0.0, 0.5, 1.0)
-CROP_SEEDS = (0, 1)
-SECTION_IMAGES = 12  # spread over the demo's images; keeps the sweep to ~2 minutes on 1 core
-ROWS_FILE = "enhancers.csv"
-SUMMARY_FILE = "enhancers_summary.csv"
-SUMMARY_JSON = "enhancers_summary.json"
-ROW_COLUMNS = ("model", "image", "spec", "payload_bpp", "condition", "temperature", "seed",
-               "strength", *METRICS, "status")
-SUMMARY_COLUMNS = ("model", "condition", "temperature", "strength", "images", *METRICS,
-                   "psnr_vs_decoded", "psnr_vs_decoded_ci95", "lpips_vs_best_control",
-                   "lpips_vs_best_control_ci95", "lpips_verdict")
-DECODED = "decoded"
+SHOWCASE_TEMPERATURES = (0.0, 0.5, 1.0)  # the crops' temperatures (the report's own differ)
+SHOWCASE_SEEDS = (0, 1)
+SECTION_IMAGES = 12  # spread over the demo's images; keeps the sweep to minutes on 1 core
+ENHANCERS_DIR = "enhancers"
+SHOWCASE_DIR = "showcase-seed1"
+TRAIN_SPLIT = "ucmerced-train"
+CONTROL_IMAGES = 21  # `innrsic evaluate --control-images`' default: one per class
 TEMPERATURE_SENTENCE = (
     "The decode-time temperature T scales the latent z ~ N(0, T²) the enhancer inverts with: "
     "T = 0 is one deterministic restoration, a larger T draws more invented detail (another "
@@ -73,360 +61,195 @@ TEMPERATURE_SENTENCE = (
 )
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One way to make the shown image from the decoded one: itself, a control, or the
-    enhancer at a temperature (seed `SEED`)."""
-
-    label: str
-    temperature: float | None = None
-    control: ControlEntry | None = None
-
-    def make(self, decoded: np.ndarray, net: FastEnhancer, image_name: str) -> np.ndarray:
-        if self.control is not None:
-            return self.control.apply(decoded, image_name)
-        if self.temperature is not None:
-            return enhance_array(decoded, net, EnhanceSettings(self.temperature, SEED))
-        return decoded
-
-    def columns(self) -> dict[str, object]:
-        """The row fields naming this condition (None where they do not apply)."""
-        return {
-            "condition": self.label,
-            "temperature": self.temperature,
-            "seed": None if self.temperature is None else SEED,
-            "strength": None if self.control is None else self.control.strength,
-        }
-
-
-def temperature_label(temperature: float, seed: int | None = None) -> str:
-    return f"T={temperature:g}" + ("" if seed is None else f" seed {seed}")
-
-
-def model_conditions(controls: Sequence[ControlEntry]) -> list[Condition]:
-    """Decoded, each control, then the temperature sweep."""
-    return [
-        Condition(DECODED),
-        *(Condition(control.name, control=control) for control in controls),
-        *(Condition(temperature_label(t), temperature=t) for t in TEMPERATURES),
-    ]
-
-
-def _lpips_probe(weights_dir: str | os.PathLike[str] | None) -> MetricProbe:
-    """LPIPS-squeeze's probe; unavailable, with the loader's reason, when its model does not
-    load from `weights_dir` (or ``$INNRSIC_WEIGHTS_DIR``)."""
-    from innrsic.metrics.perceptual import lpips_model
-
+def control_settings(
+    root: Path | None, folder: Path, shown: Sequence[ImageRef], lpips: MetricProbe, count: int
+) -> tuple[ControlSettings | None, str]:
+    """The controls' validation images (`count` of the UC-M train split under `root`) and a
+    sentence saying how they are tuned; None, with the reason, without LPIPS or that split."""
+    if not lpips.available:
+        return None, f"none: LPIPS-squeeze, which tunes them, is {lpips.status}"
+    if root is None or not (root / "ucmerced").is_dir():
+        return None, ("none: no UC Merced train split to tune them on (the data folder holds "
+                      "no ucmerced/)")
+    refs = subsample(image_set(TRAIN_SPLIT, root), count)
+    settings = ControlSettings(tuple(refs), describe_image_set(TRAIN_SPLIT, root, len(refs)))
+    check_validation_images(settings.images, shown)
     try:
-        lpips_model(weights_dir)
-    except WeightsError as exc:
-        return MetricProbe(LPIPS, PER_IMAGE_METRICS[LPIPS], missing=str(exc))
-    return probe_lpips_squeeze(weights_dir)
+        check_cached_setup(folder, settings)
+    except ConfigError:  # an earlier demo's tuning: the demo owns its folder, so it retunes
+        (folder / CONTROLS_FILE).unlink()
+    return settings, (f"per codec spec, the strengths of least mean LPIPS-squeeze on "
+                      f"{settings.label}")
 
 
-def measure(reference: np.ndarray, test: np.ndarray, lpips: MetricProbe) -> dict[str, float]:
-    """PSNR, LPIPS-squeeze (NaN without its weights) and NIQE of `test`."""
-    names = [name for name in METRICS if name != LPIPS or lpips.available]
-    values = metric_values(reference, test, names, {LPIPS: lpips})
-    return {name: values.get(name, math.nan) for name in METRICS}
-
-
-@dataclass(frozen=True)
-class ModelRun:
-    """One model's enhancer and conditions, and where its files go."""
-
-    model: PretrainedModel
-    net: FastEnhancer
-    conditions: list[Condition]
-    out: Path
-    lpips: MetricProbe
-
-    def image_rows(
-        self, ref: ImageRef
-    ) -> tuple[list[dict[str, object]], dict[str, np.ndarray]]:
-        """The rows of one image (one per condition, or one failed row) and its images by
-        condition label (with "original")."""
-        image = ref.load()
-        base: dict[str, object] = {"model": self.model.name, "image": ref.name}
-        try:
-            codec = make_codec(self.model.codec)
-            base["spec"] = codec.spec
-            coded = code_image(image, codec,
-                               self.out / "bitstreams" / self.model.name / f"{ref.name}.rsic")
-        except InnrsicError as exc:
-            return [{**base, "status": f"failed: {exc}"}], {}
-        base["payload_bpp"] = coded.bitstream.sizes(*image.shape[:2])["payload_bpp"]
-        views = {"original": image}
-        rows = []
-        for condition in self.conditions:
-            views[condition.label] = condition.make(coded.decoded, self.net, ref.name)
-            rows.append({**base, **condition.columns(),
-                         **measure(image, views[condition.label], self.lpips), "status": "ok"})
-        return rows, views
-
-
-def condition_values(
-    rows: Sequence[dict[str, object]], label: str, metric: str
-) -> dict[str, float | None]:
-    """{image: value} of one condition's successful rows."""
-    return {str(r["image"]): float(r[metric])
-            for r in rows if r["status"] == "ok" and r["condition"] == label}
-
-
-def best_control(rows: Sequence[dict[str, object]], conditions: Sequence[Condition]) -> str | None:
-    """The control of lowest mean LPIPS-squeeze over the rows (None without controls or
-    LPIPS)."""
-    means = {c.label: mean_ci(condition_values(rows, c.label, LPIPS).values()).mean
-             for c in conditions if c.control is not None}
-    known = {label: mean for label, mean in means.items() if mean is not None}
-    return min(known, key=lambda label: known[label]) if known else None
-
-
-def _ci_fields(ci: MeanCI, metric: str) -> dict[str, Any]:
-    return {**ci.to_dict(), "verdict": verdict(ci, direction(metric))}
-
-
-def summarise_model(
-    rows: Sequence[dict[str, object]], conditions: Sequence[Condition], best: str | None
-) -> list[dict[str, Any]]:
-    """Per condition: means, the paired PSNR difference from decoded and the paired LPIPS
-    difference from the best control (each a `MeanCI` dict with its verdict)."""
-    decoded_psnr = condition_values(rows, DECODED, "psnr")
-    best_lpips = condition_values(rows, best, LPIPS) if best else {}
-    summary = []
-    for condition in conditions:
-        values = {m: condition_values(rows, condition.label, m) for m in METRICS}
-        entry: dict[str, Any] = {**condition.columns(), "images": len(values["psnr"])}
-        entry.update({m: mean_ci(values[m].values()).mean for m in METRICS})
-        entry["psnr_vs_decoded"] = _ci_fields(paired_ci(values["psnr"], decoded_psnr), "psnr")
-        entry["lpips_vs_best_control"] = (
-            _ci_fields(paired_ci(values[LPIPS], best_lpips), LPIPS) if best else None
-        )
-        summary.append(entry)
-    return summary
-
-
-def flat_summary(model: str, summary: Sequence[dict[str, Any]]) -> list[dict[str, object]]:
-    """`summarise_model`'s entries as CSV rows (`SUMMARY_COLUMNS`)."""
-    flat = []
-    for entry in summary:
-        row = {**entry, "model": model}
-        for key in ("psnr_vs_decoded", "lpips_vs_best_control"):
-            ci = entry[key] or {}
-            row[key] = ci.get("mean")
-            row[f"{key}_ci95"] = ci.get("ci_half_width")
-        row["lpips_verdict"] = (entry["lpips_vs_best_control"] or {}).get("verdict", "")
-        flat.append(row)
-    return flat
-
-
-def _number(value: object, digits: int) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, float) and math.isfinite(value) else ""
-
-
-def _difference(ci: dict[str, Any] | None, digits: int) -> str:
-    """``+0.21 ± 0.05 (better)``, or the mean alone without a CI, or "" without a value."""
-    if not ci or ci.get("mean") is None:
-        return ""
-    text = f"{ci['mean']:+.{digits}f}"
-    if ci.get("ci_half_width") is not None:
-        text += f" ± {ci['ci_half_width']:.{digits}f}"
-    return f"{text} ({ci['verdict']})" if ci["verdict"] != "n/a" else text
-
-
-def html_summary(summary: Sequence[dict[str, Any]], best: str | None) -> str:
-    """The model's table: means and the two paired differences with their CIs."""
-    vs_best = f"ΔLPIPS-sq vs {best}" if best else "ΔLPIPS-sq vs best control"
-    columns = ("condition", "strength", "images", "PSNR (dB)", "LPIPS-sq", "NIQE",
-               "ΔPSNR vs decoded", vs_best)
-    shown = [
-        {"condition": e["condition"], "strength": _number(e["strength"], 2),
-         "images": e["images"], "PSNR (dB)": _number(e["psnr"], 2),
-         "LPIPS-sq": _number(e[LPIPS], 3), "NIQE": _number(e["niqe"], 2),
-         "ΔPSNR vs decoded": "reference" if e["condition"] == DECODED
-         else _difference(e["psnr_vs_decoded"], 2),
-         vs_best: "reference" if e["condition"] == best
-         else _difference(e["lpips_vs_best_control"], 3)}
-        for e in summary
-    ]
-    return html_table(shown, columns)
-
-
-def plot_model(out: Path, model: str, summary: Sequence[dict[str, Any]], lpips: bool) -> str:
-    """The perception-distortion plot of one model (the sweep as a line, decoded and the
-    controls as points); returns its file name."""
-    markers = {DECODED: "s", "decoded+noise": "^", "decoded+unsharp": "v"}
-    points = []
-    for entry in summary:
-        label = str(entry["condition"])
-        point = {"label": label, "psnr": entry["psnr"], LPIPS: entry[LPIPS],
-                 "niqe": entry["niqe"], "marker": markers.get(label, "o")}
-        if entry["temperature"] is not None:
-            point.update(line=f"enhancer, seed {SEED}", temperature=entry["temperature"])
-        elif entry["strength"] is not None:
-            point["label"] = f"{label} (strength {entry['strength']:g})"
-        points.append(point)
-    metrics = [(LPIPS, "LPIPS-squeeze (lower is better)")] if lpips else []
-    name = f"pd-{model}.png"
-    plot_perception_distortion({model: points}, [*metrics, ("niqe", "NIQE (lower is better)")],
-                               out / name, title=f"{model}: means over {summary[0]['images']} "
-                               "images")
-    return name
-
-
-def showcase_crops(
-    run: ModelRun, ref: ImageRef, views: dict[str, np.ndarray], best: str | None
-) -> list[tuple[str, str]]:
-    """Crops of the showcase image: original, decoded, the best control and the enhancer at
-    `CROP_TEMPERATURES` with each of `CROP_SEEDS` (one crop at T = 0: it is deterministic)."""
-    original = views["original"]
-    images = {label: views[label] for label in ("original", DECODED, best) if label}
-    decoded = views[DECODED]
-    for temperature in CROP_TEMPERATURES:
-        for seed in CROP_SEEDS if temperature > 0 else CROP_SEEDS[:1]:
-            images[temperature_label(temperature, seed)] = (
-                views[temperature_label(temperature)] if seed == SEED
-                else enhance_array(decoded, run.net, EnhanceSettings(temperature, seed))
-            )
-    window = CropWindow.busiest(original)
-    items = []
-    for index, (label, image) in enumerate(images.items()):
-        rel = window.write(run.out, f"crops/{run.model.name}/{index:02d}-{slug(label)}.png",
-                           image)
-        items.append((rel, _crop_caption(ref.name, label, original, image, run.lpips)))
-    return items
-
-
-def _crop_caption(
-    name: str, label: str, original: np.ndarray, image: np.ndarray, lpips: MetricProbe
-) -> str:
-    if label == "original":
-        return f"{name} original"
-    values = measure(original, image, lpips)
-    caption = f"{label}: {values['psnr']:.2f} dB"
-    return caption + (f", LPIPS {values[LPIPS]:.3f}" if math.isfinite(values[LPIPS]) else "")
-
-
-def run_model(
-    run: ModelRun, refs: Sequence[ImageRef]
-) -> tuple[list[dict[str, object]], list[dict[str, Any]], str]:
-    """All rows of one model, its summary and its HTML (table, plot, crops)."""
-    rows: list[dict[str, object]] = []
-    showcase: dict[str, np.ndarray] = {}
-    for ref in tqdm(refs, desc=run.model.name, unit="image"):
-        image_rows, views = run.image_rows(ref)
-        rows += image_rows
-        showcase = showcase or views
-    best = best_control(rows, run.conditions)
-    summary = summarise_model(rows, run.conditions, best)
-    model = run.model
-    parts = [
-        f"<h3>{model.name}</h3><p>Behind <code>{model.codec}</code>; default temperature "
-        f"{model.default_temperature:g}. {model.summary}</p>",
-        html_summary(summary, best),
-    ]
-    if summary[0]["images"]:
-        plot = plot_model(run.out, model.name, summary, run.lpips.available)
-        parts.append(f'<img class="plot" src="{plot}" alt="perception-distortion plot">')
-    if showcase:
-        crops = showcase_crops(run, refs[0], showcase, best)
-        parts.append(f"<h4>Crops of {refs[0].name}</h4>" + html_figure_grid(crops))
-    return rows, summary, "".join(parts)
+def run_model_grids(
+    refs: Sequence[ImageRef], folder: Path, model: PretrainedModel, settings: EvaluationSettings
+) -> None:
+    """The model's grid on `refs` under `folder`, and its seed-1 draws of the showcase image
+    (``refs[0]``) under ``folder/SHOWCASE_DIR``; rows only (the report is built once)."""
+    model_settings = replace(settings, codecs=(model.codec,), enhancers=(model.weights,))
+    run_evaluation(refs, folder, model_settings, build_report=False)
+    seeds = replace(model_settings, seed=SHOWCASE_SEEDS[1], controls=None,
+                    temperatures=tuple(t for t in SHOWCASE_TEMPERATURES if t > 0))
+    run_evaluation(refs[:1], folder / SHOWCASE_DIR, seeds, progress=False, build_report=False)
 
 
 def run_enhancer_section(
     images: Sequence[Path],
     out: Path,
     models: Sequence[PretrainedModel],
-    weights_dir: str | os.PathLike[str] | None = None,
+    weights_dir: Path | None = None,
     control_root: Path | None = None,
     control_images: int = CONTROL_IMAGES,
-) -> tuple[list[dict[str, object]], list[str]]:
-    """Sweep each model over `SECTION_IMAGES` of `images` against decoded and the controls
-    (tuned on the UC-M train split under `control_root`); returns (rows, HTML sections).
-
-    Runs on one torch thread, as `innrsic evaluate` does by default: on a machine with a busy
-    core, a second thread makes LPIPS-squeeze some 25 times slower instead of faster."""
-    with torch_threads(1):
-        return _run_section(images, out, models, weights_dir, control_root, control_images)
-
-
-def _run_section(
-    images: Sequence[Path],
-    out: Path,
-    models: Sequence[PretrainedModel],
-    weights_dir: str | os.PathLike[str] | None,
-    control_root: Path | None,
-    control_images: int,
-) -> tuple[list[dict[str, object]], list[str]]:
+) -> list[str]:
+    """Run every model's grid over `SECTION_IMAGES` of `images` under ``out/enhancers`` (with
+    its report), against the controls tuned on the UC-M train split under `control_root`;
+    returns the demo page's HTML sections."""
     refs = subsample([ImageRef(path, path.stem) for path in images], SECTION_IMAGES)
-    lpips = _lpips_probe(weights_dir)
-    controls = tune_demo_controls(control_root, out, [m.codec for m in models], refs, lpips,
-                                  control_images)
-    rows: list[dict[str, object]] = []
-    flat: list[dict[str, object]] = []
-    record: list[dict[str, Any]] = []
-    parts = []
+    folder = out / ENHANCERS_DIR
+    lpips = probe_lpips_squeeze(weights_dir)
+    controls, note = control_settings(control_root, folder, refs, lpips, control_images)
+    settings = EvaluationSettings(codecs=(), temperatures=TEMPERATURES, seed=SEED,
+                                  weights_dir=weights_dir, controls=controls,
+                                  data_label=f"{len(refs)} of the demo images")
     for model in models:
-        net = engine_for(load_enhancer(model.weights).eval())
-        run = ModelRun(model, net, model_conditions(controls.of(model.codec)), out, lpips)
-        model_rows, summary, html = run_model(run, refs)
-        rows += model_rows
-        flat += flat_summary(model.name, summary)
-        record.append(_model_record(model, controls, summary))
-        parts.append(html)
-    write_csv(out / ROWS_FILE, rows, ROW_COLUMNS)
-    write_csv(out / SUMMARY_FILE, flat, SUMMARY_COLUMNS)
-    _write_json(out / SUMMARY_JSON, {"images": [r.name for r in refs], "seed": SEED,
-                                     "temperatures": list(TEMPERATURES),
-                                     "controls": controls.note, "models": record})
-    return rows, [_intro(len(refs), controls, lpips), *parts, _links()]
+        run_model_grids(refs, folder, model, settings)
+    build_report(folder, weights_dir=weights_dir)
+    found = {c.codec: c for c in grid_comparisons(folder)}
+    parts = [model_section(out, model, found[codec_entry(model.codec).spec], refs[0])
+             for model in models]
+    return [_intro(len(refs), note, lpips), *parts, _links()]
 
 
-def _model_record(
-    model: PretrainedModel, controls: DemoControls, summary: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
-    return {"model": model.name, "codec": model.codec,
-            "default_temperature": model.default_temperature,
-            "controls": {c.name: c.strength for c in controls.of(model.codec)},
-            "best_control_rule": f"lowest mean {LPIPS} over the shown images",
-            "conditions": list(summary)}
+def grid_comparisons(folder: Path) -> list[Comparison]:
+    """The per-codec-spec comparisons of the rows under `folder`, as the report groups them."""
+    grid = read_grid_file(folder)
+    rows = list(read_rows(folder).rows.values())
+    combos = group_rows(rows, grid.get("codecs", []), [e["id"] for e in grid.get("enhancers", [])])
+    compute_stats(combos, ["psnr", LPIPS, "niqe"])
+    return comparisons(combos)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n"
-    write_bytes_atomic(path, text.encode())
+def model_table(comparison: Comparison) -> str:
+    """Means (95% CI) per condition, the paired PSNR difference from decoded and the paired
+    LPIPS difference from the best control."""
+    best = comparison.best_control
+    columns = ("condition", "T", "n", "PSNR (dB)", "LPIPS-sq", "NIQE", "ΔPSNR vs decoded",
+               "ΔLPIPS-sq vs best control")
+    shown = []
+    for combo in [comparison.decoded, *comparison.controls, *comparison.enhanced]:
+        shown.append({
+            "condition": condition_text(combo) + (" (best control)" if combo is best else ""),
+            "T": "" if combo.temperature is None else temperature_text(combo.temperature),
+            "n": str(len(combo.ok_rows)), "PSNR (dB)": fmt_ci(combo.stats.get("psnr"), 2),
+            "LPIPS-sq": fmt_ci(combo.stats.get(LPIPS), 3),
+            "NIQE": fmt_ci(combo.stats.get("niqe"), 2),
+            "ΔPSNR vs decoded": _difference(comparison, combo, comparison.decoded, "psnr", 2),
+            "ΔLPIPS-sq vs best control": _difference(comparison, combo, best, LPIPS, 3),
+        })
+    return html_table(shown, columns)
 
 
-def _json_safe(value: Any) -> Any:
-    """`value` with NaN as null and infinities as "inf"/"-inf" (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
+def _difference(
+    comparison: Comparison, combo: Combination, reference: Combination | None, metric: str,
+    places: int,
+) -> str:
+    """``+0.21 [+0.15, +0.27] better``; "reference" for the reference itself; "" without."""
+    if reference is None or metric not in combo.stats or metric not in reference.stats:
+        return ""
+    if combo is reference:
+        return "reference"
+    ci = comparison.difference(combo, reference, metric)
+    word = verdict(ci, direction(metric))
+    return fmt_interval(ci, places) + (f" ({word})" if word != "n/a" else "")
 
 
-def _intro(count: int, controls: DemoControls, lpips: MetricProbe) -> str:
+def model_section(
+    out: Path, model: PretrainedModel, comparison: Comparison, showcase: ImageRef
+) -> str:
+    """One model's heading, table, perception-distortion plot and showcase crops."""
+    parts = [
+        f"<h3>{html.escape(model.name)}</h3><p>Behind <code>{html.escape(model.codec)}</code>; "
+        f"default temperature {model.default_temperature:g}. {html.escape(model.summary)}</p>",
+        model_table(comparison),
+    ]
+    plot = f"pd-{model.name}.png"
+    images = len(comparison.decoded.ok_rows)
+    if write_pd_plot(out / plot, [comparison], f"{model.name}: means over {images} images"):
+        parts.append(f'<img class="plot" src="{plot}" alt="perception-distortion plot">')
+    crops = showcase_crops(out, model, comparison, showcase)
+    if crops:
+        parts.append(f"<h4>Crops of {html.escape(showcase.name)}</h4>" + html_figure_grid(crops))
+    return "".join(parts)
+
+
+def showcase_rows(
+    out: Path, model: PretrainedModel, comparison: Comparison, name: str
+) -> list[tuple[str, Path, Row]]:
+    """(label, folder, row) of the showcase image: decoded, the best control and the enhancer
+    at `SHOWCASE_TEMPERATURES` with each of `SHOWCASE_SEEDS` (one at T = 0: deterministic)."""
+    folder = out / ENHANCERS_DIR
+    rows = read_rows(folder).rows
+    seeded = read_rows(folder / SHOWCASE_DIR).rows
+    enhancer = enhancer_entry(model.weights).id
+    wanted = [("decoded", folder, rows.get(make_key(name, comparison.codec)))]
+    best = comparison.best_control
+    if best is not None:
+        wanted.append((best.enhancer_name, folder,
+                       rows.get(make_key(name, comparison.codec, best.enhancer))))
+    for temperature in SHOWCASE_TEMPERATURES:
+        for seed in SHOWCASE_SEEDS if temperature > 0 else SHOWCASE_SEEDS[:1]:
+            source, where = (rows, folder) if seed == SEED else (seeded, folder / SHOWCASE_DIR)
+            key = make_key(name, comparison.codec, enhancer, temperature, seed)
+            wanted.append((f"T={temperature:g} seed {seed}", where, source.get(key)))
+    return [(label, where, row) for label, where, row in wanted
+            if row is not None and row.get("status") == "ok"]
+
+
+def showcase_crops(
+    out: Path, model: PretrainedModel, comparison: Comparison, showcase: ImageRef
+) -> list[tuple[str, str]]:
+    """Crops of the showcase image (original first) at its busiest window, with captions."""
+    try:
+        original = showcase.load()
+    except InnrsicError:
+        return []
+    window = CropWindow.busiest(original)
+    folder = f"crops/{model.name}"
+    items = [(window.write(out, f"{folder}/00-original.png", original),
+              f"{showcase.name} original")]
+    for index, (label, where, row) in enumerate(showcase_rows(out, model, comparison,
+                                                             showcase.name), 1):
+        image = read_image(where / str(row["image_file"]))
+        rel = window.write(out, f"{folder}/{index:02d}-{slug(label)}.png", image)
+        caption = f"{label}: {row['psnr']:.2f} dB"
+        lpips = row.get(LPIPS)
+        if isinstance(lpips, float) and math.isfinite(lpips):
+            caption += f", LPIPS {lpips:.3f}"
+        items.append((rel, caption))
+    return items
+
+
+def _intro(count: int, note: str, lpips: MetricProbe) -> str:
     lpips_note = "" if lpips.available else (
         " Without LPIPS-squeeze there is no tuned control to make a perceptual claim against: "
         "PSNR and NIQE only.")
     return (
         "<h2>Shipped enhancers: the temperature knob against tuned controls</h2>"
         f"<p>{TEMPERATURE_SENTENCE}</p>"
-        f"<p>{count} of the demo images (spread evenly), seed {SEED}. Controls: "
-        f"{controls.note}.{lpips_note} ΔPSNR = "
-        "condition − decoded; ΔLPIPS-sq = condition − best control (the control of lower mean "
-        "LPIPS-squeeze on these images); both per image, then mean ± the half-width of its "
-        "95% CI, 'better'/'worse' where the whole CI lies on that side of 0. LPIPS-squeeze "
-        "and NIQE: lower is better.</p>"
+        f"<p>{count} of the demo images (spread evenly), seed {SEED} (per image, the seed "
+        f"`innrsic evaluate` derives from it). Controls: {html.escape(note)}.{lpips_note} "
+        "ΔPSNR = condition − decoded; ΔLPIPS-sq = condition − best control (the control of "
+        "lower mean LPIPS-squeeze on these images); both per image, then mean [95% CI], "
+        "'better'/'worse' where the whole CI lies on that side of 0. LPIPS-squeeze and NIQE: "
+        "lower is better.</p>"
     )
 
 
 def _links() -> str:
-    return (f'<p>Per-image numbers: <a href="{ROWS_FILE}">{ROWS_FILE}</a>; means and paired '
-            f'differences: <a href="{SUMMARY_FILE}">{SUMMARY_FILE}</a>, '
-            f'<a href="{SUMMARY_JSON}">{SUMMARY_JSON}</a>; control tuning: '
-            '<a href="controls.json">controls.json</a>.</p>')
+    return (f'<p>The enhancer grid\'s own evaluation report: <a href="{ENHANCERS_DIR}/'
+            f'index.html">{ENHANCERS_DIR}/index.html</a>; per-image rows: <a href="'
+            f'{ENHANCERS_DIR}/rows.csv">{ENHANCERS_DIR}/rows.csv</a>; means and paired '
+            f'differences: <a href="{ENHANCERS_DIR}/summary.csv">summary.csv</a>, <a href="'
+            f'{ENHANCERS_DIR}/summary.json">summary.json</a>; control tuning: <a href="'
+            f'{ENHANCERS_DIR}/{CONTROLS_FILE}">{CONTROLS_FILE}</a>.</p>')

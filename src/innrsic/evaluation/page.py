@@ -17,6 +17,7 @@ import html
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,11 @@ def build_report(
     anchor: str | None = None,
     weights_dir: str | os.PathLike[str] | None = None,
     probes: dict[str, MetricProbe] | None = None,
+    title: str = "innrsic evaluation",
+    lead: Sequence[str] = (),
 ) -> ReportResult:
-    """Merge every row file under `out` and write the tables, plots, crops and index.html."""
+    """Merge every row file under `out` and write the tables, plots, crops and index.html
+    (titled `title`; a preset's own HTML sections `lead` open the page)."""
     out = Path(out)
     rowset = read_rows(out)
     if not rowset.rows:
@@ -188,7 +192,7 @@ def build_report(
     write_bytes_atomic(out / "summary.json", text.encode())
     plots = _write_plots(out, report)
     crops = _write_crops(out, rows, combos)
-    _write_index(out, report, plots, crops)
+    _write_index(out, report, plots, crops, (title, lead))
     names = ["rows.csv", "summary.csv", "summary.json", "bd.csv", *plots, "index.html"]
     result.files = [out / name for name in names]
     return result
@@ -463,7 +467,10 @@ def _bd_html_table(report: _Report) -> str:
     return html_table(bd_rows, bd_columns)
 
 
-def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str]) -> None:
+def _write_index(
+    out: Path, report: _Report, plots: list[str], crops: list[str],
+    page: tuple[str, Sequence[str]],
+) -> None:
     not_ok = [r for r in report.rows if r.get("status") != "ok"]
     metric_items = "".join(
         f"<li><b>{html.escape(METRIC_TITLES.get(name, name))}</b> (<code>{name}</code>): "
@@ -506,4 +513,5 @@ def _write_index(out: Path, report: _Report, plots: list[str], crops: list[str])
         '<a href="summary.json">summary.json</a>, <a href="bd.csv">bd.csv</a>'
         + (', <a href="controls.json">controls.json</a>' if report.tuning else "") + ".</p>"
     )
-    write_html_page(out / "index.html", "innrsic evaluation", [s for s in sections if s])
+    title, lead = page
+    write_html_page(out / "index.html", title, [*lead, *(s for s in sections if s)])
