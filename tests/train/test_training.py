@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -113,6 +114,25 @@ def test_resume_refuses_a_changed_experiment(tiny_pairs: dict[str, Path], tmp_pa
     longer = tiny_config(tiny_pairs, run, "train.steps=4", "train.checkpoint_every=2")
     assert train_enhancer(longer, resume=True).step == 4
     assert [s for s, _ in list_checkpoints(run)] == [2, 4]
+
+
+def test_resume_may_move_milestones_still_ahead(tiny_pairs: dict[str, Path],
+                                                tmp_path: Path) -> None:
+    """A time budget: a resumed run may stop earlier with its learning-rate drops moved along,
+    as long as no milestone, old or new, has been passed."""
+    run = tmp_path / "run"
+    first = ["train.checkpoint_every=2", "optim.lr=1e-3"]
+    train_enhancer(tiny_config(tiny_pairs, run, "train.steps=2", "optim.milestones=[8,9]",
+                               *first))
+    passed = tiny_config(tiny_pairs, run, "train.steps=4", "optim.milestones=[1,3]", *first)
+    with pytest.raises(ConfigError, match=r"optim\.milestones changed"):
+        train_enhancer(passed, resume=True)
+    moved = tiny_config(tiny_pairs, run, "train.steps=4", "optim.milestones=[3,6]", *first,
+                        "train.log_every=1")
+    assert train_enhancer(moved, resume=True).step == 4
+    with (run / "train_log.csv").open(newline="") as handle:
+        rates = {int(row["step"]): float(row["lr"]) for row in csv.DictReader(handle)}
+    assert rates[4] == pytest.approx(5e-4)  # halved at step 3; the old plan kept 1e-3 to 8
 
 
 def test_codec_mismatch_and_missing_pairs(tiny_pairs: dict[str, Path], tmp_path: Path) -> None:

@@ -67,6 +67,9 @@ RESUMABLE_CHANGES = (
     "run_dir", "train.steps", "train.log_every", "train.image_every", "train.checkpoint_every",
     "train.keep_checkpoints", "train.device", "data.workers", "data.root", "val.",
 )
+# May change on resume while every milestone, old and new, is still ahead of the checkpoint:
+# a run then stops at another step with its learning-rate drops moved along (a time budget).
+MILESTONES = "optim.milestones"
 _NOISE_STREAM = 0x5EED
 BEST_WEIGHTS = "best.safetensors"
 FINAL_WEIGHTS = "final.safetensors"
@@ -238,22 +241,31 @@ class Trainer:
 
     def _restore(self, run: _Run, path: Path, checkpoint: dict[str, Any]) -> None:
         """Continue `run` from `checkpoint`: weights, optimisers, schedules, RNGs and best."""
-        self._check_resume_config(checkpoint.get("config", {}), path)
+        step = int(checkpoint["step"])
+        self._check_resume_config(checkpoint.get("config", {}), path, step)
         run.model.load_state_dict(checkpoint["model"])
         for optimizer, state in zip(run.optimization.all_optimizers, checkpoint["optimizers"],
                                     strict=True):
             optimizer.load_state_dict(state)
         for scheduler, state in zip(run.optimization.schedulers, checkpoint["schedulers"],
                                     strict=True):
+            milestones = getattr(scheduler, "milestones", None)  # this config's
             scheduler.load_state_dict(state)
+            if milestones is not None:
+                scheduler.milestones = milestones
         set_rng_state(checkpoint["rng"])
         run.start_step = run.step = int(checkpoint["step"])
         run.best_value, run.best_step = checkpoint.get("best_value"), checkpoint.get("best_step")
         log.info("resumed from %s at step %d", path, run.start_step)
 
-    def _check_resume_config(self, stored: dict[str, Any], path: Path) -> None:
+    def _check_resume_config(self, stored: dict[str, Any], path: Path, step: int) -> None:
         changed = [name for name in config_differences(stored, self.config)
                    if not name.startswith(self.resumable_changes)]
+        if MILESTONES in changed:
+            old = stored.get("optim", {}).get("milestones", [])
+            new = self.config.get("optim", {}).get("milestones", [])
+            if min([*old, *new], default=step + 1) > step:
+                changed.remove(MILESTONES)
         if changed:
             raise ConfigError(
                 f"{path} was made with a different config ({', '.join(changed)} changed); "
