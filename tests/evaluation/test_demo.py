@@ -40,6 +40,9 @@ def test_demo_on_a_folder_writes_report(
     for path in ucm_test_paths[:2]:
         shutil.copy(path, data / path.name)
     out = tmp_path / "out"
+    out.mkdir()
+    stale = {"validation": "old", "codecs": {"jpeg2000:bpp=0.1": {"error": "stale"}}}
+    (out / "controls.json").write_text(json.dumps(stale))  # the demo before issue 31's
     rows = run_demo(data, out, rates=(0.3, 0.6), codecs=("jpeg2000", "heif"), workers=2,
                     enhancers=DemoEnhancers(data_root, 2))
     assert len(rows) == 2 * 2 * 2
@@ -85,6 +88,7 @@ def test_demo_on_a_folder_writes_report(
         assert comparison["best_control"] in CONTROLS
         assert len(comparison["enhanced"]) == len(TEMPERATURES)
     assert (folder / "index.html").is_file()
+    assert not (out / "controls.json").exists() and "Controls: strengths tuned" not in page
     assert page.index("the temperature knob against tuned controls") < page.index(
         "Classical codecs") < page.index("Rate-distortion")
     assert "every perceptual claim" in page and "ΔLPIPS-sq vs best control" in page

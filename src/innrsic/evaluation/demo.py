@@ -23,6 +23,7 @@ from innrsic.codecs.classical import CLASSICAL_CODECS
 from innrsic.compute.cluster import cluster_client, cluster_plan
 from innrsic.data.splits import ImageRef, ucmerced_split
 from innrsic.errors import InnrsicError
+from innrsic.evaluation.controls import CONTROLS_FILE
 from innrsic.evaluation.demo_enhanced import CONTROL_IMAGES, run_enhancer_section
 from innrsic.evaluation.page import build_report
 from innrsic.evaluation.runner import EvaluationSettings, run_evaluation
@@ -93,6 +94,8 @@ def run_demo(
     a row with status "unreachable: ..."; any other failure has status "failed: ...".
     """
     inputs = select_demo_images(data, per_class, limit)
+    # the demo of before issue 31 tuned its controls into OUT; the codec grid has none
+    (out / CONTROLS_FILE).unlink(missing_ok=True)
     refs = [ImageRef(path, path.stem) for path in inputs.images]
     specs = tuple(f"{name}:bpp={rate}" for name in codecs for rate in rates)
     settings = EvaluationSettings(codecs=specs, weights_dir=weights_dir, data_label=inputs.source)
