@@ -44,7 +44,7 @@ function track(layer) {
     viewer.requested.push(event.tile.src);
     showStatus();
   });
-  layer.on("tileload tileerror", () => { viewer.loading = Math.max(0, viewer.loading - 1);
+  layer.on("tileload tileerror tileabort", () => { viewer.loading = Math.max(0, viewer.loading - 1);
                                          showStatus(); });
   return layer;
 }
