@@ -27,6 +27,7 @@ from innrsic.cli.options import (
 from innrsic.compute.cluster import worker_cached
 from innrsic.compute.threads import torch_threads
 from innrsic.errors import ContainerError, ImageReadError, InnrsicError, UsageError
+from innrsic.pretrained import AUTO
 from innrsic.raster.image import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ only, in the order given. The bitrate is the codec's: the enhancer adds no bits.
 
 
 ENHANCER_OPTIONS = ("temperature", "seed", "tile", "overlap", "precision", "threads")
-AUTO = "auto"
-"""The model name that picks a shipped model per file from its codec and payload rate."""
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:

@@ -43,6 +43,9 @@ RECORD_KEYS = (
     "summary",
 )
 _RATE = re.compile(r"\bbpp=([0-9.]+)")
+AUTO = "auto"
+"""The model name that picks, per file, the shipped model covering its codec and payload rate
+(`model_for_codec`)."""
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,10 @@ from innrsic.enhancer.session import open_session
 from innrsic.enhancer.settings import EnhanceSettings
 from innrsic.errors import InnrsicError, TilingError, UsageError
 from innrsic.metrics.rate import bits_per_pixel
-from innrsic.pretrained import installed_models, model_for_codec
+from innrsic.pretrained import AUTO, installed_models, model_for_codec
 from innrsic.raster.tiling import Window
 from innrsic.rsic.coding import decompress_file
+from innrsic.rsic.container import ContainerReader
 from innrsic.rsic.describe import describe_file
 from innrsic.rsic.reader import RsicDataset, open_rsic
 
@@ -51,8 +52,7 @@ MAX_ENHANCED_SPAN = 2 * TILE  # enhanced tiles: at most 2x zoomed out (the netwo
 MAX_TILES = 256
 MAX_BLOCKS = 16
 MAX_MODELS = 4
-AUTO = "auto"
-INFO_FIELDS = ("width", "height", "codec", "bpp", "file_bytes", "tiles")
+INFO_FIELDS = ("width", "height", "codec", "bpp", "payload_bpp", "file_bytes", "tiles")
 
 T = TypeVar("T")
 
@@ -136,10 +136,13 @@ def scene_info(path: Path) -> dict[str, Any]:
         try:
             with open_rsic(path, verify=False) as dataset:
                 size = path.stat().st_size
+                with ContainerReader(path, partial=True) as container:
+                    payload = container.payload_size
                 return {"width": dataset.width, "height": dataset.height,
                         "codec": dataset.codec_spec, "file_bytes": size,
                         "tiles": len(dataset.tiles),
                         "bpp": bits_per_pixel(size, dataset.height, dataset.width),
+                        "payload_bpp": bits_per_pixel(payload, dataset.height, dataset.width),
                         "error": str(exc)}
         except (InnrsicError, OSError):
             raise UsageError(f"{path}: cannot be served ({exc})") from exc
@@ -177,17 +180,18 @@ class Scenes:
 
     def enhancement(self, scene: Scene, query: Mapping[str, str]) -> EnhanceSettings | None:
         """The `EnhanceSettings` of a request's ``enhance``, ``temperature`` and ``seed``
-        (None: not enhanced). Only shipped models (or ``auto``: the one for the scene's
-        codec) are served, never a path."""
+        (None: not enhanced). Only shipped models (or ``auto``: the one covering the
+        scene's codec and payload bpp) are served, never a path."""
         model = query.get("enhance")
         if not model:
             if "temperature" in query or "seed" in query:
                 raise RequestError(400, "temperature and seed only apply with enhance=MODEL")
             return None
         if model == AUTO:
-            found = model_for_codec(str(scene.info["codec"]))
+            codec, bpp = str(scene.info["codec"]), float(scene.info["payload_bpp"])
+            found = model_for_codec(codec, bpp)
             if found is None:
-                raise RequestError(404, f"no shipped enhancer for {scene.info['codec']}")
+                raise RequestError(404, f"no shipped enhancer covers {codec} at {bpp:.3f} bpp")
             model = found.name
         if model not in self.models:
             raise RequestError(404, f"no shipped model named {model!r}")
