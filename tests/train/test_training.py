@@ -179,3 +179,23 @@ def test_torchrun_two_processes(tiny_pairs: dict[str, Path], tmp_path: Path) -> 
     assert checkpoint["step"] == 4 and checkpoint["world_size"] == 2
     net = load_enhancer(run / "final.safetensors")
     assert all(torch.equal(net.state_dict()[k], v) for k, v in checkpoint["model"].items())
+
+
+def test_cpu_training_runs_on_the_configured_threads(
+    tiny_pairs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One thread per process by default on a CPU (torch's one per core was 33x slower)."""
+    seen: list[int] = []
+    step = EnhancerRecipe.training_step
+
+    def recording(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(EnhancerRecipe, "training_step", recording)
+    before = torch.get_num_threads()
+    train_enhancer(tiny_config(tiny_pairs, tmp_path / "one", "train.steps=2", "train.device=cpu"))
+    train_enhancer(tiny_config(tiny_pairs, tmp_path / "two", "train.steps=2", "train.device=cpu",
+                               "train.threads=2"))
+    assert seen == [1, 1, 2, 2]
+    assert torch.get_num_threads() == before

@@ -188,13 +188,17 @@ class TrainLoopConfig:
     batch_size: int = 16
     seed: int = 10
     device: str = "auto"
+    threads: int = 1
+    """Torch intra-op threads per training process on a CPU (one step of the quick recipe took
+    14.5 s with torch's default of one per core on 2 cores, 0.43 s with 1: benchmarks/README)."""
     log_every: int = 100
     image_every: int = 5_000
     checkpoint_every: int = 5_000
     keep_checkpoints: int = 3
 
     def validate(self, where: str) -> None:
-        _positive(where, steps=self.steps, batch_size=self.batch_size, log_every=self.log_every,
+        _positive(where, steps=self.steps, batch_size=self.batch_size, threads=self.threads,
+                  log_every=self.log_every,
                   image_every=self.image_every, checkpoint_every=self.checkpoint_every,
                   keep_checkpoints=self.keep_checkpoints)
         if self.seed < 0:

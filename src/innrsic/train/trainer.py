@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from innrsic.atomic import write_bytes_atomic
+from innrsic.compute.threads import torch_threads
 from innrsic.data import StepBatchSampler, derive_seed
 from innrsic.errors import ConfigError, InnrsicError, WeightsError
 from innrsic.interrupt import interrupts_deferred
@@ -65,7 +66,8 @@ log = logging.getLogger("innrsic.train")
 # Fields a resumed run may change; anything else would silently change the experiment.
 RESUMABLE_CHANGES = (
     "run_dir", "train.steps", "train.log_every", "train.image_every", "train.checkpoint_every",
-    "train.keep_checkpoints", "train.device", "data.workers", "data.root", "val.",
+    "train.keep_checkpoints", "train.device", "train.threads", "data.workers", "data.root",
+    "val.",
 )
 # May change on resume while every milestone, old and new, is still ahead of the checkpoint:
 # a run then stops at another step with its learning-rate drops moved along (a time budget).
@@ -169,8 +171,10 @@ class Trainer:
     def run(self, stop_at: int | None = None) -> TrainResult:
         """Train until `loop.steps` (or `stop_at`, which stops as if interrupted there)."""
         ctx = init_distributed(self.loop.device)
+        threads = self.loop.threads if ctx.device.type == "cpu" else None
         try:
-            return self._run(ctx, stop_at)
+            with torch_threads(threads):
+                return self._run(ctx, stop_at)
         finally:
             leave_group(ctx)
 
