@@ -36,6 +36,8 @@ def test_busy_port(scene: dict[str, Path], capsys: pytest.CaptureFixture[str]) -
         port = busy.getsockname()[1]
         assert main(["view", str(scene["rsic"]), "--port", str(port), "--no-browser"]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    # the viewer quiets the temperature warning only while it serves, not for the process
+    assert logging.getLogger("innrsic.enhancer.settings").level == logging.NOTSET
 
 
 def test_other_hosts_are_warned_about(

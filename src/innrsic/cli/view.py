@@ -68,17 +68,22 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         log.warning("listening on %s, not loopback: anyone who can reach this machine on port "
                     "%d can read the served scenes", args.host, args.port)
-    # The page moves the temperature off each model's own all the time: not worth a warning.
-    logging.getLogger("innrsic.enhancer.settings").setLevel(logging.ERROR)
 
     def ready(url: str) -> None:
         print(f"serving {len(scenes.scenes)} scene(s) at {url} (Ctrl-C stops)", flush=True)
         if not args.no_browser:
             webbrowser.open(url)
 
+    # The page moves the temperature off each model's own all the time: not worth a warning
+    # while it serves (the level is put back after, for whatever else runs in this process).
+    settings_log = logging.getLogger("innrsic.enhancer.settings")
+    previous = settings_log.level
+    settings_log.setLevel(logging.ERROR)
     try:
         asyncio.run(serve(make_app(scenes), args.host, args.port, ready))
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") \
             from exc
+    finally:
+        settings_log.setLevel(previous)
     return 0
