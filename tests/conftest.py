@@ -4,6 +4,7 @@ subprocess (`run_cli`), torch threads, and a georeferenced scene with its `.rsic
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -236,3 +237,16 @@ def other_temperature() -> Callable[[float], float]:
     """A temperature that is not a model's default: the realism end (1), or the fidelity end
     (0) for a model whose default is 1."""
     return lambda default: 0.0 if default == 1.0 else 1.0
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless Chromium the page tests drive (Debian's package; `make browser` installs it)."""
+    found = shutil.which("chromium") or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
+    if found is None:
+        pytest.fail("headless Chromium is needed to check the HTML pages and was not found: "
+                    "install it with `apt-get install chromium` (or `make browser`)")
+    return found

@@ -7,7 +7,6 @@ import csv
 import html
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -35,7 +34,6 @@ pytestmark = pytest.mark.slow
 
 SPECS = ("jpeg2000:bpp=0.3", "jpeg2000:bpp=0.6", "heif:bpp=0.3", "heif:bpp=0.6")
 SEED = 3
-CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass
@@ -359,14 +357,6 @@ def test_report_only_cli_anchor_and_errors(
     assert "--data and --codec are required" in capsys.readouterr().err
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
-    if found is None:
-        pytest.fail("headless Chromium is needed to check the HTML report and was not found: "
-                    "install it with `apt-get install chromium`")
-    return found
-
-
 # Tall enough for the claims and tables above the crops (the page grew with the controls).
 SCREEN_HEIGHT = 8000
 
@@ -399,8 +389,7 @@ window.addEventListener("load", function () {
 </script>"""
 
 
-def test_report_renders_in_headless_chromium(grid: Grid, tmp_path: Path) -> None:
-    chromium = _chromium()
+def test_report_renders_in_headless_chromium(grid: Grid, tmp_path: Path, chromium: str) -> None:
     page = (grid.out / "index.html").read_text()
     probe = grid.out / "image-check.html"  # beside index.html so relative links resolve
     probe.write_text(page.replace("</body>", IMAGE_CHECK + "</body>"))

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,18 +18,9 @@ import pytest
 
 from .conftest import Viewer, png_pixels
 
-CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 1280, 800
 IDLE = ("window.viewer && viewer.map && viewer.loading === 0 && "
         "document.querySelectorAll('#map img.leaflet-tile-loaded').length > 0")
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
-    if found is None:
-        pytest.fail("headless Chromium is needed to check the viewer's page and was not "
-                    "found: install it with `apt-get install chromium` (or `make browser`)")
-    return found
 
 
 class Browser:
@@ -67,11 +56,11 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def devtools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def devtools(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[str]:
     """The DevTools HTTP address of a headless Chromium (its first page target is used)."""
     profile = tmp_path_factory.mktemp("chromium-profile")
     process = subprocess.Popen(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--force-device-scale-factor=1", f"--window-size={WIDTH},{HEIGHT}",
          f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
