@@ -181,17 +181,24 @@ def choose_models(
     any work; an unreadable header is left to the file's own job."""
     if weights != AUTO:
         return {source: weights for source, _ in jobs}
-    if not streams and codec is None:
-        raise UsageError("--weights auto needs --codec SPEC: the codec (and bpp=) the images "
-                         "were decoded from")
-    chosen = {}
+    if not streams:
+        if codec is None:
+            raise UsageError("--weights auto needs --codec SPEC: the codec (and bpp=) the "
+                             "images were decoded from")
+        model = _covering_model("--codec", codec, None)  # one choice for the whole batch
+        return {source: model for source, _ in jobs}
+    chosen, unreadable = {}, None
     for source, _ in jobs:
         try:
-            spec, bpp = _stream_rate(source) if streams else (codec, None)
-        except (ContainerError, OSError):
+            spec, bpp = _stream_rate(source)
+        except (ContainerError, OSError) as exc:
+            unreadable = unreadable or f"{source}: {exc}"
             continue
-        chosen[source] = _covering_model(source, spec, bpp)
-    return chosen or {source: _covering_model(source, codec or "", None) for source, _ in jobs}
+        chosen[source] = _covering_model(str(source), spec, bpp)
+    if not chosen:
+        raise UsageError(f"--enhance auto found no readable .rsic header to choose a model from "
+                         f"({unreadable})")
+    return chosen
 
 
 def _stream_rate(path: Path) -> tuple[str, float]:
@@ -204,17 +211,18 @@ def _stream_rate(path: Path) -> tuple[str, float]:
         return spec, bits_per_pixel(size, container.height, container.width)
 
 
-def _covering_model(source: Path, spec: str, bpp: float | None) -> str:
-    """The shipped model for `spec` at `bpp` (UsageError naming what is covered otherwise)."""
+def _covering_model(where: str, spec: str, bpp: float | None) -> str:
+    """The shipped model for `spec` at `bpp` (UsageError, prefixed by `where`, naming what is
+    covered otherwise)."""
     from innrsic.codecs import make_codec
     from innrsic.pretrained import covered_text, model_for_codec
 
-    canonical = make_codec(spec).spec if spec else spec
+    canonical = make_codec(spec).spec
     model = model_for_codec(canonical, bpp)
     if model is None:
         rate = f" at {bpp:.3f} bpp" if bpp is not None else ""
-        raise UsageError(f"{source}: no shipped enhancer covers {canonical or 'this file'}{rate}"
-                         f"; shipped: {covered_text()}")
+        raise UsageError(f"{where}: no shipped enhancer covers {canonical}{rate}; shipped: "
+                         f"{covered_text()}")
     return model.name
 
 
