@@ -29,7 +29,8 @@ from typing import Any
 from aiohttp import web
 
 from innrsic.errors import InnrsicError
-from innrsic.view.scenes import AUTO, RequestError, Scenes
+from innrsic.pretrained import AUTO
+from innrsic.view.scenes import RequestError, Scenes
 
 log = logging.getLogger(__name__)
 
