@@ -112,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seed",
         type=int,
         default=0,
-        help="seed of the enhancer's latent draws (per image: hash of seed, name)",
+        help="seed every image is enhanced with (as innrsic enhance --seed)",
     )
     parser.add_argument(
         "--weights-dir",

@@ -237,8 +237,8 @@ def _intro(count: int, note: str, lpips: MetricProbe) -> str:
     return (
         "<h2>Shipped enhancers: the temperature knob against tuned controls</h2>"
         f"<p>{TEMPERATURE_SENTENCE}</p>"
-        f"<p>{count} of the demo images (spread evenly), seed {SEED} (per image, the seed "
-        f"`innrsic evaluate` derives from it). Controls: {html.escape(note)}.{lpips_note} "
+        f"<p>{count} of the demo images (spread evenly), seed {SEED} (every image enhanced "
+        f"with it, as `innrsic evaluate` does). Controls: {html.escape(note)}.{lpips_note} "
         "ΔPSNR = condition − decoded; ΔLPIPS-sq = condition − best control (the control of "
         "lower mean LPIPS-squeeze on these images); both per image, then mean [95% CI], "
         "'better'/'worse' where the whole CI lies on that side of 0. LPIPS-squeeze and NIQE: "

@@ -154,10 +154,9 @@ def shard_from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> 
 
 
 def image_seed(seed: int, image_name: str) -> int:
-    """The enhancement seed of one image: a 63-bit hash of (run seed, image name).
-
-    It depends on nothing else, so results do not change with sharding or image order, and all
-    codec specs of an image share their latent draw (fewer random differences between them).
+    """A seed of one image: a 63-bit hash of (seed, image name); the controls draw their noise
+    with it. It depends on nothing else, so results do not change with sharding or image order,
+    and all codec specs of an image share their draw (fewer random differences between them).
     """
     digest = hashlib.sha256(f"{int(seed)}\0{image_name}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)

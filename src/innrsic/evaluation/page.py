@@ -67,7 +67,7 @@ from innrsic.raster.image import read_image
 CROP_TEMPERATURES = (0.0, 1.0)
 ROW_COLUMNS = (
     "image", "codec", "family", "rate", "enhancer", "enhancer_name", "control", "strength",
-    "temperature", "seed", "image_seed", "width", "height", "payload_bytes", "file_bytes",
+    "temperature", "seed", "width", "height", "payload_bytes", "file_bytes",
     "payload_bpp", "file_bpp",
 )
 ROW_TAIL_COLUMNS = ("status", "notes", "bitstream", "image_file", "source", "box")

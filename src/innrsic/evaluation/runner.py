@@ -17,10 +17,12 @@ Layout of the output folder::
 A rerun computes only what is missing: a row already present is reused; a row lacking a metric
 that has become available gets that metric added; a missing decoded or enhanced image is made
 from the cached bitstream or decoded image when those exist. Enhanced rows report the codec's
-rate: the enhancer adds no bits. The enhancement seed of an image is derived from (seed, image
-name), so sharding does not change any result; its enhanced image is what ``innrsic enhance
-DECODED.png --seed <the row's image_seed> --temperature T`` writes (the same position-keyed
-latent, `innrsic.enhancer.apply.latent_noise`, and tiling).
+rate: the enhancer adds no bits.
+
+Seeds: every image is enhanced with the run's seed (``--seed``) itself. The latent is keyed to
+(seed, pixel position) by the one sampler, `innrsic.enhancer.apply.latent_noise`, so an
+enhanced image is exactly what ``innrsic enhance DECODED.png --seed <seed> --temperature T``
+writes for its decoded image, and sharding or image order change nothing.
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ from innrsic.evaluation.grid import (
     check_temperatures,
     codec_entries,
     enhancer_entry,
-    image_seed,
     shard_from_env,
     temperature_text,
 )
@@ -97,9 +98,9 @@ from innrsic.raster.image import read_image, write_image
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
-# how the enhanced images' latents are drawn (`innrsic.enhancer.apply.latent_noise`); folders
-# written before it drew z with a torch.Generator over each image
-LATENT = "position-keyed 2026-12-07"
+# how the enhanced images' latents are drawn: position-keyed at the run's seed. Folders of
+# 2026-12-07 keyed them at a seed derived per image, earlier ones used a torch.Generator.
+LATENT = "position-keyed, run seed 2026-12-08"
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,7 @@ class _GridRunner:
             return self._control(condition, ref.name, decoded, image_rel), image_rel
         assert job.temperature is not None
         image_rel = self.enhanced_rel(condition, job.temperature, entry, ref.name)
-        return self._enhanced(condition, job.temperature, ref.name, decoded, image_rel), image_rel
+        return self._enhanced(condition, job.temperature, decoded, image_rel), image_rel
 
     def _coded(
         self, ref: ImageRef, entry: CodecEntry, gt: np.ndarray
@@ -345,7 +346,6 @@ class _GridRunner:
         self,
         enhancer: EnhancerEntry,
         temperature: float,
-        name: str,
         decoded: np.ndarray,
         image_rel: str,
     ) -> np.ndarray:
@@ -354,8 +354,8 @@ class _GridRunner:
         if cached is not None:
             return cached
         net = next(net for entry, net in self.plan.enhancers if entry is enhancer)
-        # what `innrsic enhance --seed <the row's image_seed> --temperature T` writes
-        settings = EnhanceSettings(temperature, image_seed(self.settings.seed, name))
+        # what `innrsic enhance --seed <seed> --temperature T` writes (module docstring)
+        settings = EnhanceSettings(temperature, self.settings.seed)
         image = enhance_array(decoded, net, settings)
         write_image(path, image)
         self.result.images_enhanced += 1
@@ -379,7 +379,6 @@ class _GridRunner:
             "enhancer_name": condition.name if condition is not None else "",
             "temperature": key_temperature,
             "seed": key_seed,
-            "image_seed": image_seed(key_seed, ref.name) if key_seed is not None else None,
         }
         if isinstance(condition, ControlEntry):
             row.update(control=condition.kind, strength=condition.strength)
@@ -445,8 +444,8 @@ def update_grid_file(
     sampled = any(t > 0 for t in grid.get("temperatures", []))
     if enhancers and sampled and grid.get("latent") != LATENT:
         raise ConfigError(
-            f"{out} holds enhanced images drawn with the earlier latent sampler (before "
-            f"{LATENT}); use another output folder, or delete its cache/enhanced and rows"
+            f"{out} holds enhanced images drawn with an earlier latent sampler (not "
+            f"{LATENT!r}); use another output folder, or delete its cache/enhanced and rows"
         )
     grid["format"] = "innrsic-evaluation-grid"
     if enhancers or grid.get("enhancers"):
