@@ -128,22 +128,51 @@ def generate_pairs(
     from tqdm import tqdm
 
     start = time.monotonic()
-    codec = make_codec(codec_spec)
-    spec = codec.spec
+    spec = make_codec(codec_spec).spec
     out = Path(out_dir)
     refs = _as_refs(image_paths)
+    manifest = _open_manifest(out, spec)
+    todo = _pending(out, refs, {entry.name: entry for entry in manifest.entries})
+    bar = tqdm(total=len(todo), desc=f"pairs {spec}", unit="img", disable=not progress)
+    recorder = _Recorder(out, spec, manifest.entries, bar)
+    try:
+        if executor is None and (workers <= 1 or len(todo) <= 1):
+            _code_here(spec, todo, recorder)
+        else:
+            with _pool(workers, executor) as pool:
+                _code_in_pool(pool, spec, todo, recorder)
+    finally:
+        bar.close()
+        recorder.save()
+    return PairsResult(
+        out_dir=out,
+        codec=spec,
+        total=len(refs),
+        generated=len(todo) - len(recorder.failures),
+        skipped=len(refs) - len(todo),
+        failures=recorder.failures,
+        seconds=time.monotonic() - start,
+        mean_bpp=read_pairs_manifest(out).mean_bpp,
+    )
 
-    if (out / MANIFEST_JSON).exists():
-        manifest = read_pairs_manifest(out)
-        if manifest.codec != spec:
-            raise ConfigError(
-                f"{out} holds pairs made with codec {manifest.codec!r}; refusing to mix them "
-                f"with {spec!r} (use another --out directory)"
-            )
-    else:
+
+def _open_manifest(out: Path, spec: str) -> PairsManifest:
+    """The manifest of `out` (an empty one for a new directory, which is made); a directory
+    of another codec spec is refused."""
+    if not (out / MANIFEST_JSON).exists():
         out.mkdir(parents=True, exist_ok=True)
-        manifest = PairsManifest(spec)
-    done = {entry.name: entry for entry in manifest.entries}
+        return PairsManifest(spec)
+    manifest = read_pairs_manifest(out)
+    if manifest.codec != spec:
+        raise ConfigError(
+            f"{out} holds pairs made with codec {manifest.codec!r}; refusing to mix them "
+            f"with {spec!r} (use another --out directory)"
+        )
+    return manifest
+
+
+def _pending(out: Path, refs: list[ImageRef], done: dict[str, PairEntry]) -> list[ImageRef]:
+    """The refs whose pair is not on disk yet; a recorded pair of another source is refused."""
     todo = []
     for ref in refs:
         entry = done.get(ref.name)
@@ -154,69 +183,71 @@ def generate_pairs(
                 f"{out}: pair {ref.name!r} was made from {entry.source} {entry.box or ''}, not "
                 f"from {ref.path} {ref.box or ''}; use another --out directory"
             )
-    skipped = len(refs) - len(todo)
-    failures: list[tuple[str, str]] = []
-    last_save = time.monotonic()
+    return todo
 
-    def record(entry: PairEntry) -> None:
-        nonlocal last_save
-        done[entry.name] = entry
-        if time.monotonic() - last_save > _SAVE_INTERVAL_S:
-            _save(out, spec, done)
-            last_save = time.monotonic()
 
-    def fail(ref: ImageRef, exc: BaseException, bar: Any) -> None:
+class _Recorder:
+    """The finished pairs and the failures of a run; saves the manifest every
+    `_SAVE_INTERVAL_S` seconds and on `save`."""
+
+    def __init__(self, out: Path, spec: str, entries: Iterable[PairEntry], bar: Any) -> None:
+        self.out, self.spec, self.bar = out, spec, bar
+        self.done = {entry.name: entry for entry in entries}
+        self.failures: list[tuple[str, str]] = []
+        self.last_save = time.monotonic()
+
+    def record(self, entry: PairEntry) -> None:
+        self.done[entry.name] = entry
+        if time.monotonic() - self.last_save > _SAVE_INTERVAL_S:
+            self.save()
+
+    def fail(self, ref: ImageRef, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, InnrsicError) else f"{type(exc).__name__}: {exc}"
-        failures.append((ref.name, message))
-        bar.write(f"skipped {ref.name} ({ref.path}): {message}")
+        self.failures.append((ref.name, message))
+        self.bar.write(f"skipped {ref.name} ({ref.path}): {message}")
         log.debug("pair %s failed", ref.name, exc_info=exc)
 
-    bar = tqdm(total=len(todo), desc=f"pairs {spec}", unit="img", disable=not progress)
+    def save(self) -> None:
+        entries = sorted(self.done.values(), key=lambda e: e.name)
+        write_pairs_manifest(self.out, PairsManifest(self.spec, entries))
+        self.last_save = time.monotonic()
+
+
+def _code_here(spec: str, todo: list[ImageRef], recorder: _Recorder) -> None:
+    """Make the pairs of `todo` in this process, one after another."""
+    for ref in todo:
+        try:
+            recorder.record(make_pair(spec, ref, recorder.out))
+        except Exception as exc:  # reported per image; the run goes on
+            recorder.fail(ref, exc)
+        recorder.bar.update()
+
+
+def _pool(workers: int, executor: Executor | None) -> contextlib.AbstractContextManager[Executor]:
+    """`executor` as it is (not shut down after), else a spawn pool of `workers` processes."""
+    if executor is not None:
+        return contextlib.nullcontext(executor)
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _code_in_pool(pool: Executor, spec: str, todo: list[ImageRef], recorder: _Recorder) -> None:
+    """Make the pairs of `todo` as tasks of `pool`, recorded in order. Interrupted, it cancels
+    the tasks not started and records the finished ones before the interrupt goes on."""
+    futures: list[tuple[ImageRef, Future[PairEntry]]] = [
+        (ref, pool.submit(make_pair, spec, ref, recorder.out)) for ref in todo
+    ]
     try:
-        if executor is None and (workers <= 1 or len(todo) <= 1):
-            for ref in todo:
-                try:
-                    record(make_pair(spec, ref, out))
-                except Exception as exc:  # reported per image; the run goes on
-                    fail(ref, exc, bar)
-                bar.update()
-        else:
-            context = multiprocessing.get_context("spawn")
-            with (ProcessPoolExecutor(max_workers=workers, mp_context=context) if executor is None
-                  else contextlib.nullcontext(executor)) as pool:
-                futures: list[tuple[ImageRef, Future[PairEntry]]] = [
-                    (ref, pool.submit(make_pair, spec, ref, out)) for ref in todo
-                ]
-                try:
-                    for ref, future in futures:
-                        try:
-                            record(future.result())
-                        except Exception as exc:
-                            fail(ref, exc, bar)
-                        bar.update()
-                except BaseException:  # interrupted: drop the queue, keep what is finished
-                    for _, future in futures:
-                        future.cancel()
-                    for _, future in futures:
-                        if not future.cancelled() and future.exception() is None:
-                            record(future.result())
-                    raise
-    finally:
-        bar.close()
-        _save(out, spec, done)
-    manifest = read_pairs_manifest(out)
-    return PairsResult(
-        out_dir=out,
-        codec=spec,
-        total=len(refs),
-        generated=len(todo) - len(failures),
-        skipped=skipped,
-        failures=failures,
-        seconds=time.monotonic() - start,
-        mean_bpp=manifest.mean_bpp,
-    )
-
-
-def _save(out: Path, spec: str, done: dict[str, PairEntry]) -> None:
-    entries = sorted(done.values(), key=lambda e: e.name)
-    write_pairs_manifest(out, PairsManifest(spec, entries))
+        for ref, future in futures:
+            try:
+                recorder.record(future.result())
+            except Exception as exc:
+                recorder.fail(ref, exc)
+            recorder.bar.update()
+    except BaseException:  # interrupted: drop the queue, keep what is finished
+        for _, future in futures:
+            future.cancel()
+        for _, future in futures:
+            if not future.cancelled() and future.exception() is None:
+                recorder.record(future.result())
+        raise
