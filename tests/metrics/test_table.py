@@ -8,7 +8,7 @@ import pytest
 
 from innrsic.evaluation import pipeline, summary, text
 from innrsic.metrics import ms_ssim, psnr
-from innrsic.metrics.optional import PER_IMAGE_METRICS, SET_METRICS
+from innrsic.metrics.optional import PER_IMAGE_METRICS
 from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
 from innrsic.metrics.table import (
     ALWAYS_COMPUTED,
@@ -45,7 +45,7 @@ def test_summary_pipeline_and_titles_read_the_table() -> None:
     assert text.METRIC_TITLES is METRIC_TITLES
     assert set(METRIC_TITLES) == {m.name for m in METRICS}
     assert len(METRIC_BY_NAME) == len(METRICS)  # names are unique
-    for name, title in {**PER_IMAGE_METRICS, **SET_METRICS}.items():
+    for name, title in PER_IMAGE_METRICS.items():
         assert METRIC_TITLES[name] == title
 
 

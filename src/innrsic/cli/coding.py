@@ -439,7 +439,7 @@ def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Pa
 
 
 def run_info(args: argparse.Namespace) -> int:
-    paths = _info_inputs(args.input)
+    paths = rsic_files(args.input)
     if len(args.input) == 1 and args.input[0].is_file():
         fields = describe_file(paths[0])  # one file: its errors are the command's (exit 2)
         if args.json:
@@ -466,7 +466,7 @@ def run_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _info_inputs(inputs: list[Path]) -> list[Path]:
+def rsic_files(inputs: list[Path]) -> list[Path]:
     """The .rsic files of `inputs` (files, and folders searched recursively), or UsageError."""
     paths: list[Path] = []
     for path in inputs:

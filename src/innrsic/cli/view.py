@@ -8,7 +8,7 @@ import logging
 import webbrowser
 from pathlib import Path
 
-from innrsic.cli.coding import _info_inputs as rsic_inputs
+from innrsic.cli.coding import rsic_files
 from innrsic.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from innrsic.view.scenes import Scenes
     from innrsic.view.server import is_loopback, make_app, serve
 
-    scenes = Scenes(rsic_inputs(args.input))
+    scenes = Scenes(rsic_files(args.input))
     for scene in scenes.scenes.values():
         if "error" in scene.info:
             log.warning("%s is damaged (%s); its damaged tiles show as error tiles",

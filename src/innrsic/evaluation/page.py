@@ -61,7 +61,7 @@ from innrsic.evaluation.summary import (
     resolve_anchor,
 )
 from innrsic.evaluation.text import METRIC_TITLES, condition_text, digits, fmt_ci
-from innrsic.metrics.optional import SET_METRICS, MetricProbe, probe_metrics
+from innrsic.metrics.optional import MetricProbe, probe_metrics
 from innrsic.raster.image import read_image
 
 CROP_TEMPERATURES = (0.0, 1.0)
@@ -125,9 +125,6 @@ def metric_status(rows: list[Row], probes: dict[str, MetricProbe]) -> dict[str, 
     ok = [r for r in rows if r.get("status") == "ok"]
     status = {name: "computed (no weights needed)" for name in ALWAYS_COMPUTED}
     for name, probe in probes.items():
-        if name in SET_METRICS:
-            status[name] = probe.status
-            continue
         done = sum(1 for r in ok if name in r)
         files = ", ".join(str(p) for p in probe.files.values())
         if ok and done == len(ok):

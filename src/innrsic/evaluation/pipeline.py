@@ -4,7 +4,6 @@ decoded (or enhanced) image against the original."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,10 +130,3 @@ def _compute_one(
         notes.append(f"{name} undefined: {exc}")
         return None
 
-
-def metric_values(
-    reference: np.ndarray, test: np.ndarray, names: Sequence[str], probes: dict[str, MetricProbe]
-) -> dict[str, float]:
-    """`compute_metrics` with NaN for each metric that is undefined on these images."""
-    values, _ = compute_metrics(reference, test, names, probes)
-    return {name: math.nan if value is None else value for name, value in values.items()}

@@ -38,13 +38,12 @@ from innrsic.metrics.perceptual import SQUEEZE_BACKBONE, WEIGHTS_ENV
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 VGG16_FILE = "vgg16-397923af.pth"
 
-# Per-image metrics (name -> title) in report order; set metrics are computed over a whole set.
+# the metrics that need weights files (name -> title), in report order
 PER_IMAGE_METRICS = {
     "lpips_squeeze": "LPIPS (SqueezeNet)",
     "lpips_alex": "LPIPS (AlexNet)",
     "lpips_vgg": "LPIPS (VGG16)",
 }
-SET_METRICS: dict[str, str] = {}  # none is computed; the metrics table and page still read it
 _LPIPS_BACKBONES = {"lpips_alex": ("alex", ALEXNET_FILE), "lpips_vgg": ("vgg", VGG16_FILE)}
 
 

@@ -18,14 +18,13 @@ import numpy as np
 
 from innrsic.metrics.fidelity import ms_ssim, psnr
 from innrsic.metrics.niqe import niqe
-from innrsic.metrics.optional import PER_IMAGE_METRICS, SET_METRICS, lpips_torchvision
+from innrsic.metrics.optional import PER_IMAGE_METRICS, lpips_torchvision
 from innrsic.metrics.perceptual import lpips_distance
 from innrsic.metrics.spectrum import BAND_COLUMNS, BAND_ERROR_COLUMN
 
 # how a metric is computed: "rate" from the bitstream's size, "image" from the two images,
-# "weights" from the two images with a weights file, "band" all band-energy columns at once,
-# "set" over a whole image set
-MetricKind = Literal["rate", "image", "weights", "band", "set"]
+# "weights" from the two images with a weights file, "band" all band-energy columns at once
+MetricKind = Literal["rate", "image", "weights", "band"]
 Compute = Callable[[np.ndarray, np.ndarray, "str | os.PathLike[str] | None"], float]
 
 
@@ -34,9 +33,9 @@ class Metric:
     """One metric: name (its CSV column), title, direction, BD and how it is computed.
 
     `lower_is_better` is None for metrics without a direction (rates, band-energy ratios).
-    `compute(reference, test, weights)` is None for rates, band columns (`band_metrics` computes
-    them together) and metrics not implemented. With `undefined_ok` a `MetricError` means the
-    metric is undefined on these images (reported as None with a note), not a failure."""
+    `compute(reference, test, weights)` is None for rates and band columns (`band_metrics`
+    computes them together). With `undefined_ok` a `MetricError` means the metric is undefined
+    on these images (reported as None with a note), not a failure."""
 
     name: str
     title: str
@@ -77,13 +76,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("ms_ssim", "MS-SSIM", "image", lower_is_better=False, bd=True, compute=_ms_ssim,
            undefined_ok=True),
     *(Metric(name, title, "weights", lower_is_better=True, bd=True,
-             compute=_WEIGHTS_COMPUTE.get(name)) for name, title in PER_IMAGE_METRICS.items()),
+             compute=_WEIGHTS_COMPUTE[name]) for name, title in PER_IMAGE_METRICS.items()),
     # NIQE is a no-reference score and band energy a spectrum: no Bjøntegaard deltas
     Metric("niqe", "NIQE", "image", lower_is_better=True, compute=_niqe, undefined_ok=True),
     Metric(BAND_ERROR_COLUMN, "band error 1/16-1/4", "band", lower_is_better=True),
     # band-energy ratios (1 = the ground truth's energy): no direction, their own table
     *(Metric(column, f"energy {band}", "band") for band, column in BAND_COLUMNS.items()),
-    *(Metric(name, title, "set", lower_is_better=True) for name, title in SET_METRICS.items()),
 )
 METRIC_BY_NAME = {metric.name: metric for metric in METRICS}
 
