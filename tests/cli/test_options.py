@@ -49,10 +49,13 @@ def test_list_options_accumulate_and_single_options_refuse_a_repeat(capsys) -> N
 @pytest.mark.parametrize(
     "argv, message",
     [
+        # the parser reads a number; the settings apply the one range rule (check_temperature)
+        (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--temperature", "warm"],
+         "'warm' is not a temperature (a number)"),
         (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--temperature", "-1"],
-         "not a temperature"),
+         "temperature must be a finite number >= 0"),
         (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--temperature", "nan"],
-         "not a temperature"),
+         "temperature must be a finite number >= 0"),
         (["enhance", "{img}", "-o", "e.png", "--weights", SHIPPED, "--tile", "37"], "tile 37"),
         (["enhance", "{img}", "-o", "e.bmp", "--weights", SHIPPED], "must end in"),
         (["enhance", "missing.png", "-o", "e.png", "--weights", SHIPPED], "no such file"),
@@ -61,7 +64,8 @@ def test_list_options_accumulate_and_single_options_refuse_a_repeat(capsys) -> N
         (["decompress", "{rsic}", "-o", "out.bmp"], "must end in"),
         (["compress", "{img}", "-o", "x.png", "--codec", "jpeg"], "writes .rsic files"),
         (["compress", "{img}", "-o", "a.rsic", "--codec", "jpeg", "--tile", "37"], "tile size"),
-        (["evaluate", "--out", "o", "--temperature", "inf"], "not a temperature"),
+        (["evaluate", "--out", "o", "--temperature", "inf"],
+         "temperature must be a finite number >= 0"),
     ],
 )
 def test_bad_input_fails_with_one_line_and_exit_2_before_work(

@@ -69,7 +69,8 @@ def test_enhancer_records_its_codec_and_temperature(
         (["-o", "exists.safetensors"], "{tmp}/exists.safetensors exists (use --force to replace "
          "it)"),
         (["-o", "x.safetensors", "--codec", "bmp"], "argument --codec: unknown codec 'bmp'"),
-        (["-o", "x.safetensors", "--default-temperature", "-1"], "not a temperature"),
+        (["-o", "x.safetensors", "--default-temperature", "-1"],
+         "temperature must be a finite number >= 0"),
     ],
 )
 def test_refused_outputs_and_values_exit_2(

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from innrsic.enhancer.temperature import grid_enhancers
     from innrsic.errors import ConfigError
     from innrsic.evaluation import EvaluationSettings, build_report, run_evaluation
-    from innrsic.evaluation.grid import parse_shard
+    from innrsic.evaluation.grid import check_temperatures, parse_shard
 
     if args.report_only:
         report = build_report(args.out, anchor=args.anchor, weights_dir=args.weights_dir)
@@ -186,10 +186,12 @@ def run(args: argparse.Namespace) -> int:
             f"combinations, BD anchor {report.anchor}"
         )
         return 0
+    # the parser reads numbers; the rule is `innrsic.pretrained.check_temperature`
+    given = None if args.temperature is None else check_temperatures(args.temperature)
     if not args.data or not args.codec:
         raise ConfigError("--data and --codec are required (unless --report-only)")
     refs = image_set(args.data, args.data_root, args.limit)
-    enhancers, temperatures = grid_enhancers(args.enhancer, args.temperature)
+    enhancers, temperatures = grid_enhancers(args.enhancer, given)
     _warn_codec_mismatches(args.enhancer, enhancers, args.codec)
     controls = _controls(args, bool(enhancers))
     settings = EvaluationSettings(
