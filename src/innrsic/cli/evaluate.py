@@ -61,14 +61,44 @@ are listed as unavailable with what is missing. Open OUT/index.html.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS
-
-    """Add the evaluate command."""
+    """Add the evaluate command (its options in the order --help lists them)."""
     parser = subparsers.add_parser(
         "evaluate",
         help="evaluate codecs (and enhancers) on a dataset: tables, BD-rates, plots, HTML",
         epilog=EXAMPLES,
     )
+    _add_grid_options(parser)
+    _add_output_options(parser)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed every image is enhanced with (as innrsic enhance --seed)",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=None,
+        help="folder of metric weights (default: $INNRSIC_WEIGHTS_DIR)",
+    )
+    _add_control_options(parser)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only merge the row files under OUT and rebuild the report",
+    )
+    _add_engine_options(parser)
+    parser.add_argument(
+        "--limit", type=natural, default=None, help="use only the first N images"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (none off a terminal either)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """What is evaluated: the images, the codec specs, the enhancers and their temperatures."""
     parser.add_argument("--data", help="split name or image folder (see below)")
     add_data_root_option(parser)
     parser.add_argument(
@@ -94,6 +124,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sampling temperatures of the enhancers (default: each enhancer's own, recorded "
         "with its weights, else 1; others than an enhancer's own are warned about)",
     )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Where the rows and the report go, the BD anchor, and where the grid runs (shards)."""
     parser.add_argument("--out", type=Path, required=True, help="output and cache folder")
     parser.add_argument(
         "--anchor",
@@ -108,18 +142,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="process images[i::n] in this process (default: torchrun's RANK/WORLD_SIZE, or "
         "all)",
     )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed every image is enhanced with (as innrsic enhance --seed)",
-    )
-    parser.add_argument(
-        "--weights-dir",
-        type=Path,
-        default=None,
-        help="folder of metric weights (default: $INNRSIC_WEIGHTS_DIR)",
-    )
+
+
+def _add_control_options(parser: argparse.ArgumentParser) -> None:
+    """The decoded + noise / unsharp controls and the validation images they are tuned on."""
     parser.add_argument(
         "--controls",
         action=argparse.BooleanOptionalAction,
@@ -142,11 +168,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tune on N images spread evenly over --control-data (default 21: one per class "
         "of ucmerced-train)",
     )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="only merge the row files under OUT and rebuild the report",
-    )
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """How the enhancers run: device, torch threads, precision."""
+    from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS
+
     parser.add_argument("--device", default="cpu", help="torch device for enhancers")
     parser.add_argument(
         "--threads",
@@ -161,13 +188,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"enhancer network precision (default {DEFAULT_PRECISION}; bfloat16 needs "
         "AVX512-BF16/AMX)",
     )
-    parser.add_argument(
-        "--limit", type=natural, default=None, help="use only the first N images"
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (none off a terminal either)"
-    )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
