@@ -11,12 +11,19 @@ through `exact_model`'s copy of the network, in which
   (an order-free reduction) so that no partial sum can reach 2^52 (`_activation_shift`); so
   every product and every partial sum is an integer float64 holds exactly, and the result is
   the same in any summation order, with or without FMA, on any kernel (oneDNN, im2col + GEMM,
-  any thread count, AVX2 or not);
+  any thread count, AVX2 or not, a GPU's GEMMs). cuDNN is never asked (`_exact_convolution`):
+  it may pick FFT or Winograd algorithms, whose intermediate values are not integers;
 - everything between convolutions is elementwise float64 arithmetic (add, multiply, divide,
   square root, max, comparisons, rounding: all correctly rounded by IEEE 754, so identical in
   vector and scalar code) or data movement; the one transcendental function, the sigmoid of
   the attention blocks, is `exp_exact`: range reduction and a polynomial in those operations;
 - the CDF tables come from :mod:`innrsic.codecs.exact_tables`.
+
+So the decoder side gives the same bits on a CUDA GPU as on the CPU: PyTorch's CUDA kernels
+round float64 add, multiply, divide and square root correctly (IEEE 754) too, each eager
+operation is its own kernel (no FMA contraction across operations), there is no TF32 mode for
+float64, and the entropy decoder itself runs on the CPU either way
+(`innrsic.codecs.learned.LearnedCodec.decode` with ``device=``).
 
 The analysis transforms (``g_a``, ``h_a``) stay float32 on the fastest kernels (with one
 thread, `SingleThread`, so the bytes do not depend on the thread count): their output is
@@ -40,7 +47,6 @@ import types
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN, AttentionBlock
 from compressai.models import CompressionModel, JointAutoregressiveHierarchicalPriors
@@ -59,6 +65,7 @@ _SUM_LIMIT_EXPONENT = 51
 ENCODER_ONLY = ("g_a", "h_a", "latent_codec.hyper.h_a")
 """Submodules only the encoder runs: left as they are."""
 
+_Size = int | tuple[int, ...]
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _EXP_TERMS = 14
@@ -127,13 +134,26 @@ class ExactConv(nn.Module):
         total = shift + self.weight_shift
         bias = None if self.bias is None else torch.round(self.bias * 2.0**total)
         pad = self.padding if padding is None else padding
-        if self.transposed:
-            out = F.conv_transpose2d(integers, self.weight_int, bias, self.stride, pad,
-                                     self.output_padding, self.groups, self.dilation)
-        else:
-            out = F.conv2d(integers, self.weight_int, bias, self.stride, pad, self.dilation,
-                           self.groups)
+        out = _exact_convolution(integers, self.weight_int, bias, self.stride, pad,
+                                 self.dilation, self.transposed, self.output_padding, self.groups)
         return out * 2.0**-total
+
+
+def _exact_convolution(
+    x: Tensor, weight: Tensor, bias: Tensor | None, stride: _Size, padding: _Size,
+    dilation: _Size, transposed: bool, output_padding: _Size, groups: int,
+) -> Tensor:
+    """``conv2d`` / ``conv_transpose2d`` of integer grids, never through cuDNN (module doc):
+    the flag is this call's, not the process-wide ``torch.backends.cudnn.enabled``."""
+    return torch.ops.aten._convolution(
+        x, weight, bias, _pair(stride), _pair(padding), _pair(dilation), transposed,
+        _pair(output_padding if transposed else 0), groups,
+        False, False, False, False,  # benchmark, deterministic, cuDNN, TF32
+    )
+
+
+def _pair(value: _Size) -> list[int]:
+    return list(value) if isinstance(value, tuple | list) else [value, value]
 
 
 class ExactGDN(nn.Module):
@@ -285,7 +305,8 @@ def _decompress_ar(self, y_string, y_hat, params, height, width, kernel_size, pa
             scales, means = gaussian.chunk(2, 1)
             indexes = gc.build_indexes(scales)
             values = decoder.decode_stream(indexes.squeeze().tolist(), cdf, lengths, offsets)
-            symbols = torch.tensor(values, dtype=torch.float64).reshape(1, -1, 1, 1)
+            symbols = torch.tensor(values, dtype=torch.float64, device=y_hat.device)
+            symbols = symbols.reshape(1, -1, 1, 1)
             y_hat[:, :, h + padding : h + padding + 1, w + padding : w + padding + 1] = (
                 gc.dequantize(symbols, means)
             )

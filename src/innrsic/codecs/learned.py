@@ -51,10 +51,17 @@ with the tables computed at load) still decodes, through that float32 path, bit-
 on a machine that computes as the encoder's did. Format 2 runs with the caller's threads
 (`exact_cpu`; the float32 analysis with one, `exact.SingleThread`), format 1 under
 :func:`deterministic_cpu` (one intra-op thread, which its results depend on).
+
+**Devices.** ``decode(data, device="cuda")`` runs a format-2 payload's exact network on a GPU
+(a copy of it, made once per device) and gives the CPU's pixels bit for bit (the module doc of
+:mod:`innrsic.codecs.exact` says why); the entropy decoder runs on the CPU either way. A
+format-1 payload is refused off the CPU (its float32 network is exact on no other device).
+Encoding stays on the CPU.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
@@ -252,8 +259,13 @@ class LearnedCodec:
             x_hat = _reconstruct(loaded, model, out) if reconstruct else None
         return _pack(loaded, height, width, strings), x_hat
 
-    def decode(self, data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
-        """Decode a payload; `shape` is the (height, width) the caller expects, if known.
+    def decode(
+        self, data: bytes, shape: tuple[int, int] | None = None, *,
+        device: str | torch.device | None = None,
+    ) -> np.ndarray:
+        """Decode a payload; `shape` is the (height, width) the caller expects, if known;
+        `device` where the network runs (None: the loaded model, on the CPU; else a copy of
+        the exact model on that device: the same pixels, see the module doc).
 
         Every field is checked (and the size against `shape`) before the network runs; every
         failure is a `CodecError`.
@@ -263,7 +275,13 @@ class LearnedCodec:
         loaded = self.loaded
         version, height, width, strings = _unpack(self.arch, loaded, data)
         exact = version == PAYLOAD_VERSION
-        model = loaded.exact if exact else loaded.model
+        if device is None:
+            model = loaded.exact if exact else loaded.model
+        elif exact:
+            model = self._exact_on(loaded, device)
+        else:
+            raise CodecError(f"{self.arch}: a format-{version} payload decodes on the CPU only "
+                             "(its float32 network is not exact); decode it without a device")
         if shape is not None and (height, width) != tuple(shape):
             raise CodecError(
                 f"{self.arch}: payload declares {width}x{height}, expected {shape[1]}x{shape[0]}"
@@ -278,9 +296,22 @@ class LearnedCodec:
                 raise CodecError(f"{self.arch}: cannot decode payload ({exc})") from exc
         return _to_image(x_hat, height, width)
 
+    def _exact_on(self, loaded: LearnedModel, device: str | torch.device) -> Any:
+        """`loaded`'s exact model copied to `device`, made once per device and model."""
+        import torch
+
+        held = self.__dict__.setdefault("_on_device", {})
+        key = (loaded.fingerprint, str(torch.device(device)))
+        if key not in held:
+            for other in [k for k in held if k[0] != loaded.fingerprint]:
+                del held[other]  # other weights' copies (the file was rewritten)
+            held[key] = copy.deepcopy(loaded.exact).to(device)
+        return held[key]
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by architecture name: the codec classes are made from the table."""
-        state = {key: value for key, value in self.__dict__.items() if key != "_held"}
+        state = {key: value for key, value in self.__dict__.items()
+                 if key not in ("_held", "_on_device")}
         return _restore, (self.arch, state)
 
     def __repr__(self) -> str:
