@@ -1,7 +1,9 @@
 """The Python API on HxWx3 uint8 arrays, re-exported by `innrsic`: ``compress`` -> ``.rsic``
-bytes, ``decompress`` -> array, ``load_enhancer`` (a shipped model's name or a weights file),
-with `innrsic.enhancer.apply.enhance_image` (the model's default temperature; the latent keyed
-to (seed, pixel position), as every command draws it) beside them. File-level and tiled
+bytes, ``decompress`` -> array, ``load_enhancer`` (a shipped model's name or a weights file, on
+a device: ``auto``, ``cpu`` or ``cuda`` as ``--device`` takes them), with
+`innrsic.enhancer.apply.enhance_image` (the model's default temperature; the latent keyed to
+(seed, pixel position), as every command draws it; on the network's device unless given
+another) beside them. File-level and tiled
 variants: `innrsic.rsic.coding`, `innrsic.enhancer.apply` (taking an
 `innrsic.enhancer.EnhanceSettings`).
 """
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
     from innrsic.codecs import Codec
     from innrsic.enhancer import INNEnhancer
+    from innrsic.enhancer.settings import Device
     from innrsic.rsic.coding import TileSize
 
 
@@ -43,10 +46,16 @@ def decompress(data: bytes) -> np.ndarray:
     return decompress_container(read_container(data))
 
 
-def load_enhancer(name_or_path: str | os.PathLike[str], device: str = "cpu") -> INNEnhancer:
-    """A shipped enhancer by name (``innrsic models``) or a weights file, in eval mode; it
-    knows its `default_temperature` and the `codec` it was trained behind."""
+def load_enhancer(
+    name_or_path: str | os.PathLike[str], device: Device | None = None
+) -> INNEnhancer:
+    """A shipped enhancer by name (``innrsic models``) or a weights file, in eval mode, on
+    `device` (`innrsic.enhancer.settings.resolve_device`; None: its `DEFAULT_DEVICE`, auto: a
+    CUDA GPU where torch sees one, else the CPU; cuda where there is none is a ConfigError,
+    before loading); it knows its `default_temperature` and the `codec` it was trained
+    behind."""
     from innrsic.enhancer import load_enhancer as load_weights
+    from innrsic.enhancer.settings import DEFAULT_DEVICE, resolve_device
 
-    return load_weights(name_or_path, device=device).eval()
+    return load_weights(name_or_path, device=resolve_device(device or DEFAULT_DEVICE)).eval()
 

@@ -13,6 +13,7 @@ from innrsic.cli.batch import run_batch
 from innrsic.cli.options import (
     IMAGE_OUTPUT_HELP,
     add_cluster_options,
+    add_device_option,
     add_existing_options,
     add_image_format_option,
     add_input_output,
@@ -52,7 +53,7 @@ only, in the order given. The bitrate is the codec's: the enhancer adds no bits.
 """
 
 
-ENHANCER_OPTIONS = ("temperature", "seed", "tile", "overlap", "precision", "threads")
+ENHANCER_OPTIONS = ("temperature", "seed", "tile", "overlap", "precision", "threads", "device")
 
 
 def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +83,8 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """--precision / --threads: how the enhancer's network is computed (None: not given)."""
+    """--precision / --threads / --device: how and where the enhancer's network is computed
+    (None: not given)."""
     from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS
 
     parser.add_argument(
@@ -98,14 +100,16 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="threads for the network (default: torch's, one per core)",
     )
+    add_device_option(parser, unset_is_none=True)
 
 
 def enhance_settings(args: argparse.Namespace, model: str) -> EnhanceSettings:
-    """The command's `EnhanceSettings` for `model`, checked (exit 2 on bad values) before any
-    model is loaded."""
-    from innrsic.enhancer.settings import EnhanceSettings
+    """The command's `EnhanceSettings` for `model`, checked (exit 2 on bad values, or cuda
+    where there is none) before any model is loaded."""
+    from innrsic.enhancer.settings import DEFAULT_DEVICE, EnhanceSettings
 
     given = {name: getattr(args, name) for name in ENHANCER_OPTIONS}
+    given["device"] = given["device"] or DEFAULT_DEVICE
     return EnhanceSettings(**{k: v for k, v in given.items() if v is not None}, model=model)
 
 

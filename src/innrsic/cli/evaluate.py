@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from innrsic.cli.options import (
     add_cluster_options,
     add_data_root_option,
+    add_device_option,
     natural,
     positive_int,
     progress_wanted,
@@ -174,7 +175,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     """How the enhancers run: device, torch threads, precision."""
     from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS
 
-    parser.add_argument("--device", default="cpu", help="torch device for enhancers")
+    add_device_option(parser)
     parser.add_argument(
         "--threads",
         type=positive_int,
@@ -194,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     from innrsic.cli.batch import batch_client
     from innrsic.compute.cluster import cluster_plan
     from innrsic.data.image_sets import describe_image_set, image_set
+    from innrsic.enhancer.settings import resolve_device
     from innrsic.enhancer.temperature import grid_enhancers
     from innrsic.errors import ConfigError
     from innrsic.evaluation import EvaluationSettings, build_report, run_evaluation
@@ -210,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     given = None if args.temperature is None else check_temperatures(args.temperature)
     if not args.data or not args.codec:
         raise ConfigError("--data and --codec are required (unless --report-only)")
+    device = resolve_device(args.device)  # cuda where there is none: refused before any work
     refs = image_set(args.data, args.data_root, args.limit)
     enhancers, temperatures = grid_enhancers(args.enhancer, given)
     _warn_codec_mismatches(args.enhancer, enhancers, args.codec)
@@ -221,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         weights_dir=args.weights_dir,
         anchor=args.anchor,
-        device=args.device,
+        device=device,
         threads=args.threads,
         precision=args.precision,
         data_label=describe_image_set(args.data, args.data_root, len(refs)),

@@ -234,6 +234,24 @@ def add_cluster_options(
     return where
 
 
+def add_device_option(parser: argparse.ArgumentParser, unset_is_none: bool = False) -> None:
+    """--device: where the enhancer runs (`innrsic.enhancer.settings.resolve_device`, which
+    refuses cuda where there is none: exit 2 before any work). Its default is `DEFAULT_DEVICE`,
+    or with `unset_is_none` None, for a command that checks what was given (and fills in
+    `DEFAULT_DEVICE` itself)."""
+    from innrsic.enhancer.settings import DEFAULT_DEVICE, DEVICES
+
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None if unset_is_none else DEFAULT_DEVICE,
+        help="where the enhancer's network runs: auto (a CUDA GPU where torch sees one, else "
+        "the CPU), cpu, or cuda (refused where there is none); on the CPU float32 gives the "
+        "reference's pixels exactly, a GPU's float32 differs from them in the last bits "
+        f"(default: {DEFAULT_DEVICE})",
+    )
+
+
 def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)

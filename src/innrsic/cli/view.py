@@ -9,6 +9,7 @@ import webbrowser
 from pathlib import Path
 
 from innrsic.cli.coding import rsic_files
+from innrsic.cli.options import add_device_option
 from innrsic.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ EXAMPLES = """examples:
   innrsic view scene.rsic
   innrsic view bitstreams/ --port 8800 --no-browser
   innrsic view scene.rsic --host 0.0.0.0     # reachable from other machines: warned about
+  innrsic view scene.rsic --device cpu       # enhance on the CPU even where there is a GPU
 
 The page is a map of each scene: the decoded image, the enhanced one, or both with a swipe
 divider; the enhancer (auto: the shipped one for the file's codec), its temperature (slider)
@@ -53,14 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="address to listen on; other than loopback, anyone who can reach "
                         "this machine sees the scenes (warned about)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    add_device_option(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from innrsic.enhancer.settings import resolve_device
     from innrsic.view.scenes import Scenes
     from innrsic.view.server import is_loopback, make_app, serve
 
-    scenes = Scenes(rsic_files(args.input))
+    device = resolve_device(args.device)  # cuda where there is none: refused before serving
+    scenes = Scenes(rsic_files(args.input), device)
     for scene in scenes.scenes.values():
         if "error" in scene.info:
             log.warning("%s is damaged (%s); its damaged tiles show as error tiles",

@@ -25,7 +25,11 @@ How the tiles fit together (see `innrsic.raster.tiling.BlendGrid`):
   (`scene_area`), with their context, so its pixels are the whole scene's;
 - memory: one tile through the network plus blending bands of ``2 * overlap`` rows across the
   image width (`TileBlender`) - independent of the image height, and of the width up to those
-  bands.
+  bands;
+- devices: the engine runs where ``settings.device`` says (None: where the network is). On a
+  GPU, consecutive tiles of one size go through the network as one batch of up to
+  `DEVICE_BATCH_PIXELS` (`tiles_per_batch`), through pinned host memory both ways; on the CPU,
+  one tile at a time (the same pixels as ever).
 
 Defaults: 512 px tiles, 32 px overlap (the memory and seam measurements behind them:
 benchmarks/README.md, "Measurements behind defaults").
@@ -36,7 +40,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,6 +54,7 @@ from innrsic.enhancer.fast import (
     FastEnhancer,
     Precision,
     ReferenceEngine,
+    engine_device,
     engine_for,
 )
 from innrsic.enhancer.network import INNEnhancer
@@ -72,6 +77,9 @@ from innrsic.raster.tiling import BlendGrid, TileBlender, Window, check_region
 log = logging.getLogger(__name__)
 
 NOISE_BLOCK = 64
+# Network input pixels per batch on a GPU: the paper-size model's workspaces take about 1 KB a
+# pixel, so a batch holds about 4 GB of them (eight 576 px tiles at the default tiling).
+DEVICE_BATCH_PIXELS = 1 << 22
 Network = INNEnhancer | FastEnhancer | ReferenceEngine
 
 
@@ -159,10 +167,11 @@ def enhance_tiles(
 
     The network runs on `innrsic.enhancer.fast.FastEnhancer` (an `INNEnhancer` is copied into
     one at the settings' precision and threads; pass a `FastEnhancer` to reuse it and its
-    workspaces across calls). float32 gives the reference's pixels exactly; at temperature 0
-    the Gaussianisation's scale branch is skipped (`FastEnhancer.restore`).
+    workspaces across calls), on ``settings.device`` in batches of `tiles_per_batch` tiles.
+    float32 on the CPU gives the reference's pixels exactly; at temperature 0 the
+    Gaussianisation's scale branch is skipped (`FastEnhancer.restore`).
     """
-    engine = engine_for(engine, settings.precision, settings.threads)
+    engine = engine_for(engine, settings.precision, settings.threads, settings.device)
     temperature = settings.temperature_for(engine)
     tile = settings.tile
     grid = BlendGrid(width, height, tile if tile else max(width, height),
@@ -172,36 +181,82 @@ def enhance_tiles(
     if progress and len(grid) > 1:
         positions = tqdm(positions, total=len(grid), desc="enhance", unit="tile",
                          file=sys.stderr, leave=False, disable=None)
-    for row, col in positions:
-        window = grid.window(row, col)
-        absolute = Window(window.x + origin[0], window.y + origin[1], window.width, window.height)
-        values = _run_tile(engine, read(window), absolute, temperature, settings.seed)
-        done, blended = blender.add(row, col, values)
-        yield done, np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
+    windows = ((position, grid.window(*position)) for position in positions)
+    for batch in _batches(windows, engine_device(engine)):
+        tiles = [
+            (read(window), Window(window.x + origin[0], window.y + origin[1], window.width,
+                                  window.height))
+            for _, window in batch
+        ]
+        outputs = _run_tiles(engine, tiles, temperature, settings.seed)
+        for ((row, col), _), values in zip(batch, outputs, strict=True):
+            done, blended = blender.add(row, col, values)
+            yield done, np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
 
 
-def _run_tile(
+def tiles_per_batch(device: torch.device, pixels: int) -> int:
+    """How many tiles of `pixels` pixels go through the network at once on `device`: one on
+    the CPU (which runs a batch item by item anyway), else `DEVICE_BATCH_PIXELS` worth."""
+    return 1 if device.type == "cpu" else max(1, DEVICE_BATCH_PIXELS // pixels)
+
+
+def _batches(
+    windows: Iterable[tuple[tuple[int, int], Window]], device: torch.device
+) -> Iterator[list[tuple[tuple[int, int], Window]]]:
+    """Consecutive tile windows of one size, at most `tiles_per_batch` of them at a time."""
+    batch: list[tuple[tuple[int, int], Window]] = []
+    for item in windows:
+        window = item[1]
+        if batch and (
+            (window.width, window.height) != (batch[0][1].width, batch[0][1].height)
+            or len(batch) >= tiles_per_batch(device, window.width * window.height)
+        ):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _run_tiles(
     engine: FastEnhancer | ReferenceEngine,
-    pixels: np.ndarray,
-    absolute: Window,
+    tiles: list[tuple[np.ndarray, Window]],
     temperature: float,
     seed: int,
-) -> np.ndarray:
-    """One tile's (h, w, 3) uint8 pixels at scene position `absolute` through the network:
-    float (h, w, 3) in [0, 1]."""
-    parameter = next(engine.parameters())
+) -> list[np.ndarray]:
+    """Tiles of one size, each its (h, w, 3) uint8 pixels and scene position, through the
+    network as one batch: each float (h, w, 3) in [0, 1]."""
+    device = engine_device(engine)
     # NCHW-contiguous: a transposed array would reach torch as channels-last memory
-    y = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], np.float32))
-    y = y / 255.0
+    pixels = np.ascontiguousarray(np.stack([p for p, _ in tiles]).transpose(0, 3, 1, 2))
     with torch.inference_mode():
+        y = _to_device(pixels, device).float() / 255.0
         if temperature == 0:
-            x = engine.restore(y.to(parameter))
+            x = engine.restore(y)
         else:
-            noise = latent_noise(absolute, engine.config.latent_channels, seed)
-            z = torch.from_numpy(noise[None] * temperature)
-            x = engine.inverse(y.to(parameter), z.to(parameter))
-        x = x.clamp(0.0, 1.0)
-    return x[0].permute(1, 2, 0).float().cpu().numpy()
+            channels = engine.config.latent_channels
+            noise = np.stack([latent_noise(where, channels, seed) for _, where in tiles])
+            x = engine.inverse(y, _to_device(noise * temperature, device))
+        x = x.clamp(0.0, 1.0).permute(0, 2, 3, 1).float()
+        return list(_to_host(x))
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """`array` as a tensor on `device`, through pinned memory off the CPU."""
+    tensor = torch.from_numpy(array)
+    if device.type == "cpu":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def _to_host(tensor: torch.Tensor) -> np.ndarray:
+    """`tensor` as an array, copied off a GPU through pinned memory."""
+    if tensor.device.type == "cpu":
+        return tensor.numpy()
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    host.copy_(tensor, non_blocking=True)
+    torch.cuda.current_stream(tensor.device).synchronize()
+    return host.numpy()
 
 
 def enhance_array(image: np.ndarray, engine: Network, settings: EnhanceSettings) -> np.ndarray:
@@ -226,11 +281,14 @@ def enhance_image(
     *,
     precision: Precision = DEFAULT_PRECISION,
     threads: int | None = None,
+    device: str | None = None,
 ) -> np.ndarray:
     """Enhance a decoded HxWx3 uint8 image; returns HxWx3 uint8. `temperature` None: the
     model's own (another is warned about); the latent is `latent_noise` of (seed, pixel
-    position); tiled as `enhance_tiles`. `enhance_array` takes an `EnhanceSettings`."""
-    settings = EnhanceSettings(temperature, seed, tile, overlap, precision, threads)
+    position); tiled as `enhance_tiles`, on `device` (``auto``, ``cpu``, ``cuda``; None:
+    where `net` is). `enhance_array` takes an `EnhanceSettings`."""
+    settings = EnhanceSettings(temperature, seed, tile, overlap, precision, threads,
+                               device=device)
     return enhance_array(image, net, settings.resolve(net))
 
 
@@ -362,7 +420,7 @@ def decompress_enhanced(
             check_codec(getattr(net, "codec", None), reader.codec_spec, settings.label)
         width, height = reader.width, reader.height
     settings = settings.resolve(net)  # warned about here, before decoding
-    engine = engine_for(net, settings.precision, settings.threads)
+    engine = engine_for(net, settings.precision, settings.threads, settings.device)
     region = region or Window(0, 0, width, height)
     area = scene_area(region, width, height, settings) if region.within(width, height) else region
     with scratch_folder(target) as scratch:  # removed however the call ends

@@ -36,6 +36,11 @@ nor on whether a zero border row is padding or data. Two opt-in modes trade that
   matrices stay float32. A CPU without bf16 convolution support (probed once,
   `innrsic.enhancer.capability`) refuses it with `UnsupportedPrecision`, naming the features.
 
+Off the CPU (``device="cuda"``) a batch runs through the network at once (the workspaces get
+a batch dimension), every convolution is one cuDNN call on the whole batch with TF32 off (the
+float32 the CPU computes, in another summation order: meant to stay within a level of the CPU's
+8-bit output at T=0, which ``scripts/gpu_check.sh`` measures), and there are no worker threads.
+
 Speed and accuracy of each mode on this project's machine: ``benchmarks/README.md``.
 Weights are copied: build a new `FastEnhancer` after loading other weights into the network.
 A `FastEnhancer` runs one call at a time (calls from several threads are serialised).
@@ -153,19 +158,19 @@ class _Engine:
         self.workspaces: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def workspace(
-        self, channels: int, height: int, width: int, device: torch.device
+        self, channels: int, items: int, height: int, width: int, device: torch.device
     ) -> torch.Tensor:
-        """A (1, channels, height + 2, width) buffer whose first and last rows are zero."""
-        key, size = (channels, device), channels * (height + 2) * width
+        """An (items, channels, height + 2, width) buffer whose first and last rows are zero."""
+        key, size = (channels, device), items * channels * (height + 2) * width
         flat = self.workspaces.get(key)
         if flat is None or flat.numel() < size:
             del flat  # free the smaller one first
             self.workspaces.pop(key, None)
             flat = self.workspaces[key] = torch.empty(size, dtype=self.dtype, device=device)
         if self.fmt == torch.channels_last:
-            buffer = flat[:size].view(1, height + 2, width, channels).permute(0, 3, 1, 2)
+            buffer = flat[:size].view(items, height + 2, width, channels).permute(0, 3, 1, 2)
         else:
-            buffer = flat[:size].view(1, channels, height + 2, width)
+            buffer = flat[:size].view(items, channels, height + 2, width)
         buffer[:, :, 0].zero_()
         buffer[:, :, -1].zero_()
         return buffer
@@ -178,17 +183,21 @@ class _Engine:
         return rows
 
     def dense(self, block: _Block, x: torch.Tensor, batch: int, pool: _Pool | None) -> torch.Tensor:
-        """`block` applied to ``x`` (1, C, H, W), an item of a batch of `batch`; float32 NCHW."""
-        height, width = x.shape[-2:]
-        buffer = self.workspace(block.channels, height, width, x.device)
+        """`block` applied to ``x`` (N, C, H, W), float32 NCHW: on the CPU one item (N = 1) of
+        a batch of `batch`, elsewhere the whole batch."""
+        items, (height, width) = x.shape[0], x.shape[-2:]
+        buffer = self.workspace(block.channels, items, height, width, x.device)
         buffer[:, : block.in_channels, 1:-1].copy_(x)
-        out = x.new_empty((1, block.out_channels, height, width), dtype=torch.float32)
+        out = x.new_empty((items, block.out_channels, height, width), dtype=torch.float32)
         end = block.in_channels
         for i in range(block.count):
             weight, bias = block.conv(i)
             last = i == block.count - 1
             target = out if last else buffer[:, end : end + block.growth]
-            if x.device.type != "cpu" or (batch == 1 and end * height * width <= NATIVE_MAX_NUMEL):
+            if x.device.type != "cpu":
+                y = _device_conv(buffer[:, :end], weight, bias)
+                self._store(y, target, last, 0, height)
+            elif batch == 1 and end * height * width <= NATIVE_MAX_NUMEL:
                 # What the reference does: its own backend choice, whole image.
                 y = F.conv2d(buffer[:, :end, 1:-1], weight, bias, padding=1)
                 self._store(y, target, last, 0, height)
@@ -231,6 +240,16 @@ class _Engine:
             torch.ops.aten.leaky_relu.out(y, NEGATIVE_SLOPE, out=target[..., r0 + 1 : r1 + 1, :])
 
 
+def _device_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A 3x3 convolution of workspace rows (their zero first and last rows are the padding)
+    off the CPU: cuDNN with its autotuner and TF32 off, set for this call only
+    (``torch.backends.cudnn`` flags are process-wide)."""
+    return torch.ops.aten._convolution(
+        x, weight, bias, [1, 1], [0, 1], [1, 1], False, [0, 0], 1,
+        True, False, True, False,  # benchmark, deterministic, cudnn enabled, allow TF32
+    )
+
+
 def _in_inference(fn: Callable[..., None], *args) -> None:
     with torch.inference_mode():  # grad mode is thread-local: set it in the worker
         fn(*args)
@@ -240,7 +259,8 @@ class FastEnhancer(nn.Module):
     """Inference-only `INNEnhancer` with the same `forward`, `inverse` and `enhance`.
 
     Built from an `INNEnhancer` (its weights read then). Inputs and outputs are float32 NCHW
-    tensors as for the reference; batches run item by item. Arguments:
+    tensors as for the reference; batches run item by item on the CPU, at once elsewhere.
+    Arguments:
 
     - `precision`: ``"float32"`` (default; equals the reference) or ``"bfloat16"``.
     - `channels_last`: NHWC convolutions in float32 (not bitwise equal, see the module doc).
@@ -248,6 +268,8 @@ class FastEnhancer(nn.Module):
       intra-op thread count at call time). 1 runs the chunks on the calling thread with its
       intra-op threads (much slower on a busy machine, see ``benchmarks/README.md``). Ignored
       off the CPU.
+    - `device`: where it computes (None: the reference's device); bfloat16 is checked against
+      the CPU's features only where that is the CPU.
 
     Memory: the workspaces (one per DenseBlock width, sized for the largest image seen; the
     widest, the full-resolution Gaussianisation's, holds ``259 * (H + 2) * W`` values at the
@@ -260,13 +282,15 @@ class FastEnhancer(nn.Module):
         precision: Precision = DEFAULT_PRECISION,
         channels_last: bool = False,
         workers: int | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(reference, INNEnhancer):
             raise ConfigError(f"FastEnhancer needs an INNEnhancer, got {type(reference).__name__}")
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if reference.expansion.matrices.device.type == "cpu":
+        device = torch.device(device or reference.expansion.matrices.device)
+        if device.type == "cpu":
             require_precision(precision)
         if workers is not None and (
             not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
@@ -296,7 +320,7 @@ class FastEnhancer(nn.Module):
         self.haar = HaarTransform()
         self.engine = _Engine(dtype, fmt)
         self._lock = threading.Lock()
-        self.to(reference.expansion.matrices.device)
+        self.to(device)
 
     def release(self) -> None:
         """Free the workspaces (they are allocated again by the next call)."""
@@ -314,11 +338,10 @@ class FastEnhancer(nn.Module):
         whose place depends on how an array is split across threads, so the same thread count
         as the reference keeps the result bitwise equal.
         """
-        device = tensors[0].device
+        on_cpu = tensors[0].device.type == "cpu"
         workers = self.workers if self.workers is not None else torch.get_num_threads()
-        use_pool = device.type == "cpu" and workers > 1
-        pool = _Pool.get(workers) if use_pool else None
-        items = zip(*(t.split(1) for t in tensors), strict=True)
+        pool = _Pool.get(workers) if on_cpu and workers > 1 else None
+        items = zip(*(t.split(1) for t in tensors), strict=True) if on_cpu else [tensors]
         batch = tensors[0].shape[0]
         with self._lock, torch.inference_mode():
             dense = partial(self.engine.dense, batch=batch, pool=pool)
@@ -437,16 +460,27 @@ class ReferenceEngine(nn.Module):
         return self.reference.inverse(y, z.to(y.device))
 
 
+def engine_device(engine: nn.Module) -> torch.device:
+    """The device `engine` (an engine or a network) computes on."""
+    return next(engine.parameters()).device
+
+
 def engine_for(
     net: INNEnhancer | FastEnhancer | ReferenceEngine,
     precision: Precision = DEFAULT_PRECISION,
     workers: int | None = None,
+    device: str | torch.device | None = None,
 ) -> FastEnhancer | ReferenceEngine:
-    """The engine every enhancing command runs: `net` itself when it already is an engine (a
-    `FastEnhancer` built once for a batch, its workspaces reused), else a fast copy."""
+    """The engine every enhancing command runs on `device` (None: where `net` is): `net`
+    itself when it already is an engine (a `FastEnhancer` built once for a batch, its
+    workspaces reused; moved to `device`, in place, if it is elsewhere), else a fast copy."""
     if isinstance(net, FastEnhancer | ReferenceEngine):
+        if device is not None and engine_device(net).type != torch.device(device).type:
+            if isinstance(net, FastEnhancer):
+                net.release()  # the workspaces are the old device's
+            net.to(device)
         return net
-    return FastEnhancer(net, precision, workers=workers)
+    return FastEnhancer(net, precision, workers=workers, device=device)
 
 
 __all__ = [
@@ -455,5 +489,6 @@ __all__ = [
     "FastEnhancer",
     "Precision",
     "ReferenceEngine",
+    "engine_device",
     "engine_for",
 ]

@@ -1,7 +1,10 @@
 """How an enhancer runs: one frozen `EnhanceSettings`, checked once, its warnings emitted once.
 
-``EnhanceSettings(temperature, seed, tile, overlap, precision, threads, model)`` refuses bad
-values when it is built (ConfigError / TilingError: one line, before any model is loaded).
+``EnhanceSettings(temperature, seed, tile, overlap, precision, threads, model, device)`` refuses
+bad values when it is built (ConfigError / TilingError: one line, before any model is loaded).
+`device` is the one home of the device choice (`resolve_device`): ``auto``, ``cpu`` or
+``cuda``, kept as the torch device it names (``auto``: cuda where torch sees a GPU, else cpu;
+``cuda`` where torch sees none is refused), or None: the engine stays where the network is.
 `EnhanceSettings.resolve` fixes the temperature against the loaded model (None: the model's
 own) and warns, once, about a temperature other than the model's own (worded from the shipped
 model's record) and about a tiling that multiplies the network's work by more than
@@ -16,7 +19,9 @@ import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
+
+import torch
 
 from innrsic.enhancer.fast import DEFAULT_PRECISION, PRECISIONS, Precision
 from innrsic.enhancer.network import default_temperature
@@ -37,6 +42,10 @@ MIN_ENHANCER_TILE = 16
 # a tiling whose tiles (with their overlap) cover more than this many times the image is warned
 # about: ``--tile 16 --overlap 8`` runs the network on 4x the pixels
 MAX_WORK_FACTOR = 2.0
+# where the enhancer runs (the one closed set: CLI choices, settings, the Python API)
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[Device, ...] = get_args(Device)
+DEFAULT_DEVICE: Device = "auto"
 
 
 class HasDefault(Protocol):
@@ -56,6 +65,21 @@ def check_tiling(tile: int, overlap: int) -> None:
         )
 
 
+def resolve_device(device: str) -> str:
+    """The torch device `device` names: ``auto`` is cuda where torch sees a GPU, else cpu.
+    ConfigError (one line) for a name outside `DEVICES`, or cuda where torch sees no GPU."""
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; use "
+            "device cpu (or auto, which picks cuda only where there is one)"
+        )
+    return device
+
+
 def work_factor(tile: int, overlap: int) -> float:
     """How many times the image's pixels the network runs on with this tiling (interior
     tiles of ``tile + 2 * overlap`` px on a stride of `tile`; 1 for tile 0)."""
@@ -66,7 +90,8 @@ def work_factor(tile: int, overlap: int) -> float:
 class EnhanceSettings:
     """What an enhancement runs at (the module doc): latent temperature (None: the model's own,
     fixed by `resolve`) and seed, tile and overlap (`innrsic.enhancer.apply`), the engine's
-    precision and threads, and `model`, the shipped name or weights path the warnings name."""
+    precision and threads, `model`, the shipped name or weights path the warnings name, and
+    `device` (`resolve_device`; None: the network's own)."""
 
     temperature: float | None = None
     seed: int = 0
@@ -75,6 +100,7 @@ class EnhanceSettings:
     precision: Precision = DEFAULT_PRECISION
     threads: int | None = None
     model: str | None = None
+    device: str | None = None
     resolved: bool = False
     """Set by `resolve`: the temperature is the model's and the warnings have been given."""
 
@@ -88,6 +114,8 @@ class EnhanceSettings:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
             raise ConfigError(f"threads must be an integer >= 1, got {self.threads!r}")
+        if self.device is not None:
+            object.__setattr__(self, "device", resolve_device(self.device))
 
     @property
     def label(self) -> str:

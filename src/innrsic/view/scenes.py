@@ -150,9 +150,11 @@ def scene_info(path: Path) -> dict[str, Any]:
 
 
 class Scenes:
-    """The served scenes by name, and the caches of their pixels (module doc)."""
+    """The served scenes by name, and the caches of their pixels (module doc); enhanced on
+    `device` (`innrsic.enhancer.settings.resolve_device`; None: the CPU, where models load)."""
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], device: str | None = None) -> None:
+        self.device = device
         self.scenes: dict[str, Scene] = {}
         for path in paths:
             if path.name in self.scenes:
@@ -198,7 +200,8 @@ class Scenes:
         temperature = None if "temperature" not in query else _number(query, "temperature", float)
         seed = _number(query, "seed", int) if "seed" in query else 0
         try:
-            return EnhanceSettings(temperature=temperature, seed=seed, model=model)
+            return EnhanceSettings(temperature=temperature, seed=seed, model=model,
+                                   device=self.device)
         except InnrsicError as exc:
             raise RequestError(400, str(exc)) from exc
 
