@@ -11,7 +11,7 @@ from typing import Any
 
 from innrsic.errors import ConfigError
 from innrsic.evaluation.grid import codec_entry, control_id, is_control, temperature_text
-from innrsic.evaluation.store import Row
+from innrsic.evaluation.store import Row, row_key
 from innrsic.metrics.bjontegaard import BDResult, bd_quality, bd_rate
 from innrsic.metrics.controls import CONTROL_KINDS
 from innrsic.metrics.stats import MeanCI, mean_ci
@@ -86,14 +86,8 @@ class Curve:
 
 
 def combination_key(row: Row) -> CombinationKey:
-    temperature = row.get("temperature")
-    seed = row.get("seed")
-    return (
-        str(row["codec"]),
-        str(row.get("enhancer") or ""),
-        None if temperature is None else float(temperature),
-        None if seed is None else int(seed),
-    )
+    """The row's key without its image (`innrsic.evaluation.store.row_key`)."""
+    return row_key(row)[1:]
 
 
 def group_rows(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,12 @@ import torch
 
 from innrsic.compute.tensors import to_tensor
 from innrsic.errors import MetricError, WeightsError
-from innrsic.metrics.perceptual import SQUEEZE_BACKBONE, WEIGHTS_ENV
+from innrsic.metrics.perceptual import (
+    SQUEEZE_BACKBONE,
+    WEIGHTS_ENV,
+    unloaded_lpips,
+    with_backbone,
+)
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 VGG16_FILE = "vgg16-397923af.pth"
@@ -146,11 +150,7 @@ def probe_metrics(weights_dir: str | os.PathLike[str] | None) -> dict[str, Metri
 @functools.lru_cache(maxsize=4)
 def _torchvision_lpips(net: str, weights_path: str) -> torch.nn.Module:
     """LPIPS with a torchvision backbone whose weights come from `weights_path`."""
-    import lpips
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torchvision's deprecated `pretrained=` argument
-        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+    model = unloaded_lpips(net)
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -168,13 +168,7 @@ def _torchvision_lpips(net: str, weights_path: str) -> torch.nn.Module:
         if source not in state:
             raise WeightsError(f"{weights_path}: {source} missing; not torchvision {net} weights")
         backbone[key] = state[source]
-    try:
-        model.load_state_dict(backbone, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(
-            f"{weights_path}: tensors do not fit the {net} backbone ({exc})"
-        ) from exc
-    return model.eval().requires_grad_(False)
+    return with_backbone(model, backbone, weights_path, net)
 
 
 def lpips_torchvision(

@@ -103,24 +103,37 @@ def _lpips_state_for_squeeze(features: dict) -> dict:
     return mapped
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_model(path: str, device: str) -> torch.nn.Module:
+def unloaded_lpips(net: str) -> torch.nn.Module:
+    """LPIPS with its `net` backbone left random (nothing downloaded): `with_backbone` loads
+    it from a weights file."""
     import lpips
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchvision's deprecated `pretrained=` argument
-        model = lpips.LPIPS(net="squeeze", pretrained=True, pnet_rand=True, verbose=False)
+        return lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+
+
+def with_backbone(
+    model: torch.nn.Module, backbone: dict[str, torch.Tensor], path: str, net: str
+) -> torch.nn.Module:
+    """`model` (from `unloaded_lpips`) with the `backbone` tensors of file `path` loaded, in
+    eval mode and frozen; WeightsError when they do not fit the `net` backbone."""
+    try:
+        model.load_state_dict(backbone, strict=False)
+    except RuntimeError as exc:
+        raise WeightsError(f"{path}: tensors do not fit the {net} backbone ({exc})") from exc
+    return model.eval().requires_grad_(False)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str, device: str) -> torch.nn.Module:
+    model = unloaded_lpips("squeeze")
     backbone = _lpips_state_for_squeeze(squeeze_features_state_dict(path))
     expected = {k for k in model.state_dict() if k.startswith("net.")}
     if set(backbone) != expected:
         raise WeightsError(f"{path}: backbone layers do not match LPIPS-squeeze "
                            f"(missing {sorted(expected - set(backbone))[:3]})")
-    try:
-        model.load_state_dict(backbone, strict=False)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path}: backbone tensors do not fit SqueezeNet 1.1 ({exc})") from exc
-    model.eval().requires_grad_(False)
-    return model.to(device)
+    return with_backbone(model, backbone, path, "SqueezeNet 1.1").to(device)
 
 
 def lpips_model(
