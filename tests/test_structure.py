@@ -1,6 +1,7 @@
 """The package's structure: modules import each other one way (no cycles, imports inside
-functions included), docs/DESIGN.md lists every module once and the layers packages keep, and
-every test file mirrors a module or is listed in DESIGN.md's Tests section."""
+functions included), docs/DESIGN.md lists every module once and the layers packages keep,
+only `innrsic.compute` starts processes, and every test file mirrors a module or is listed in
+DESIGN.md's Tests section."""
 
 from __future__ import annotations
 
@@ -153,3 +154,35 @@ def test_every_test_file_mirrors_a_module_or_is_listed():
         if not mirrors and rel.as_posix() not in listed:
             stray.append(rel.as_posix())
     assert not stray, f"neither a module's tests nor listed in DESIGN.md's Tests: {stray}"
+
+
+PROCESS_STARTERS = ("multiprocessing", "ProcessPoolExecutor", "LocalCluster")
+
+
+def process_starters(source: str) -> list[str]:
+    """What `source` imports or names that starts worker processes (`PROCESS_STARTERS`, as a
+    module, a submodule such as ``torch.multiprocessing`` or a name)."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names += [alias.name for alias in node.names]
+            names.append(getattr(node, "module", None) or "")
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+    return [name for name in names if set(name.split(".")) & set(PROCESS_STARTERS)]
+
+
+def test_finds_a_planted_process_start():
+    planted = "import torch.multiprocessing\nfrom distributed import LocalCluster\nimport os"
+    assert process_starters(planted) == ["torch.multiprocessing", "LocalCluster"]
+    assert process_starters("import concurrent.futures\nconcurrent.futures.ProcessPoolExecutor")
+
+
+def test_processes_start_only_in_compute():
+    starts = {
+        str(path.relative_to(PACKAGE_ROOT)): found
+        for path in sorted(PACKAGE_ROOT.rglob("*.py"))
+        if path.relative_to(PACKAGE_ROOT).parts[0] != "compute"
+        and (found := process_starters(path.read_text(encoding="utf-8")))
+    }
+    assert not starts, f"work fans out to processes only through innrsic.compute: {starts}"

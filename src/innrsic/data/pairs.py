@@ -16,18 +16,19 @@ reported and skipped; the result lists them so the caller can exit non-zero.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from innrsic.codecs import make_codec
+from innrsic.compute.cluster import worker_cached
+from innrsic.compute.pool import fan_out
 from innrsic.data.manifest import (
     MANIFEST_JSON,
     PairEntry,
@@ -63,14 +64,10 @@ class PairsResult:
         return not self.failures
 
 
-_WORKER_CODECS: dict[str, Any] = {}
-
-
 def make_pair(codec_spec: str, ref: ImageRef, out_dir: str | os.PathLike[str]) -> PairEntry:
-    """Encode + decode one image with the codec and write both PNGs (atomically)."""
-    codec = _WORKER_CODECS.get(codec_spec)
-    if codec is None:
-        codec = _WORKER_CODECS[codec_spec] = make_codec(codec_spec)
+    """Encode + decode one image with the codec (made once per process) and write both PNGs
+    (atomically)."""
+    codec = worker_cached(("codec", codec_spec), lambda: make_codec(codec_spec))
     image = ref.load()
     payload = codec.encode(image)
     decoded = codec.decode(payload)
@@ -136,11 +133,8 @@ def generate_pairs(
     bar = tqdm(total=len(todo), desc=f"pairs {spec}", unit="img", disable=not progress)
     recorder = _Recorder(out, spec, manifest.entries, bar)
     try:
-        if executor is None and (workers <= 1 or len(todo) <= 1):
-            _code_here(spec, todo, recorder)
-        else:
-            with _pool(workers, executor) as pool:
-                _code_in_pool(pool, spec, todo, recorder)
+        fan_out(functools.partial(make_pair, spec, out_dir=out), todo, recorder.record,
+                recorder.fail, workers=workers, executor=executor)
     finally:
         bar.close()
         recorder.save()
@@ -187,8 +181,8 @@ def _pending(out: Path, refs: list[ImageRef], done: dict[str, PairEntry]) -> lis
 
 
 class _Recorder:
-    """The finished pairs and the failures of a run; saves the manifest every
-    `_SAVE_INTERVAL_S` seconds and on `save`."""
+    """The finished pairs and the failures of a run, each advancing the bar; saves the
+    manifest every `_SAVE_INTERVAL_S` seconds and on `save`."""
 
     def __init__(self, out: Path, spec: str, entries: Iterable[PairEntry], bar: Any) -> None:
         self.out, self.spec, self.bar = out, spec, bar
@@ -196,8 +190,9 @@ class _Recorder:
         self.failures: list[tuple[str, str]] = []
         self.last_save = time.monotonic()
 
-    def record(self, entry: PairEntry) -> None:
+    def record(self, ref: ImageRef, entry: PairEntry) -> None:
         self.done[entry.name] = entry
+        self.bar.update()
         if time.monotonic() - self.last_save > _SAVE_INTERVAL_S:
             self.save()
 
@@ -205,49 +200,10 @@ class _Recorder:
         message = str(exc) if isinstance(exc, InnrsicError) else f"{type(exc).__name__}: {exc}"
         self.failures.append((ref.name, message))
         self.bar.write(f"skipped {ref.name} ({ref.path}): {message}")
+        self.bar.update()
         log.debug("pair %s failed", ref.name, exc_info=exc)
 
     def save(self) -> None:
         entries = sorted(self.done.values(), key=lambda e: e.name)
         write_pairs_manifest(self.out, PairsManifest(self.spec, entries))
         self.last_save = time.monotonic()
-
-
-def _code_here(spec: str, todo: list[ImageRef], recorder: _Recorder) -> None:
-    """Make the pairs of `todo` in this process, one after another."""
-    for ref in todo:
-        try:
-            recorder.record(make_pair(spec, ref, recorder.out))
-        except Exception as exc:  # reported per image; the run goes on
-            recorder.fail(ref, exc)
-        recorder.bar.update()
-
-
-def _pool(workers: int, executor: Executor | None) -> contextlib.AbstractContextManager[Executor]:
-    """`executor` as it is (not shut down after), else a spawn pool of `workers` processes."""
-    if executor is not None:
-        return contextlib.nullcontext(executor)
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-def _code_in_pool(pool: Executor, spec: str, todo: list[ImageRef], recorder: _Recorder) -> None:
-    """Make the pairs of `todo` as tasks of `pool`, recorded in order. Interrupted, it cancels
-    the tasks not started and records the finished ones before the interrupt goes on."""
-    futures: list[tuple[ImageRef, Future[PairEntry]]] = [
-        (ref, pool.submit(make_pair, spec, ref, recorder.out)) for ref in todo
-    ]
-    try:
-        for ref, future in futures:
-            try:
-                recorder.record(future.result())
-            except Exception as exc:
-                recorder.fail(ref, exc)
-            recorder.bar.update()
-    except BaseException:  # interrupted: drop the queue, keep what is finished
-        for _, future in futures:
-            future.cancel()
-        for _, future in futures:
-            if not future.cancelled() and future.exception() is None:
-                recorder.record(future.result())
-        raise
