@@ -1,7 +1,7 @@
 """The authors' BasicSR ``*_G.pth`` enhancer checkpoints: import, export and conversion.
 
-Original checkpoints are read with ``torch.load(weights_only=True)`` only, never by unpickling
-arbitrary objects; `convert_original_checkpoint` writes innrsic's own weights file
+Original checkpoints are read with the weights-only unpickler (`innrsic.state_dict`), never by
+unpickling arbitrary objects; `convert_original_checkpoint` writes innrsic's own weights file
 (`innrsic.enhancer.weights_file`).
 
 Original key layout (``InvComNet``) and where each key goes here:
@@ -29,6 +29,7 @@ from innrsic.enhancer.layout import check_layout, listing
 from innrsic.enhancer.network import INNEnhancer
 from innrsic.enhancer.weights_file import is_safetensors, save_enhancer
 from innrsic.errors import ConfigError, WeightsError
+from innrsic.state_dict import load_state_dict
 
 _EXPANSION = re.compile(r"operations_gaussian\.0\.conv(\d+)\.conv_weights")
 _COUPLING = re.compile(r"operations_gaussian\.(\d+)\.([FGH])\.conv(\d+)\.(weight|bias)")
@@ -62,17 +63,7 @@ def read_original_state_dict(
             raise WeightsError(
                 f"{path} is a safetensors file; read it with innrsic.enhancer.load_enhancer"
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        # Arbitrary bytes or pickled objects make the weights-only unpickler fail with almost any
-        # exception type. Only the type is shown: torch's message advises unsafe loading.
-        except Exception as exc:
-            raise WeightsError(
-                f"cannot read enhancer checkpoint {path} as plain tensors ({type(exc).__name__}); "
-                "innrsic never unpickles arbitrary objects"
-            ) from exc
-    if not isinstance(state, Mapping):
-        raise WeightsError(f"enhancer checkpoint is a {type(state).__name__}, not a state dict")
+        state = load_state_dict(path, "enhancer checkpoint")
     for wrapper in _WRAPPER_KEYS:
         if set(state) == {wrapper} and isinstance(state[wrapper], Mapping):
             state = state[wrapper]

@@ -38,6 +38,7 @@ from innrsic.metrics.perceptual import (
     unloaded_lpips,
     with_backbone,
 )
+from innrsic.state_dict import load_state_dict
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 VGG16_FILE = "vgg16-397923af.pth"
@@ -151,14 +152,7 @@ def probe_metrics(weights_dir: str | os.PathLike[str] | None) -> dict[str, Metri
 def _torchvision_lpips(net: str, weights_path: str) -> torch.nn.Module:
     """LPIPS with a torchvision backbone whose weights come from `weights_path`."""
     model = unloaded_lpips(net)
-    try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(
-            f"{weights_path}: cannot load as a weights-only torch file ({exc})"
-        ) from exc
-    if not isinstance(state, dict):
-        raise WeightsError(f"{weights_path}: not a state dict")
+    state = load_state_dict(weights_path, f"torchvision {net} weights")
     backbone = {}
     for key in model.state_dict():
         if not key.startswith("net.slice"):
