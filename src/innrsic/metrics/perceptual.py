@@ -27,6 +27,7 @@ import torch
 
 from innrsic.compute.tensors import to_tensor
 from innrsic.errors import MetricError, WeightsError
+from innrsic.state_dict import load_state_dict
 
 SQUEEZE_BACKBONE = "squeeze.backbone.pth"
 WEIGHTS_ENV = "INNRSIC_WEIGHTS_DIR"
@@ -81,11 +82,8 @@ def squeeze_features_state_dict(weights: str | os.PathLike[str] | None = None) -
     path = squeeze_backbone_file(weights)
     if path == SHIPPED_SQUEEZE:
         _check_shipped()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: cannot load as a weights-only torch file ({exc})") from exc
-    if not isinstance(state, dict) or "0.weight" not in state:
+    state = load_state_dict(path, "SqueezeNet backbone")
+    if "0.weight" not in state:
         raise WeightsError(f"{path}: not a SqueezeNet `features` state dict")
     return dict(state)
 

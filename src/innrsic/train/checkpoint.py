@@ -24,6 +24,7 @@ import torch
 
 from innrsic.atomic import write_with_atomic
 from innrsic.errors import WeightsError
+from innrsic.state_dict import load_state_dict
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
@@ -93,11 +94,8 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint with the weights-only unpickler (never arbitrary code)."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: cannot read training checkpoint ({exc})") from exc
-    if not isinstance(payload, dict) or "step" not in payload or "model" not in payload:
+    payload = load_state_dict(path, "training checkpoint")
+    if "step" not in payload or "model" not in payload:
         raise WeightsError(f"{path}: not an innrsic training checkpoint")
     return payload
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from innrsic.enhancer import quantize_8bit
 from innrsic.errors import WeightsError
+from innrsic.state_dict import load_state_dict
 from innrsic.train.config import EnhancerLossConfig
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
@@ -81,16 +82,6 @@ class FeatureExtractor(nn.Module):
         return self.layers((image - self.mean) / self.std)
 
 
-def _load_state(path: Path, what: str) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: cannot load {what} weights ({exc})") from exc
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: {what} weights are not a state dict")
-    return state
-
-
 def vgg19_conv5_4(weights: str | os.PathLike[str] | None = None) -> FeatureExtractor:
     """VGG19 up to conv5_4 (before its ReLU), from torchvision's ImageNet weights file."""
     from torchvision.models import vgg19
@@ -103,7 +94,7 @@ def vgg19_conv5_4(weights: str | os.PathLike[str] | None = None) -> FeatureExtra
             f"at {', '.join(map(str, candidates))}. Put the file there, set "
             "loss.feature_weights, or choose loss.feature_backbone=squeeze or none"
         )
-    state = _load_state(path, "VGG19")
+    state = load_state_dict(path, "VGG19")
     features = {k.removeprefix("features."): v for k, v in state.items()
                 if k.startswith("features.") or k[:1].isdigit()}
     layers = vgg19(weights=None).features[: VGG19_CONV5_4 + 1]
