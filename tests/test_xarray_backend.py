@@ -169,3 +169,29 @@ def test_enhanced_window_equals_decompress_region_and_warns_once(
     default = net.default_temperature
     warning = f"runs at temperature {default:g} by default; 0 is the fidelity end"
     assert caplog.text.count(warning) == 1 and len(caplog.records) == 1
+
+
+def test_enhanced_view_of_a_scaled_scene_is_what_decompress_enhance_writes(
+    scene, tmp_path: Path
+) -> None:
+    from innrsic.enhancer.apply import decompress_enhanced
+    from innrsic.rsic.coding import compress_file
+
+    with rasterio.open(scene["tif"]) as source:
+        profile, samples = source.profile, source.read().astype(np.uint16) * 40 + 9
+    samples[:, (samples == 9).all(axis=0)] = 0  # nodata stays nodata
+    with rasterio.open(tmp_path / "u16.tif", "w", **(profile | {"dtype": "uint16"})) as target:
+        target.write(samples)
+    compress_file(tmp_path / "u16.tif", tmp_path / "u16.rsic", "jpeg2000:bpp=0.4", tile=128,
+                  scale="auto")
+    region = Window(131, 41, 90, 70)
+    settings = EnhanceSettings(0.0, seed=3, tile=64, overlap=8, model=MODEL)
+    decompress_enhanced(tmp_path / "u16.rsic", tmp_path / "part.tif", load_enhancer(MODEL),
+                        settings, region=region)
+    with rasterio.open(tmp_path / "part.tif") as part:
+        expected = part.read()
+    options = {"enhance": MODEL, "temperature": 0.0, "seed": 3, "enhance_tile": 64,
+               "enhance_overlap": 8, "mask_and_scale": False}
+    with xr.open_dataset(tmp_path / "u16.rsic", engine="innrsic", **options) as ds:
+        window = ds.band_data.isel(x=slice(131, 221), y=slice(41, 111)).values
+    assert window.dtype == np.uint16 and np.array_equal(window, expected)

@@ -198,3 +198,43 @@ def test_a_decompressed_region_is_the_whole_scenes_window(
     decompress_enhanced(tiled_stream, tmp_path / "part.png", net, settings, region=region)
     whole, part = read_image(tmp_path / "whole.png"), read_image(tmp_path / "part.png")
     assert np.array_equal(part, whole[region.slices])
+
+
+def _no_decoded_file(*_args, **_kwargs):
+    raise AssertionError("decompress --enhance wrote a decoded file")
+
+
+def test_decompress_enhanced_writes_no_decoded_file_and_never_holds_the_scene(
+    net, tiled_stream: Path, tmp_path: Path, tiles_read: list[int], monkeypatch
+) -> None:
+    """In memory through the xarray engine's reader: the output is the one file written, and
+    each container tile is decoded once and dropped once the enhancer's tiles passed it."""
+    from innrsic.raster import geotiff
+    from innrsic.rsic import coding, reader
+
+    monkeypatch.setattr(coding, "decompress_file", _no_decoded_file)  # the old path
+    opened: list[Path] = []
+    open_sink = geotiff.GeoTiffSink.__init__
+
+    def recording(self, path, *args, **kwargs) -> None:
+        opened.append(Path(path))
+        open_sink(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(geotiff.GeoTiffSink, "__init__", recording)
+    held: list[int] = []
+    read = reader.RsicSource.read
+
+    def watching(self, window: Window):
+        result = read(self, window)
+        held.append(len(self._tiles))
+        return result
+
+    monkeypatch.setattr(reader.RsicSource, "read", watching)
+    target = tmp_path / "out" / "enhanced.tif"
+    tiles_read.clear()
+    decompress_enhanced(tiled_stream, target, net, EnhanceSettings(1.0, seed=3, tile=64,
+                                                                   overlap=8))
+    assert [p.name for p in target.parent.iterdir()] == ["enhanced.tif"]
+    assert len(opened) == 1 and opened[0].parent == target.parent  # the output's own temp
+    assert sorted(tiles_read) == list(range(12))  # 4 x 3 tiles of 128 px, each decoded once
+    assert max(held) <= 2 * 4  # two rows of them at most (the enhancer reads 80 px rows)

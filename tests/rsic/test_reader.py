@@ -11,10 +11,11 @@ import rasterio
 from rasterio.windows import Window as GdalWindow
 
 from innrsic.api import compress
-from innrsic.errors import TilingError
+from innrsic.errors import TilingError, TruncatedError
+from innrsic.raster.geotiff import open_source
 from innrsic.raster.tiling import Window
 from innrsic.rsic.coding import decompress_file
-from innrsic.rsic.reader import open_rsic
+from innrsic.rsic.reader import RsicSource, open_rsic
 
 
 def test_describes_the_scene_as_rasterio_describes_its_source(scene) -> None:
@@ -85,3 +86,32 @@ def test_pickles_as_its_path(scene) -> None:
 def test_bad_windows_are_refused(scene, window, message: str) -> None:
     with open_rsic(scene["rsic"]) as dataset, pytest.raises(TilingError, match=message):
         dataset.read(window)
+
+
+def test_source_reads_as_the_decoded_geotiff_decoding_each_tile_once(
+    scene, tiles_read: list[int]
+) -> None:
+    # the enhancer's reads: 80 px tiles on a 64 px stride, in raster order
+    windows = [Window(x, y, min(80, 448 - x), min(80, 320 - y))
+               for y in range(0, 320, 64) for x in range(0, 448, 64)]
+    with open_rsic(scene["rsic"]) as dataset, open_source(scene["decoded"]) as decoded:
+        source = RsicSource(dataset)
+        tiles_read.clear()
+        for window in windows:
+            rgb, mask = source.read(window)
+            expected, expected_mask = decoded.read(window)
+            assert np.array_equal(rgb, expected) and np.array_equal(mask, expected_mask)
+            assert len(source._tiles) <= 2 * dataset.tiles.columns  # rows passed are dropped
+    assert sorted(tiles_read) == list(range(12))
+
+
+def test_check_refuses_what_decompress_refuses(scene, tmp_path: Path) -> None:
+    data = scene["rsic"].read_bytes()
+    cut = tmp_path / "cut.rsic"
+    cut.write_bytes(data[: len(data) - 100])  # the last tile is cut
+    with open_rsic(cut) as dataset:
+        dataset.check(Window(0, 0, 100, 100))  # its tile is whole
+        with pytest.raises(TruncatedError, match="tile 11 of 12 is missing"):
+            dataset.check(Window(400, 300, 10, 10))
+        with pytest.raises(TruncatedError):
+            dataset.check()  # the whole scene: the file checksum too

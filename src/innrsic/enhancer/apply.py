@@ -22,10 +22,13 @@ How the tiles fit together (see `innrsic.raster.tiling.BlendGrid`):
   ``evaluate``, the demo and the Python API;
 - the tile grid is anchored at the scene's corner: a region (``enhance_file(region=...)``,
   ``decompress_enhanced(region=...)``) runs the tiles of the whole scene's grid around it
-  (`scene_area`), with their context, so its pixels are the whole scene's;
+  (`scene_area`, `enhance_region`), with their context, so its pixels are the whole scene's;
+- a `.rsic` scene is enhanced in memory, through the reader the xarray engine uses: its
+  container tiles are decoded as the enhancer's tiles reach them (`innrsic.rsic.reader.RsicSource`),
+  no decoded file is written;
 - memory: one tile through the network plus blending bands of ``2 * overlap`` rows across the
-  image width (`TileBlender`) - independent of the image height, and of the width up to those
-  bands;
+  image width (`TileBlender`) and, for a `.rsic` scene, the rows of container tiles one
+  enhancer tile reads - independent of the image height, and of the width up to those bands;
 - devices: the engine runs where ``settings.device`` says (None: where the network is). On a
   GPU, consecutive tiles of one size go through the network as one batch of up to
   `DEVICE_BATCH_PIXELS` (`tiles_per_batch`), through pinned host memory both ways; on the CPU,
@@ -48,7 +51,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from innrsic.atomic import scratch_folder
 from innrsic.enhancer.fast import (
     DEFAULT_PRECISION,
     FastEnhancer,
@@ -147,6 +149,20 @@ def check_codec(model_codec: str | None, stream_codec: str, label: str = "this e
         )
 
 
+def _progress_bar(what: str, total: int, enabled: bool) -> tqdm:
+    """A bar over `total` tiles on stderr, shown when `enabled`, on a terminal only (logs and
+    captured output stay clean) and for more than one tile."""
+    return tqdm(total=total, desc=what, unit="tile", file=sys.stderr, leave=False,
+                disable=None if enabled and total > 1 else True)
+
+
+def _blend_grid(width: int, height: int, settings: EnhanceSettings) -> BlendGrid:
+    """The enhancer's tiles over a `width` x `height` image (tile 0: one tile, the image)."""
+    tile = settings.tile
+    return BlendGrid(width, height, tile if tile else max(width, height),
+                     settings.overlap if tile else 0)
+
+
 def enhance_tiles(
     read: Callable[[Window], np.ndarray],
     width: int,
@@ -173,25 +189,53 @@ def enhance_tiles(
     """
     engine = engine_for(engine, settings.precision, settings.threads, settings.device)
     temperature = settings.temperature_for(engine)
-    tile = settings.tile
-    grid = BlendGrid(width, height, tile if tile else max(width, height),
-                     settings.overlap if tile else 0)
+    grid = _blend_grid(width, height, settings)
     blender = TileBlender(grid, 3)
-    positions = grid.positions()
-    if progress and len(grid) > 1:
-        positions = tqdm(positions, total=len(grid), desc="enhance", unit="tile",
-                         file=sys.stderr, leave=False, disable=None)
-    windows = ((position, grid.window(*position)) for position in positions)
-    for batch in _batches(windows, engine_device(engine)):
-        tiles = [
-            (read(window), Window(window.x + origin[0], window.y + origin[1], window.width,
-                                  window.height))
-            for _, window in batch
-        ]
-        outputs = _run_tiles(engine, tiles, temperature, settings.seed)
-        for ((row, col), _), values in zip(batch, outputs, strict=True):
-            done, blended = blender.add(row, col, values)
-            yield done, np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
+    windows = ((position, grid.window(*position)) for position in grid.positions())
+    with _progress_bar("enhance", len(grid), progress) as bar:
+        for batch in _batches(windows, engine_device(engine)):
+            tiles = [
+                (read(window), Window(window.x + origin[0], window.y + origin[1], window.width,
+                                      window.height))
+                for _, window in batch
+            ]
+            outputs = _run_tiles(engine, tiles, temperature, settings.seed)
+            for ((row, col), _), values in zip(batch, outputs, strict=True):
+                done, blended = blender.add(row, col, values)
+                bar.update(1)
+                yield done, np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
+
+
+def enhance_region(
+    source: RasterSource,
+    region: Window,
+    engine: Network,
+    settings: EnhanceSettings,
+    progress: bool = False,
+) -> Iterator[tuple[Window, np.ndarray, np.ndarray | None]]:
+    """`region` of `source` enhanced as the whole image is (`scene_area`), in finished parts
+    in raster order: ``(part, its (h, w, 3) uint8 pixels, its nodata mask or None)``, `part`
+    relative to `region`'s corner. The one path of every file and scene enhancement:
+    `enhance_file`, `decompress_enhanced` and `innrsic.enhancer.reader.EnhancedReader`."""
+    area = scene_area(region, source.width, source.height, settings)
+    masks: dict[tuple[int, int], np.ndarray | None] = {}  # by tile corner, until finished
+
+    def read(window: Window) -> np.ndarray:
+        rgb, masks[(window.x, window.y)] = source.read(
+            Window(window.x + area.x, window.y + area.y, window.width, window.height)
+        )
+        return rgb
+
+    tiles = enhance_tiles(read, area.width, area.height, engine, settings, (area.x, area.y),
+                          progress)
+    for done, values in tiles:  # a finished window starts at its tile's corner
+        mask = masks.pop((done.x, done.y))
+        absolute = Window(done.x + area.x, done.y + area.y, done.width, done.height)
+        part = absolute.intersection(region)
+        if part is None:
+            continue
+        local = part.relative_to(absolute).slices
+        yield part.relative_to(region), values[local], None if mask is None else mask[local]
 
 
 def tiles_per_batch(device: torch.device, pixels: int) -> int:
@@ -324,7 +368,8 @@ def enhance_file(
     """
     settings = (settings or EnhanceSettings()).resolve(net)
     with open_source(source, bands, scale, nodata) as raster:
-        return _enhance_raster(raster, target, net, settings, region, (0, 0), progress)
+        region = check_region(region, raster.width, raster.height)
+        return _enhance_raster(raster, target, net, settings, region, progress)
 
 
 def _enhance_raster(
@@ -332,57 +377,21 @@ def _enhance_raster(
     target: str | os.PathLike[str],
     net: Network,
     settings: EnhanceSettings,
-    region: Window | None,
-    origin: tuple[int, int],
+    region: Window,
     progress: bool,
 ) -> EnhanceResult:
-    """`enhance_file` of an open raster whose corner lies at `origin` of the scene (the
-    raster then starts at one of the scene's tile starts, see `decompress_enhanced`)."""
-    region = check_region(region, raster.width, raster.height)
-    area = scene_area(region, raster.width, raster.height, settings)
-    masks = _MaskCache(raster, area)
+    """`region` of an open raster enhanced (`enhance_region`) and written to `target`."""
     metadata = raster.metadata.for_window(region)
-    count = 0
     with open_sink(
         target, region.width, region.height, metadata, OUTPUT_PROFILE.block_for(settings.tile),
         OUTPUT_PROFILE.compress,
     ) as sink:
-        corner = (origin[0] + area.x, origin[1] + area.y)
-        for window, values in enhance_tiles(masks.read, area.width, area.height, net, settings,
-                                            corner, progress):
-            count += 1
-            absolute = Window(window.x + area.x, window.y + area.y, window.width, window.height)
-            part = absolute.intersection(region)
-            if part is None:
-                continue
-            local = part.relative_to(absolute).slices
-            sink.write(part.relative_to(region), values[local], masks.mask(part))
+        for part, values, mask in enhance_region(raster, region, net, settings, progress):
+            sink.write(part, values, mask)
+    area = scene_area(region, raster.width, raster.height, settings)
     dropped = metadata.georeference is not None and not is_geotiff(target)
-    return EnhanceResult(region=region, georeference_dropped=dropped, tiles=count)
-
-
-class _MaskCache:
-    """Reads tile windows of `area` and remembers the nodata mask of the last one read, which
-    always covers the output window that tile completes."""
-
-    def __init__(self, raster: RasterSource, area: Window) -> None:
-        self.raster = raster
-        self.area = area
-        self._window: Window | None = None
-        self._mask: np.ndarray | None = None
-
-    def read(self, window: Window) -> np.ndarray:
-        absolute = Window(
-            window.x + self.area.x, window.y + self.area.y, window.width, window.height
-        )
-        rgb, mask = self.raster.read(absolute)
-        self._window, self._mask = absolute, mask
-        return rgb
-
-    def mask(self, part: Window) -> np.ndarray | None:
-        if self._mask is None or self._window is None:
-            return None
-        return self._mask[part.relative_to(self._window).slices]
+    return EnhanceResult(region=region, georeference_dropped=dropped,
+                         tiles=len(_blend_grid(area.width, area.height, settings)))
 
 
 def decompress_enhanced(
@@ -397,39 +406,37 @@ def decompress_enhanced(
 ) -> EnhanceResult:
     """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
 
-    A region is decoded with the context the whole scene's tiles give it (`scene_area`) and
-    its latent is drawn at scene positions, so its pixels are the whole scene's. The decoded
-    area goes through a temporary GeoTIFF beside `target` (so large scenes stay in bounded
-    memory and georeferencing is kept); only the enhanced image is left behind. A scene
-    scaled from another sample type (``compress --scale``) is enhanced in 8 bit, the file's
-    mapping applied to the decoded samples (exact when the range spans at least 255 source
-    units), and written back as `decompress_file` writes it: the source type and range,
-    nodata and georeferencing; its `target` must then be a TIFF (RasterFormatError, before
-    any decoding). `verify` as in `innrsic.rsic.coding.decompress_file`. Unresolved
-    `settings` are resolved here, with their warnings, and an enhancer whose `codec` is not
-    the stream's is warned about (`check_codec`); a caller that resolved them checks its
-    streams itself.
+    In memory, through the reader of the xarray engine (`innrsic.rsic.reader.RsicSource`,
+    `enhance_region`): container tiles are decoded as the enhancer's tiles reach them and
+    dropped once passed, so a large scene stays in bounded memory and no decoded file is
+    written; the output is written window by window (atomically, `open_sink`). A region is
+    enhanced with the context the whole scene's tiles give it (`scene_area`) and its latent
+    is drawn at scene positions, so its pixels are the whole scene's. A scene scaled from
+    another sample type (``compress --scale``) is enhanced in 8 bit, the file's mapping
+    applied to the decoded samples (exact when the range spans at least 255 source units),
+    and written back as `decompress_file` writes it: the source type and range, nodata and
+    georeferencing; its `target` must then be a TIFF (RasterFormatError, before any
+    decoding). The file is checked as `decompress_file` checks it (`RsicDataset.check`);
+    `verify` as there. Unresolved `settings` are resolved here, with their warnings, and an
+    enhancer whose `codec` is not the stream's is warned about (`check_codec`); a caller that
+    resolved them checks its streams itself. `progress`: a decompress bar over the container
+    tiles and an enhance bar over the enhancer's.
     """
-    from innrsic.rsic.coding import decompress_file
-    from innrsic.rsic.container import ContainerReader
+    from innrsic.rsic.reader import RsicSource, open_rsic
 
     settings = settings or EnhanceSettings()
-    with ContainerReader(source) as reader:
-        mapping = check_stream_target(reader.metadata, target)
+    with open_rsic(source, verify=verify) as dataset:
+        check_target(target, dataset.metadata)
         if not settings.resolved:
-            check_codec(getattr(net, "codec", None), reader.codec_spec, settings.label)
-        width, height = reader.width, reader.height
-    settings = settings.resolve(net)  # warned about here, before decoding
-    engine = engine_for(net, settings.precision, settings.threads, settings.device)
-    region = region or Window(0, 0, width, height)
-    area = scene_area(region, width, height, settings) if region.within(width, height) else region
-    with scratch_folder(target) as scratch:  # removed however the call ends
-        decoded = scratch / "decoded.tif"
-        decompress_file(source, decoded, region=area, progress=progress, verify=verify)
-        with open_source(decoded, scale=mapping.scale) as raster:
-            inner = Window(region.x - area.x, region.y - area.y, region.width, region.height)
-            return _enhance_raster(raster, target, engine, settings, inner, (area.x, area.y),
-                                   progress)
+            check_codec(getattr(net, "codec", None), dataset.codec_spec, settings.label)
+        settings = settings.resolve(net)  # warned about here, before decoding
+        engine = engine_for(net, settings.precision, settings.threads, settings.device)
+        region = check_region(region, dataset.width, dataset.height)
+        area = scene_area(region, dataset.width, dataset.height, settings)
+        dataset.check(area)
+        with _progress_bar("decompress", len(dataset.tiles.indices(area)), progress) as bar:
+            scene = RsicSource(dataset, bar.update)
+            return _enhance_raster(scene, target, engine, settings, region, progress)
 
 
 def check_stream_target(metadata: dict[str, Any], target: str | os.PathLike[str]) -> SampleMapping:

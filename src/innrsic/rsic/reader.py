@@ -6,7 +6,9 @@ returns **band-first** samples, ``(count, height, width)``, exactly what ``innrs
 --region`` writes to a GeoTIFF: the source's bands and sample type restored, nodata pixels
 set to the nodata value (``masked=True``: a numpy masked array instead). ``decode(window)``
 gives the codec's own pixels, HxWx3 uint8, and the nodata mask. ``crs``, ``transform``,
-``nodata``, ``profile`` and ``tiles`` describe the scene as rasterio would.
+``nodata``, ``profile`` and ``tiles`` describe the scene as rasterio would. ``RsicSource(dataset)``
+is the scene as an `innrsic.raster.geotiff.RasterSource`, the 8-bit input of the enhancer
+(`innrsic.enhancer.apply`), read in raster order in bounded memory.
 
 Checks, as `innrsic.rsic.coding.decompress_file` makes them: tile records carry their own checksums,
 so a window is verified from the tiles it reads (and is read from a truncated file when its
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -168,6 +171,18 @@ class RsicDataset:
         """`window` checked against the scene (None: all of it), see `as_window`."""
         return as_window(window, self.width, self.height)
 
+    def check(self, window: WindowLike | None = None) -> None:
+        """What `innrsic.rsic.coding.decompress_file` checks before decoding `window`: the
+        tiles it needs are stored (else TruncatedError naming them) and, for the whole scene,
+        the file checksum (one streaming pass; a container without tile records had it
+        checked on opening)."""
+        region = self.window(window)
+        whole = (region.width, region.height) == (self.width, self.height)
+        if whole and self._reader.tile_records:
+            with self._lock:
+                self._reader.verify()
+        self._reader.check_present(self.tiles.indices(region))
+
     def decode(self, window: WindowLike | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """The codec's pixels of `window` (HxWx3 uint8, nodata pixels at their fill value) and
         its nodata mask (True: nodata; None without a nodata value)."""
@@ -229,6 +244,55 @@ class RsicDataset:
             f"<RsicDataset {self.path!r} {self.width}x{self.height}x{self.count} {self.dtype}, "
             f"{len(self.tiles)} tiles, {self.codec_spec}>"
         )
+
+
+class RsicSource:
+    """A scene as an `innrsic.raster.geotiff.RasterSource`: ``read(window)`` gives the 8-bit
+    RGB and nodata mask that a GeoTIFF of its decoded samples reads back as with the scene's
+    mapping (`restore_samples`, then the mapping to 8 bit), without writing that file. Each
+    container tile is decoded once and kept until a read starts below it, so reads down the
+    scene in raster order (the enhancer's tiles) hold the container tile rows of one read,
+    whatever the scene's height; other orders decode tiles again. `decoded` is called with 1
+    for each tile decoded (a progress bar's ``update``)."""
+
+    def __init__(
+        self, dataset: RsicDataset, decoded: Callable[[int], object] | None = None
+    ) -> None:
+        self.dataset = dataset
+        self.width, self.height = dataset.width, dataset.height
+        self.metadata = dataset.metadata
+        self._decoded = decoded
+        self._tiles: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
+        """(h, w, 3) uint8 RGB of `window` and its nodata mask (None: no nodata value)."""
+        grid = self.dataset.tiles
+        for index in [i for i in self._tiles if grid.window(i).bottom <= window.y]:
+            del self._tiles[index]
+        rgb = np.empty((window.height, window.width, 3), np.uint8)
+        mask = None if self.metadata.nodata is None else np.zeros(rgb.shape[:2], bool)
+        for index in grid.indices(window):
+            tile = grid.window(index)
+            pixels, tile_mask = self._tile(index)
+            part = window.intersection(tile)
+            assert part is not None
+            inside, local = part.relative_to(tile).slices, part.relative_to(window).slices
+            rgb[local] = pixels[inside]
+            if mask is not None and tile_mask is not None:
+                mask[local] = tile_mask[inside]
+        return rgb, mask
+
+    def _tile(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if index not in self._tiles:
+            rgb, mask = self.dataset.decode(self.dataset.tiles.window(index))
+            samples = restore_samples(rgb, mask, self.metadata)
+            self._tiles[index] = (self.metadata.mapping.to_rgb(samples), mask)
+            if self._decoded is not None:
+                self._decoded(1)
+        return self._tiles[index]
+
+    def close(self) -> None:
+        self._tiles.clear()
 
 
 def open_rsic(path: str | os.PathLike[str], *, verify: bool = True) -> RsicDataset:
