@@ -10,11 +10,11 @@ import rasterio
 import torch
 
 import innrsic
-from innrsic.enhancer import EnhancerConfig, INNEnhancer, apply
+from innrsic.enhancer import EnhancerConfig, INNEnhancer, apply, capability, session
 from innrsic.enhancer.apply import decompress_enhanced, enhance_array, enhance_image
 from innrsic.enhancer.fast import FastEnhancer, engine_device, engine_for
 from innrsic.enhancer.settings import EnhanceSettings, resolve_device
-from innrsic.errors import ConfigError
+from innrsic.errors import ConfigError, UnsupportedPrecision
 
 
 @pytest.fixture
@@ -89,6 +89,25 @@ def test_batched_tiles_keep_each_tiles_nodata_mask(net, scene, tmp_path, monkeyp
     assert np.array_equal((single == 0).all(axis=0), (batched == 0).all(axis=0))
     # (a batch of this scene's tiles rounds 3 pixels of its 143360 to the other level)
     assert np.abs(single.astype(int) - batched).max() <= 1
+
+
+def test_bfloat16_is_checked_against_the_cpu_only_where_it_runs_there(net, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(capability, "bf16_convolution_supported", lambda: False)
+    monkeypatch.setattr(session, "load_enhancer", lambda model: net)
+    built = []
+
+    def engine_for(net, precision, threads, device):
+        built.append((precision, device))
+        return net  # no GPU here: record where the engine would run
+
+    monkeypatch.setattr(session, "engine_for", engine_for)
+    session.open_session(EnhanceSettings(precision="bfloat16", device="cuda", model="m"))
+    assert built == [("bfloat16", "cuda")]
+    for device in ("cpu", None):  # None: the CPU the model loads on
+        with pytest.raises(UnsupportedPrecision, match="AVX512-BF16"):
+            session.open_session(EnhanceSettings(precision="bfloat16", device=device, model="m"))
+    assert len(built) == 1
 
 
 def test_the_api_takes_a_device(net, image, no_cuda) -> None:

@@ -77,12 +77,22 @@ class EnhancerSession:
             check_codec(self.net.codec, spec, self.settings.label)
 
 
+def check_precision(settings: EnhanceSettings) -> None:
+    """`require_precision` where the session's engine runs on the CPU: the device `settings`
+    name, or the CPU a model loads on (device None). A GPU's bfloat16 is not the CPU's to
+    refuse."""
+    if settings.device in (None, "cpu"):
+        require_precision(settings.precision)
+
+
 def open_session(settings: EnhanceSettings) -> EnhancerSession:
-    """The session of the enhancer `settings.model` at `settings` (module doc). An unsupported
-    precision is refused before anything is loaded."""
+    """The session of the enhancer `settings.model` at `settings` (module doc), its engine on
+    `settings.device`. A precision the CPU cannot run there is refused before anything is
+    loaded (`check_precision`)."""
     if settings.model is None:
         raise ValueError("open_session needs settings that name a model")
-    require_precision(settings.precision)
+    check_precision(settings)
     net = load_enhancer(settings.model).eval()
     settings = settings.resolve(net)
-    return EnhancerSession(net, engine_for(net, settings.precision, settings.threads), settings)
+    engine = engine_for(net, settings.precision, settings.threads, settings.device)
+    return EnhancerSession(net, engine, settings)
