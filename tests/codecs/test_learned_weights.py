@@ -35,7 +35,6 @@ IMAGE = np.random.default_rng(0).integers(0, 256, (40, 72, 3), dtype=np.uint8)
 def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget the files earlier tests loaded (the search looks at those last)."""
     monkeypatch.setattr(learned_weights, "_loaded", {})
-    monkeypatch.setattr(learned_weights, "_hints", [])
 
 
 @pytest.fixture
@@ -115,6 +114,11 @@ def test_cli_decompress_weights_option_and_exit_2(
         done = run_cli("decompress", packed, "-o", tmp_path / "out.png", "--weights", hint,
                        "--force", env=env)
         assert done.returncode == 0, done.stderr
+    # decompress --enhance reads the scene through the xarray engine's reader: the same hint
+    done = run_cli("decompress", packed, "-o", tmp_path / "enhanced.png", "--weights", moved,
+                   "--enhance", "enhancer-jpeg2000-bpp0.2", "--temperature", "0", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "enhanced.png").is_file()
 
 
 def _legacy_container(weights: Path) -> Container:
@@ -152,9 +156,3 @@ def test_files_of_earlier_versions_decode_and_find_moved_weights_with_the_hint(
     container = read_container(path.read_bytes())
     assert np.array_equal(decompress_container(container, weights=moved), decoded)
 
-
-def test_a_hint_added_twice_is_searched_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setattr(learned_weights, "_hints", [])
-    learned_weights.add_hint(tmp_path)
-    learned_weights.add_hint(tmp_path)  # each task on a worker adds decompress's --weights
-    assert learned_weights._hints == [tmp_path]

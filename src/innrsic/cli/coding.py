@@ -400,10 +400,6 @@ def run_decompress(args: argparse.Namespace) -> int:
 
 def _check_weights(jobs: list[tuple[Path, Path]], weights: Path | None) -> None:
     """WeightsError (exit 2, before any work) when a learned codec's weights are not found."""
-    if weights is not None:
-        from innrsic.codecs.learned_weights import add_hint
-
-        add_hint(weights)
     specs = set()
     for source, _ in jobs:
         try:
@@ -422,13 +418,10 @@ def _check_weights(jobs: list[tuple[Path, Path]], weights: Path | None) -> None:
 
 def _run_decompress_enhanced(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
     def decompress_one(enhancer: EnhancerSession, source: Path, target: Path) -> str:
-        if args.weights is not None:  # also on a cluster's workers, not only in this process
-            from innrsic.codecs.learned_weights import add_hint
-
-            add_hint(args.weights)
         with image_target(target, args.format) as written:
             result = enhancer.decompress_file(
-                source, written, region=args.region, progress=True, verify=args.verify
+                source, written, region=args.region, progress=True, verify=args.verify,
+                weights=args.weights,
             )
         return f"{target}: {result.width}x{result.height}, enhanced at T={enhancer.temperature}"
 

@@ -9,8 +9,9 @@ directories separated by ``os.pathsep``; default ``~/.cache/innrsic/models``).
 
 **By fingerprint** (`find_by_fingerprint`). A container names its weights by fingerprint (the
 first `FINGERPRINT_HEX` hex digits of `learned_checkpoint.weights_fingerprint`) and by the
-file name they had; decoding looks, in order, at: a hint (``decompress --weights PATH``: a
-file, or a directory searched like a model directory; `add_hint`), every model directory,
+file name they had; decoding looks, in order, at: the hint its caller passes
+(``decompress --weights PATH``: a file, or a directory searched like a model directory),
+every model directory,
 then the files this process has loaded already. In each directory the recorded name is tried
 first, then every weights file in it (not its subdirectories). Fingerprints are cached per
 file (path, size, modification time), so a directory is read once per process.
@@ -33,16 +34,6 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 
 _fingerprints: dict[tuple[str, int, int], str | None] = {}
 _loaded: dict[str, Path] = {}
-_hints: list[Path] = []
-
-
-def add_hint(path: str | os.PathLike[str]) -> None:
-    """Search `path` (a file or a directory) first, for the rest of this process
-    (``decompress --weights``; a hint given to `find_by_fingerprint` comes before it).
-    Adding a path twice keeps one entry."""
-    hint = Path(path).expanduser()
-    if hint not in _hints:
-        _hints.append(hint)
 
 
 def model_dirs() -> list[Path]:
@@ -124,7 +115,7 @@ def find_by_fingerprint(
     """The weights file of `arch` whose fingerprint starts with `fingerprint` (module doc)."""
     places: list[str] = []
     searched: list[Path] = []
-    for where in [*([hint.expanduser()] if hint is not None else []), *_hints]:
+    for where in [hint.expanduser()] if hint is not None else []:
         places.append(str(where))
         searched += _candidates(where, name) if where.is_dir() else [where]
     for directory in model_dirs():

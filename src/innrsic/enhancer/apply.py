@@ -403,6 +403,7 @@ def decompress_enhanced(
     region: Window | None = None,
     progress: bool = False,
     verify: bool = True,
+    weights: str | os.PathLike[str] | None = None,
 ) -> EnhanceResult:
     """Decode a `.rsic` file (or `region` of it) and enhance the result into `target`.
 
@@ -417,7 +418,8 @@ def decompress_enhanced(
     and written back as `decompress_file` writes it: the source type and range, nodata and
     georeferencing; its `target` must then be a TIFF (RasterFormatError, before any
     decoding). The file is checked as `decompress_file` checks it (`RsicDataset.check`);
-    `verify` as there. Unresolved `settings` are resolved here, with their warnings, and an
+    `verify` and `weights` (where a learned codec's weights are looked for first) as there.
+    Unresolved `settings` are resolved here, with their warnings, and an
     enhancer whose `codec` is not the stream's is warned about (`check_codec`); a caller that
     resolved them checks its streams itself. `progress`: a decompress bar over the container
     tiles and an enhance bar over the enhancer's.
@@ -425,7 +427,7 @@ def decompress_enhanced(
     from innrsic.rsic.reader import RsicSource, open_rsic
 
     settings = settings or EnhanceSettings()
-    with open_rsic(source, verify=verify) as dataset:
+    with open_rsic(source, verify=verify, weights=weights) as dataset:
         check_target(target, dataset.metadata)
         if not settings.resolved:
             check_codec(getattr(net, "codec", None), dataset.codec_spec, settings.label)

@@ -58,14 +58,14 @@ class EnhancerSession:
 
     def decompress_file(
         self, source: PathLike, target: PathLike, region: Window | None, progress: bool,
-        verify: bool,
+        verify: bool, weights: PathLike | None = None,
     ) -> EnhanceResult:
         """`innrsic.enhancer.apply.decompress_enhanced` of a `.rsic` file at the session's
         settings, after `check_stream`."""
         self.check_stream(source)
         return decompress_enhanced(
             source, target, self.engine, self.settings, region=region, progress=progress,
-            verify=verify,
+            verify=verify, weights=weights,
         )
 
     def check_stream(self, path: PathLike) -> None:

@@ -79,7 +79,8 @@ class RsicDataset:
     width: int
     height: int
 
-    def __init__(self, path: str | os.PathLike[str], *, verify: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, verify: bool = True,
+                 weights: str | os.PathLike[str] | None = None) -> None:
         self.path = os.fspath(path)
         self.verify = verify
         self._reader = ContainerReader(self.path, partial=True)
@@ -89,7 +90,7 @@ class RsicDataset:
             if not self._reader.tile_records:
                 self._reader.verify()
             self.metadata = RasterMetadata.from_json(self._reader.metadata)
-            self._codec = make_codec(self._reader.codec_spec)
+            self._codec = make_codec(self._reader.codec_spec, weights)
             self._checksums = (
                 reconstruction_checksums(self._reader.metadata, len(self.tiles))
                 if verify
@@ -295,7 +296,8 @@ class RsicSource:
         self._tiles.clear()
 
 
-def open_rsic(path: str | os.PathLike[str], *, verify: bool = True) -> RsicDataset:
+def open_rsic(path: str | os.PathLike[str], *, verify: bool = True,
+              weights: str | os.PathLike[str] | None = None) -> RsicDataset:
     """Open a `.rsic` scene for window reads (module doc); `verify` checks decoded tiles
     against the reconstruction checksum (`innrsic.rsic.coding`)."""
-    return RsicDataset(path, verify=verify)
+    return RsicDataset(path, verify=verify, weights=weights)
