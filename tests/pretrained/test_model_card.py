@@ -100,7 +100,8 @@ def _uc_m_psnr_gains(card: str) -> dict[float, float]:
     section = card.split("## Default temperature", 1)[1].split("\n## ", 1)[0]
     found = re.findall(r"T=([0-9.]+) ([+-][0-9.]+) dB", section)
     if not found:
-        table = card.split("### ucmerced-test", 1)[1].split("\n### ", 1)[0]
+        # the first UC-M table (a heading "### ucmerced-test" or "### <pairs dir>/ucmerced-test")
+        table = re.split(r"### \S*ucmerced-test\n", card, maxsplit=1)[1].split("\n### ", 1)[0]
         found = re.findall(r"\| this model T=([0-9.]+) \|(?:[^|]*\|){5} ([+-][0-9.]+) \[", table)
     return {float(t): float(gain) for t, gain in found}
 
